@@ -1,0 +1,126 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  type ConsumerConfig,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import {
+  CONTROL_BUCKET,
+  DOCS_BUCKET,
+  EVENTS_STREAM,
+  JOBS_STREAM,
+  LANES,
+  RECORDER_CONSUMER,
+  subjects,
+  workerConsumer,
+} from "../schema/subjects.ts";
+
+export interface ProvisionOptions {
+  /** Stream replicas: 1 for one server, 3 for a cluster. */
+  replicas?: number;
+  ackWaitSeconds?: number;
+  maxDeliver?: number;
+  eventsMaxAgeDays?: number;
+  /** Most messages DOCKET_JOBS holds before publishes are refused (backpressure). -1: unlimited. */
+  maxQueuedJobs?: number;
+}
+
+const HOUR = nanos(60 * 60 * 1000);
+
+type NamedStreamConfig = Partial<StreamConfig> & { name: string };
+
+export function streamConfigs(o: ProvisionOptions = {}): NamedStreamConfig[] {
+  const replicas = o.replicas ?? 1;
+  return [
+    {
+      name: JOBS_STREAM,
+      subjects: [subjects.allJobs],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      discard: DiscardPolicy.New,
+      max_msgs: o.maxQueuedJobs ?? -1,
+      duplicate_window: HOUR,
+      num_replicas: replicas,
+    },
+    {
+      name: EVENTS_STREAM,
+      subjects: [subjects.allEvents],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos((o.eventsMaxAgeDays ?? 7) * 24 * 60 * 60 * 1000),
+      duplicate_window: HOUR,
+      num_replicas: replicas,
+    },
+  ];
+}
+
+export function consumerConfigs(o: ProvisionOptions = {}): { stream: string; config: Partial<ConsumerConfig> }[] {
+  const workers = LANES.map((lane) => ({
+    stream: JOBS_STREAM,
+    config: {
+      durable_name: workerConsumer(lane),
+      filter_subject: subjects.lane(lane),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos((o.ackWaitSeconds ?? 60) * 1000),
+      max_deliver: o.maxDeliver ?? 5,
+      max_ack_pending: 10_000,
+      deliver_policy: DeliverPolicy.All,
+    } satisfies Partial<ConsumerConfig>,
+  }));
+  const recorder = {
+    stream: EVENTS_STREAM,
+    config: {
+      durable_name: RECORDER_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(30_000),
+      max_ack_pending: 10_000,
+      deliver_policy: DeliverPolicy.All,
+    } satisfies Partial<ConsumerConfig>,
+  };
+  return [...workers, recorder];
+}
+
+async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): Promise<void> {
+  const name = config.name;
+  const exists = await jsm.streams.info(name).then(
+    () => true,
+    () => false,
+  );
+  if (exists) await jsm.streams.update(name, config);
+  else await jsm.streams.add(config);
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig>): Promise<void> {
+  const name = config.durable_name as string;
+  const exists = await jsm.consumers.info(stream, name).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    const { durable_name: _d, deliver_policy: _p, ...updatable } = config;
+    await jsm.consumers.update(stream, name, updatable);
+  } else await jsm.consumers.add(stream, config);
+}
+
+/**
+ * Creates or updates docket's streams, consumers and buckets: the JetStream counterpart of migrations.
+ * Idempotent: a second run with the same options changes nothing.
+ */
+export async function provision(nc: NatsConnection, options: ProvisionOptions = {}): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const s of streamConfigs(options)) await ensureStream(jsm, s);
+  for (const c of consumerConfigs(options)) await ensureConsumer(jsm, c.stream, c.config);
+  const js = jetstream(nc);
+  const replicas = options.replicas ?? 1;
+  await new Kvm(js).create(CONTROL_BUCKET, { history: 1, replicas, storage: StorageType.File });
+  await new Objm(js).create(DOCS_BUCKET, { replicas, storage: StorageType.File });
+}

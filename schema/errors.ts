@@ -1,0 +1,38 @@
+/**
+ * Stable error codes. Job codes travel in `failed` events and land in GET /v1/jobs/:id as error.code;
+ * API codes come back as {error: {code, message, field?}}. Clients branch on these: never rename one.
+ */
+export const JOB_ERROR_CODES = {
+  /** The job message on the wire did not match schema/job.ts. Permanent. */
+  invalid_job: { retryable: false },
+  /** The params do not fit the task (missing labels for classify, bad JSON schema, ...). Permanent. */
+  invalid_params: { retryable: false },
+  /** The document does not fit the context and overflow is "fail". Permanent. */
+  document_too_long: { retryable: false },
+  /** Generation reached maxTokens before a constrained (JSON) result was complete. Permanent. */
+  output_truncated: { retryable: false },
+  /** The referenced document could not be read from the object store. Retryable. */
+  document_unavailable: { retryable: true },
+  /** The engine failed (context, decode, out of memory). Retryable on another attempt. */
+  engine_error: { retryable: true },
+  /** The job passed its deadline before it could run. Permanent. */
+  deadline_exceeded: { retryable: false },
+  /** The worker gave up after the consumer's max deliveries. */
+  max_deliveries: { retryable: false },
+  /** Anything else: a bug. Retryable, in case it was transient. */
+  internal: { retryable: true },
+} as const;
+export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
+
+export const API_ERROR_CODES = {
+  invalid_json: 400,
+  validation_failed: 400,
+  not_found: 404,
+  payload_too_large: 413,
+  unauthorized: 401,
+  forbidden: 403,
+  backpressure: 429,
+  unavailable: 503,
+  internal: 500,
+} as const;
+export type ApiErrorCode = keyof typeof API_ERROR_CODES;

@@ -1,0 +1,62 @@
+import { z } from "zod";
+import { LANES, TASKS } from "./subjects.ts";
+
+/** Job ids are NATS subject tokens and Nats-Msg-Id values: no dots, spaces or wildcards. */
+export const JobId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, "must contain only letters, digits, '_' and '-'");
+
+export const ChatMessage = z.object({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string(),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+export const Overflow = z.enum(["chunk", "truncate", "fail"]);
+
+export const JobParams = z.object({
+  maxTokens: z.number().int().min(1).max(32768).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  seed: z.number().int().min(0).optional(),
+  /** JSON schema the result must satisfy (extract). */
+  schema: z.record(z.string(), z.unknown()).optional(),
+  /** Allowed labels (classify). */
+  labels: z.array(z.string().min(1)).min(2).max(100).optional(),
+  /** The question about the document (ask). */
+  question: z.string().min(1).max(8192).optional(),
+  /** OpenAI-style conversation (chat). */
+  messages: z.array(ChatMessage).min(1).max(256).optional(),
+  overflow: Overflow.optional(),
+});
+export type JobParams = z.infer<typeof JobParams>;
+
+export const JobInput = z.object({
+  /** The document, inline. */
+  text: z.string().optional(),
+  /** Claim check: name of the object in the docket-docs object store holding the document. */
+  ref: z.string().optional(),
+  title: z.string().max(1024).optional(),
+  mime: z.string().max(255).optional(),
+});
+export type JobInput = z.infer<typeof JobInput>;
+
+/** The message on docket.jobs.<lane>.<task>. Any NATS client that publishes a valid one gets it processed. */
+export const JobMessage = z.object({
+  v: z.literal(1),
+  id: JobId,
+  lane: z.enum(LANES),
+  task: z.enum(TASKS),
+  input: JobInput,
+  params: JobParams.default({}),
+  batchId: z.string().optional(),
+  customId: z.string().optional(),
+  submittedAt: z.string(),
+  deadline: z.string().optional(),
+});
+export type JobMessage = z.infer<typeof JobMessage>;
+
+export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const TERMINAL_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

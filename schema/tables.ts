@@ -1,0 +1,54 @@
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { JobError, JobResult } from "./event.ts";
+import type { JobInput, JobParams, JobState } from "./job.ts";
+import type { Lane, Task } from "./subjects.ts";
+
+/** One row per job. The producer is the only writer; DOCKET_EVENTS can always rebuild it. */
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    lane: text("lane").$type<Lane>().notNull(),
+    task: text("task").$type<Task>().notNull(),
+    state: text("state").$type<JobState>().notNull(),
+    input: text("input", { mode: "json" }).$type<JobInput>(),
+    params: text("params", { mode: "json" }).$type<JobParams>().notNull(),
+    batchId: text("batch_id"),
+    customId: text("custom_id"),
+    idempotencyKey: text("idempotency_key").unique(),
+    result: text("result", { mode: "json" }).$type<JobResult>(),
+    error: text("error", { mode: "json" }).$type<JobError>(),
+    attempts: integer("attempts").notNull().default(0),
+    workerId: text("worker_id"),
+    submittedAt: text("submitted_at").notNull(),
+    /** Set once JetStream acked the job message; a row left null is republished. */
+    publishedAt: text("published_at"),
+    startedAt: text("started_at"),
+    finishedAt: text("finished_at"),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    index("jobs_state_idx").on(t.state),
+    index("jobs_batch_idx").on(t.batchId),
+    index("jobs_unpublished_idx").on(t.publishedAt),
+  ],
+);
+export type JobRow = typeof jobs.$inferSelect;
+
+/**
+ * Events applied to a job, one row per (job, kind, attempt): the recorder's idempotence key.
+ * Progress events are not stored.
+ */
+export const jobEvents = sqliteTable(
+  "job_events",
+  {
+    jobId: text("job_id").notNull(),
+    kind: text("kind").notNull(),
+    attempt: integer("attempt").notNull(),
+    workerId: text("worker_id").notNull(),
+    at: text("at").notNull(),
+    /** DOCKET_EVENTS stream sequence the event was read from. */
+    streamSeq: integer("stream_seq"),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.kind, t.attempt] })],
+);
