@@ -23,6 +23,7 @@ CREATE TABLE `jobs` (
 	`attempts` integer DEFAULT 0 NOT NULL,
 	`worker_id` text,
 	`submitted_at` text NOT NULL,
+	`deadline` text,
 	`published_at` text,
 	`started_at` text,
 	`finished_at` text,

@@ -21,6 +21,7 @@ export const jobs = sqliteTable(
     attempts: integer("attempts").notNull().default(0),
     workerId: text("worker_id"),
     submittedAt: text("submitted_at").notNull(),
+    deadline: text("deadline"),
     /** Set once JetStream acked the job message; a row left null is republished. */
     publishedAt: text("published_at"),
     startedAt: text("started_at"),

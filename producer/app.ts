@@ -1,0 +1,41 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { ApiError } from "./errors.ts";
+import type { Logger } from "../ops/log.ts";
+import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
+
+export interface AppDeps extends JobRoutesDeps {
+  log: Logger;
+  /** Largest request body, in bytes. */
+  maxBody: number;
+  ready: () => boolean;
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json(err.toJSON(), err.status);
+    }
+    deps.log.error({ err: err.message, path: c.req.path }, "unhandled error");
+    return c.json(new ApiError("internal", "internal error").toJSON(), 500);
+  });
+  app.notFound((c) => c.json(new ApiError("not_found", `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.maxBody,
+      onError: () => {
+        throw new ApiError("payload_too_large", `request body is larger than ${deps.maxBody} bytes`);
+      },
+    }),
+  );
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/readyz", (c) => (deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
+  app.route("/v1/jobs", jobRoutes(deps));
+  return app;
+}

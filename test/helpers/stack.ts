@@ -1,0 +1,58 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../../ops/log.ts";
+import { type Config, loadConfig } from "../../schema/config.ts";
+import type { JobState } from "../../schema/job.ts";
+import { type Producer, startProducer } from "../../producer/producer.ts";
+import { startWorker, type Worker } from "../../worker/worker.ts";
+import { startTestNats, type TestNats } from "./nats.ts";
+
+export interface TestStack {
+  nats: TestNats;
+  config: Config;
+  producer: Producer;
+  worker?: Worker;
+  dir: string;
+  /** Waits for a job to reach one of `states` (pushed by the recorder, with a deadline). */
+  waitFor(jobId: string, states: readonly JobState[], timeoutMs?: number): Promise<JobState>;
+  stop(): Promise<void>;
+}
+
+/** Test defaults: a real nats-server, a temporary SQLite file, the generated tiny model on one CPU thread. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    DOCKET_PORT: "0",
+    DOCKET_GPU: "false",
+    DOCKET_THREADS: "1",
+    DOCKET_MAX_BATCH: "4",
+    DOCKET_CONTEXT_SIZE: "1024",
+    DOCKET_MAX_TOKENS: "24",
+    DOCKET_LOG_LEVEL: "silent",
+    ...overrides,
+  });
+}
+
+export async function startStack(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
+  const nats = await startTestNats();
+  const dir = await mkdtemp(join(tmpdir(), "docket-test-"));
+  const config = testConfig({ NATS_URL: nats.url, DOCKET_DB: join(dir, "docket.db"), ...options.env });
+  const log = createLogger("test", config.DOCKET_LOG_LEVEL);
+  const producer = await startProducer(config, log);
+  const worker = options.worker === false ? undefined : await startWorker(config, log);
+  return {
+    nats,
+    config,
+    producer,
+    worker,
+    dir,
+    waitFor: (jobId, states, timeoutMs) =>
+      producer.recorder.waitFor(jobId, states, () => producer.store.get(jobId)?.state, timeoutMs),
+    async stop() {
+      await worker?.close(0);
+      await producer.close();
+      await nats.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

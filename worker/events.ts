@@ -1,0 +1,47 @@
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type EventMessage, eventMsgId } from "../schema/event.ts";
+import type { JobMessage } from "../schema/job.ts";
+import { type EventKind, subjects } from "../schema/subjects.ts";
+
+type EventBody = Partial<Pick<EventMessage, "tokens" | "result" | "error">>;
+
+/** Publishes a worker's events for one job attempt to DOCKET_EVENTS. */
+export class EventPublisher {
+  private readonly js: JetStreamClient;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly workerId: string,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  private message(job: JobMessage, attempt: number, kind: EventKind, body: EventBody): EventMessage {
+    return {
+      v: 1,
+      jobId: job.id,
+      kind,
+      attempt,
+      workerId: this.workerId,
+      at: new Date().toISOString(),
+      lane: job.lane,
+      task: job.task,
+      ...(job.batchId ? { batchId: job.batchId } : {}),
+      ...(job.customId ? { customId: job.customId } : {}),
+      submittedAt: job.submittedAt,
+      ...body,
+    };
+  }
+
+  /** Resolves once JetStream has stored the event (deduplicated per job, kind and attempt). */
+  async publish(job: JobMessage, attempt: number, kind: Exclude<EventKind, "progress">, body: EventBody = {}): Promise<void> {
+    const event = this.message(job, attempt, kind, body);
+    await this.js.publish(subjects.event(job.id, kind), JSON.stringify(event), { msgID: eventMsgId(event), timeout: 10_000 });
+  }
+
+  /** Fire-and-forget: a lost progress event costs nothing. */
+  progress(job: JobMessage, attempt: number, tokens: number): void {
+    this.nc.publish(subjects.event(job.id, "progress"), JSON.stringify(this.message(job, attempt, "progress", { tokens })));
+  }
+}

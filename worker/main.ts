@@ -1,0 +1,18 @@
+import { createLogger } from "../ops/log.ts";
+import { loadConfig } from "../schema/config.ts";
+import { startWorker } from "./worker.ts";
+
+const config = loadConfig();
+const log = createLogger("worker", config.DOCKET_LOG_LEVEL);
+const worker = await startWorker(config, log);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "draining");
+    await worker.close();
+    process.exit(0);
+  });
+}

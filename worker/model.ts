@@ -1,0 +1,45 @@
+import { existsSync } from "node:fs";
+import { resolveModelFile } from "node-llama-cpp";
+import type { Logger } from "../ops/log.ts";
+import { ensureDemoModel, TEST_MODEL } from "../ops/model/demo-model.ts";
+
+export interface ResolveModelOptions {
+  /** DOCKET_MODEL: a GGUF path, an https URL or an hf: URI; undefined means the generated demo model. */
+  model: string | undefined;
+  /** Where downloaded models are kept. */
+  directory?: string;
+  /** Overrides https://huggingface.co (a mirror, or a local server in tests). */
+  huggingFaceEndpoint?: string;
+  log: Logger;
+}
+
+export class ModelNotFoundError extends Error {
+  readonly code = "model_not_found";
+}
+
+/** Turns DOCKET_MODEL into a local GGUF path, downloading hf: URIs and URLs once (resumable). */
+export async function resolveModel(o: ResolveModelOptions): Promise<{ path: string; demo: boolean }> {
+  if (!o.model) {
+    const path = await ensureDemoModel(TEST_MODEL);
+    o.log.warn(
+      { path },
+      "DOCKET_MODEL is not set: using the generated demo model. Its weights are random and its output is noise. " +
+        "Set DOCKET_MODEL to a GGUF file (DOCKET_MODEL=./models/model.gguf) or an hf: URI " +
+        "(DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M) for real analysis.",
+    );
+    return { path, demo: true };
+  }
+  const remote = /^(hf:|huggingface:|https?:\/\/)/.test(o.model);
+  if (!remote && !existsSync(o.model)) {
+    throw new ModelNotFoundError(`DOCKET_MODEL: file not found at ${o.model}; set it to a GGUF file or an hf: URI`);
+  }
+  const path = await resolveModelFile(o.model, {
+    directory: o.directory ?? "./models",
+    cli: false,
+    ...(o.huggingFaceEndpoint ? { endpoints: { huggingFace: o.huggingFaceEndpoint } } : {}),
+    onProgress: ({ downloadedSize, totalSize }) => {
+      o.log.debug({ downloadedSize, totalSize }, "downloading model");
+    },
+  });
+  return { path, demo: false };
+}

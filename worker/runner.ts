@@ -1,0 +1,193 @@
+import type { JsMsg } from "@nats-io/jetstream";
+import type { LlamaGrammar } from "node-llama-cpp";
+import type { Logger } from "../ops/log.ts";
+import type { JobResult } from "../schema/event.ts";
+import { JobId, JobMessage } from "../schema/job.ts";
+import { LANES, TASKS } from "../schema/subjects.ts";
+import type { Documents } from "./documents.ts";
+import type { Engine } from "./engine.ts";
+import type { EventPublisher } from "./events.ts";
+import { JobFailure } from "./failure.ts";
+import { TASK_BUILDERS } from "./tasks/index.ts";
+
+export interface RunnerOptions {
+  maxDeliver: number;
+  ackWaitMs: number;
+  defaultMaxTokens: number;
+  /** Least time between two progress events of one job. */
+  progressEveryMs: number;
+}
+
+/** Chat-template tokens around the prompt that countTokens does not see. */
+const TEMPLATE_OVERHEAD_TOKENS = 32;
+
+export function retryDelayMs(attempt: number): number {
+  const base = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+type Outcome =
+  | { kind: "completed"; result: JobResult }
+  | { kind: "failed"; failure: JobFailure }
+  | { kind: "retry"; failure: JobFailure; delayMs: number };
+
+/** Runs one delivered job message to its final event, then acks it. */
+export class Runner {
+  private readonly inFlight = new Map<string, AbortController>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly events: EventPublisher,
+    private readonly documents: Documents,
+    private readonly log: Logger,
+    private readonly options: RunnerOptions,
+  ) {}
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** Aborts every running generation; their messages are nak'ed for another worker. */
+  abortAll(): void {
+    for (const ac of this.inFlight.values()) ac.abort(new Error("worker shutting down"));
+  }
+
+  async run(m: JsMsg): Promise<void> {
+    const attempt = m.info.deliveryCount;
+    const job = this.parse(m);
+    if (!job) return;
+    const ac = new AbortController();
+    this.inFlight.set(`${job.id}#${attempt}`, ac);
+    const working = setInterval(() => m.working(), Math.max(1_000, this.options.ackWaitMs / 3));
+    const log = this.log.child({ jobId: job.id, attempt, task: job.task, lane: job.lane });
+    try {
+      const outcome = await this.execute(job, attempt, ac.signal);
+      if (outcome.kind === "retry") {
+        log.warn({ code: outcome.failure.code, retryInMs: outcome.delayMs }, "job failed; will retry");
+        m.nak(outcome.delayMs);
+        return;
+      }
+      if (outcome.kind === "completed") {
+        await this.events.publish(job, attempt, "completed", { result: outcome.result });
+        log.info({ tokens: outcome.result.usage.completionTokens, ms: outcome.result.timings.runMs }, "job completed");
+      } else {
+        await this.events.publish(job, attempt, "failed", { error: outcome.failure.toWire() });
+        log.warn({ code: outcome.failure.code }, "job failed");
+      }
+      await m.ackAck();
+    } catch (err) {
+      // The final event could not be stored: the job goes back to the queue, nothing is lost.
+      log.error({ err: (err as Error).message }, "could not publish the final event; job returned to the queue");
+      m.nak(1_000);
+    } finally {
+      clearInterval(working);
+      this.inFlight.delete(`${job.id}#${attempt}`);
+    }
+  }
+
+  private parse(m: JsMsg): JobMessage | undefined {
+    let raw: unknown;
+    try {
+      raw = m.json();
+    } catch {
+      raw = undefined;
+    }
+    const parsed = JobMessage.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join(".") ?? "";
+    this.log.warn({ subject: m.subject, seq: m.seq, field }, "invalid job message; terminated");
+    // Record the failure when the message names a usable id, so its sender can see why.
+    const id = JobId.safeParse((raw as { id?: unknown } | undefined)?.id);
+    const [, , lane, task] = m.subject.split(".");
+    if (id.success && LANES.includes(lane as never) && TASKS.includes(task as never)) {
+      const stub = { v: 1, id: id.data, lane, task, input: {}, params: {}, submittedAt: new Date().toISOString() } as JobMessage;
+      const failure = new JobFailure("invalid_job", `invalid job message: ${field || "body"}: ${issue?.message ?? "not JSON"}`);
+      void this.events
+        .publish(stub, m.info.deliveryCount, "failed", { error: failure.toWire() })
+        .then(() => m.term("invalid job message"))
+        .catch(() => m.nak(1_000));
+    } else m.term("invalid job message");
+    return undefined;
+  }
+
+  private async execute(job: JobMessage, attempt: number, signal: AbortSignal): Promise<Outcome> {
+    const started = Date.now();
+    try {
+      if (job.deadline && Date.parse(job.deadline) < started) {
+        throw new JobFailure("deadline_exceeded", `the job's deadline ${job.deadline} passed before it could run`);
+      }
+      await this.events.publish(job, attempt, "started");
+      const document = await this.documents.text(job);
+      const plan = TASK_BUILDERS[job.task]({ job, document });
+      let grammar: LlamaGrammar | undefined;
+      if (plan.jsonSchema) {
+        try {
+          grammar = await this.engine.llama.createGrammarForJsonSchema(plan.jsonSchema as never);
+        } catch (err) {
+          throw new JobFailure("invalid_params", `params.schema is not a JSON schema docket can decode: ${(err as Error).message}`);
+        }
+      }
+      const historyText = (plan.history ?? []).map((h) => ("text" in h ? h.text : h.type === "model" ? h.response.join("") : "")).join("\n");
+      const promptTokens =
+        this.engine.countTokens(`${plan.systemPrompt}\n${historyText}\n${plan.prompt}`) + TEMPLATE_OVERHEAD_TOKENS;
+      const room = this.engine.contextSize - promptTokens;
+      if (room < 16) {
+        throw new JobFailure(
+          "document_too_long",
+          `the prompt is ${promptTokens} tokens; a sequence holds ${this.engine.contextSize} tokens`,
+        );
+      }
+      const maxTokens = Math.min(job.params.maxTokens ?? this.options.defaultMaxTokens, room);
+      let lastProgress = 0;
+      const gen = await this.engine.generate({
+        systemPrompt: plan.systemPrompt,
+        ...(plan.history ? { history: plan.history } : {}),
+        prompt: plan.prompt,
+        maxTokens,
+        ...(job.params.temperature !== undefined ? { temperature: job.params.temperature } : {}),
+        ...(job.params.seed !== undefined ? { seed: job.params.seed } : {}),
+        ...(grammar ? { grammar } : {}),
+        signal,
+        onTokens: (tokens) => {
+          const now = Date.now();
+          if (now - lastProgress < this.options.progressEveryMs) return;
+          lastProgress = now;
+          this.events.progress(job, attempt, tokens);
+        },
+      });
+      if (signal.aborted) throw signal.reason;
+      const out = plan.read(gen.text);
+      const runMs = Date.now() - started;
+      return {
+        kind: "completed",
+        result: {
+          text: out.text,
+          ...(out.json !== undefined ? { json: out.json } : {}),
+          usage: { promptTokens: gen.promptTokens, completionTokens: gen.completionTokens },
+          timings: {
+            queueMs: Math.max(0, started - Date.parse(job.submittedAt)),
+            runMs,
+            tokensPerSecond: runMs > 0 ? Math.round((gen.completionTokens / runMs) * 1000 * 100) / 100 : 0,
+          },
+          model: this.engine.modelName,
+        },
+      };
+    } catch (err) {
+      if (signal.aborted) {
+        return { kind: "retry", failure: new JobFailure("internal", "worker shutting down"), delayMs: 0 };
+      }
+      const failure = JobFailure.from(err);
+      if (failure.retryable && attempt < this.options.maxDeliver) {
+        return { kind: "retry", failure, delayMs: retryDelayMs(attempt) };
+      }
+      if (failure.retryable) {
+        return {
+          kind: "failed",
+          failure: new JobFailure(failure.code, `${failure.message} (gave up after ${attempt} attempts)`),
+        };
+      }
+      return { kind: "failed", failure };
+    }
+  }
+}
