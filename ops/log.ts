@@ -5,13 +5,34 @@ import pino, { type Logger } from "pino";
  * redaction is the net under that rule, not the rule itself.
  */
 export const REDACT_PATHS = [
-  "input", "*.input", "text", "*.text", "result", "*.result", "prompt", "*.prompt",
-  "messages", "*.messages", "params.question", "*.params.question", "body", "*.body",
-  "authorization", "*.authorization", "req.headers.authorization",
+  "input",
+  "*.input",
+  "text",
+  "*.text",
+  "result",
+  "*.result",
+  "prompt",
+  "*.prompt",
+  "messages",
+  "*.messages",
+  "params.question",
+  "*.params.question",
+  "body",
+  "*.body",
+  "authorization",
+  "*.authorization",
+  "req.headers.authorization",
 ];
 
-export function createLogger(name: string, level = "info"): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } });
+/** JSON lines, or human-readable lines when writing to a terminal (DOCKET_LOG_FORMAT=json|pretty overrides). */
+export function createLogger(name: string, level = "info", format = process.env.DOCKET_LOG_FORMAT): Logger {
+  const pretty = format ? format === "pretty" : process.stdout.isTTY === true;
+  return pino({
+    name,
+    level,
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    ...(pretty ? { transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname" } } } : {}),
+  });
 }
 
 export type { Logger };

@@ -46,6 +46,8 @@ export interface NatsServerOptions {
   cwd?: string;
   /** How long to wait for "Server is ready". */
   readyTimeoutMs?: number;
+  /** Own process group: a terminal's Ctrl-C reaches only the parent, which then stops the server last. */
+  detached?: boolean;
   /** Receives each line the server logs. */
   onLog?: (line: string) => void;
 }
@@ -59,7 +61,11 @@ export interface RunningNatsServer {
 export async function startNatsServer(options: NatsServerOptions): Promise<RunningNatsServer> {
   const bin = findNatsServer();
   if (!bin) throw new Error(NATS_INSTALL_HINT);
-  const child = spawn(bin, options.args, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, options.args, {
+    cwd: options.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached ?? false,
+  });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let log = "";
   await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,8 @@
 import {
   AckPolicy,
+  type ConsumerConfig,
   DeliverPolicy,
   DiscardPolicy,
-  type ConsumerConfig,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
@@ -12,7 +12,7 @@ import {
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
-import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import {
   CONTROL_BUCKET,
   DOCS_BUCKET,

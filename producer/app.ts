@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { ApiError } from "./errors.ts";
 import type { Logger } from "../ops/log.ts";
+import { ApiError } from "./errors.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
 
 export interface AppDeps extends JobRoutesDeps {

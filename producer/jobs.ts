@@ -46,7 +46,11 @@ export class JobStore {
   }
 
   markPublished(id: string, at = new Date().toISOString()): void {
-    this.db.update(jobs).set({ publishedAt: at }).where(and(eq(jobs.id, id), isNull(jobs.publishedAt))).run();
+    this.db
+      .update(jobs)
+      .set({ publishedAt: at })
+      .where(and(eq(jobs.id, id), isNull(jobs.publishedAt)))
+      .run();
   }
 
   /** Rows whose publish was never acked, oldest first, submitted before `before`. */

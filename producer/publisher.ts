@@ -1,4 +1,4 @@
-import { type JetStreamClient, JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/log.ts";
 import type { JobMessage } from "../schema/job.ts";

@@ -100,7 +100,10 @@ export class Recorder extends EventEmitter {
           break;
         case "cancelled":
           next = "cancelled";
-          tx.update(jobs).set({ ...common, state: next, finishedAt: event.at }).where(eq(jobs.id, event.jobId)).run();
+          tx.update(jobs)
+            .set({ ...common, state: next, finishedAt: event.at })
+            .where(eq(jobs.id, event.jobId))
+            .run();
           break;
       }
       return next;
@@ -141,7 +144,12 @@ export class Recorder extends EventEmitter {
   }
 
   /** Resolves with the job's state once it is one of `states`; `current` is read first to avoid a race. */
-  async waitFor(jobId: string, states: readonly JobState[], current: () => JobState | undefined, timeoutMs = 30_000): Promise<JobState> {
+  async waitFor(
+    jobId: string,
+    states: readonly JobState[],
+    current: () => JobState | undefined,
+    timeoutMs = 30_000,
+  ): Promise<JobState> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), timeoutMs);
     try {

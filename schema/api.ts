@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { JobError, JobResult } from "./event.ts";
-import { JobParams, JOB_STATES } from "./job.ts";
+import { JOB_STATES, JobParams } from "./job.ts";
 import { LANES, TASKS } from "./subjects.ts";
 
 /** POST /v1/jobs body. Task-specific requirements are checked here so the error names the field. */
@@ -25,7 +25,8 @@ export const CreateJobRequest = z
     };
     if (req.task === "chat") need(req.params.messages, ["params", "messages"], "is required for task chat");
     else need(req.input.text !== undefined && req.input.text.length > 0, ["input", "text"], `is required for task ${req.task}`);
-    if (req.task === "classify") need(req.params.labels, ["params", "labels"], "is required for task classify (at least 2 labels)");
+    if (req.task === "classify")
+      need(req.params.labels, ["params", "labels"], "is required for task classify (at least 2 labels)");
     if (req.task === "ask") need(req.params.question, ["params", "question"], "is required for task ask");
     if (req.task === "extract") need(req.params.schema, ["params", "schema"], "is required for task extract (a JSON schema)");
   });

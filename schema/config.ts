@@ -15,7 +15,15 @@ export const byteSize = z.string().transform((v, ctx) => {
   }
   const unit = (m[2] ?? "b").toLowerCase();
   const mult: Record<string, number> = {
-    b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4,
+    b: 1,
+    kb: 1e3,
+    kib: 1024,
+    mb: 1e6,
+    mib: 1024 ** 2,
+    gb: 1e9,
+    gib: 1024 ** 3,
+    tb: 1e12,
+    tib: 1024 ** 4,
   };
   return Math.round(Number(m[1]) * (mult[unit] ?? 1));
 });

@@ -55,5 +55,4 @@ export const EventMessage = z.object({
 export type EventMessage = z.infer<typeof EventMessage>;
 
 /** Nats-Msg-Id of an event: a final event published twice for one attempt is stored once. */
-export const eventMsgId = (e: Pick<EventMessage, "jobId" | "kind" | "attempt">) =>
-  `${e.jobId}.${e.kind}.${e.attempt}`;
+export const eventMsgId = (e: Pick<EventMessage, "jobId" | "kind" | "attempt">) => `${e.jobId}.${e.kind}.${e.attempt}`;

@@ -1,5 +1,5 @@
 import { jetstream } from "@nats-io/jetstream";
-import { Objm, type ObjectStore } from "@nats-io/obj";
+import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JobMessage } from "../schema/job.ts";
 import { DOCS_BUCKET } from "../schema/subjects.ts";
@@ -16,7 +16,8 @@ export class Documents {
     if (!job.input.ref) return "";
     this.store ??= new Objm(jetstream(this.nc)).open(DOCS_BUCKET);
     const data = await (await this.store).getBlob(job.input.ref).catch(() => null);
-    if (!data) throw new JobFailure("document_unavailable", `document ${job.input.ref} is not in the ${DOCS_BUCKET} object store`);
+    if (!data)
+      throw new JobFailure("document_unavailable", `document ${job.input.ref} is not in the ${DOCS_BUCKET} object store`);
     return new TextDecoder().decode(data);
   }
 }

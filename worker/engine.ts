@@ -4,10 +4,10 @@ import {
   type ChatHistoryItem,
   getLlama,
   type Llama,
+  LlamaChatSession,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaGrammar,
-  LlamaChatSession,
   LlamaLogLevel,
   type LlamaModel,
 } from "node-llama-cpp";
@@ -137,7 +137,10 @@ export class Engine {
     });
     try {
       if (req.history?.length) {
-        session.setChatHistory([...(req.systemPrompt ? [{ type: "system" as const, text: req.systemPrompt }] : []), ...req.history]);
+        session.setChatHistory([
+          ...(req.systemPrompt ? [{ type: "system" as const, text: req.systemPrompt }] : []),
+          ...req.history,
+        ]);
       }
       let generated = 0;
       const res = await session.promptWithMeta(req.prompt, {

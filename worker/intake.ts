@@ -1,7 +1,7 @@
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/log.ts";
-import { JOBS_STREAM, type Lane, LANES, workerConsumer } from "../schema/subjects.ts";
+import { JOBS_STREAM, LANES, type Lane, workerConsumer } from "../schema/subjects.ts";
 import type { SlotPool } from "./slots.ts";
 
 export interface IntakeOptions {

@@ -125,10 +125,15 @@ export class Runner {
         try {
           grammar = await this.engine.llama.createGrammarForJsonSchema(plan.jsonSchema as never);
         } catch (err) {
-          throw new JobFailure("invalid_params", `params.schema is not a JSON schema docket can decode: ${(err as Error).message}`);
+          throw new JobFailure(
+            "invalid_params",
+            `params.schema is not a JSON schema docket can decode: ${(err as Error).message}`,
+          );
         }
       }
-      const historyText = (plan.history ?? []).map((h) => ("text" in h ? h.text : h.type === "model" ? h.response.join("") : "")).join("\n");
+      const historyText = (plan.history ?? [])
+        .map((h) => ("text" in h ? h.text : h.type === "model" ? h.response.join("") : ""))
+        .join("\n");
       const promptTokens =
         this.engine.countTokens(`${plan.systemPrompt}\n${historyText}\n${plan.prompt}`) + TEMPLATE_OVERHEAD_TOKENS;
       const room = this.engine.contextSize - promptTokens;

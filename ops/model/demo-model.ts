@@ -264,7 +264,12 @@ export function buildDemoModel(options: DemoModelOptions = {}): GgufWriter {
   };
 
   // token embeddings: unit-variance rows (fan-in 1 for a lookup table)
-  w.addTensor("token_embd.weight", [o.embedding, nVocab], matType(o.embedding), randomTensor(o.seed, "token_embd.weight", o.embedding * nVocab, 1));
+  w.addTensor(
+    "token_embd.weight",
+    [o.embedding, nVocab],
+    matType(o.embedding),
+    randomTensor(o.seed, "token_embd.weight", o.embedding * nVocab, 1),
+  );
   for (let i = 0; i < o.layers; i++) {
     const p = `blk.${i}.`;
     w.addTensor(`${p}attn_norm.weight`, [o.embedding], GgmlType.F32, ones(o.embedding));

@@ -11,7 +11,7 @@
  * Strings are u64 byte length + UTF-8 bytes (no terminator).
  * `ne[0]` is the innermost (contiguous, row) dimension, as in ggml.
  */
-import { open, type FileHandle } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as little-endian u32
 export const GGUF_VERSION = 3;

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import type { Logger } from "../../ops/log.ts";
 import { CreateJobRequest } from "../../schema/api.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import { ApiError } from "../errors.ts";
@@ -6,7 +7,6 @@ import { newId } from "../ids.ts";
 import { type JobStore, toView } from "../jobs.ts";
 import { type Publisher, QueueFullError } from "../publisher.ts";
 import { parseJson } from "../validate.ts";
-import type { Logger } from "../../ops/log.ts";
 
 export interface JobRoutesDeps {
   store: JobStore;

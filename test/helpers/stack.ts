@@ -2,9 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../../ops/log.ts";
+import { type Producer, startProducer } from "../../producer/producer.ts";
 import { type Config, loadConfig } from "../../schema/config.ts";
 import type { JobState } from "../../schema/job.ts";
-import { type Producer, startProducer } from "../../producer/producer.ts";
 import { startWorker, type Worker } from "../../worker/worker.ts";
 import { startTestNats, type TestNats } from "./nats.ts";
 

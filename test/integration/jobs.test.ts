@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobView } from "../../schema/api.ts";
 import type { JobChange } from "../../producer/recorder.ts";
+import type { JobView } from "../../schema/api.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 let stack: TestStack;

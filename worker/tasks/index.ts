@@ -7,4 +7,4 @@ import { summarize } from "./summarize.ts";
 import type { TaskBuilder } from "./types.ts";
 
 export const TASK_BUILDERS: Record<Task, TaskBuilder> = { summarize, extract, classify, ask, chat };
-export type { TaskPlan, TaskContext } from "./types.ts";
+export type { TaskContext, TaskPlan } from "./types.ts";

@@ -1,0 +1,97 @@
+/**
+ * `npm start`: the whole stack on one machine. Uses NATS at NATS_URL when one answers; otherwise starts
+ * `nats-server -c nats.conf` itself. Then one producer (which migrates SQLite and provisions JetStream)
+ * and one worker, as child processes. Ctrl-C stops them in order: worker (drains), producer, nats-server.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "../schema/config.ts";
+import { findNatsServer, isListening, NATS_INSTALL_HINT, type RunningNatsServer, startNatsServer } from "./nats-server.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const config = loadConfig();
+const say = (line: string) => process.stdout.write(`[docket] ${line}\n`);
+
+const first = new URL(
+  config.NATS_URL.split(",")[0]
+    ?.trim()
+    .replace(/^nats:/, "http:") ?? "http://127.0.0.1:4222",
+);
+const natsHost = first.hostname;
+const natsPort = Number(first.port || 4222);
+
+let nats: RunningNatsServer | undefined;
+if (await isListening(natsHost, natsPort)) {
+  say(`using NATS at ${config.NATS_URL}`);
+} else {
+  if (!["127.0.0.1", "localhost", "::1", "[::1]"].includes(natsHost)) {
+    say(`nothing answers at NATS_URL=${config.NATS_URL}; start that server or unset NATS_URL to run one locally`);
+    process.exit(1);
+  }
+  if (!findNatsServer()) {
+    say(NATS_INSTALL_HINT);
+    process.exit(1);
+  }
+  say(`starting nats-server -c nats.conf on ${natsHost}:${natsPort} (store ${resolve("data/nats")})`);
+  nats = await startNatsServer({
+    // A non-default port means a second local stack (tests, a demo beside a real one): no monitoring port then.
+    args: ["-c", join(root, "nats.conf"), "-a", natsHost, "-p", String(natsPort), ...(natsPort === 4222 ? [] : ["-m", "0"])],
+    // nats.conf's store_dir is relative: the store lives in ./data beside the default DOCKET_DB.
+    cwd: process.cwd(),
+    detached: true,
+  });
+}
+
+if (!config.DOCKET_MODEL) {
+  say("DOCKET_MODEL is not set: the worker runs the GENERATED DEMO MODEL. Its weights are random: its output is NOISE.");
+  say("  For real analysis point DOCKET_MODEL at a GGUF file or an hf: URI, for example:");
+  say("  DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M npm start");
+}
+
+const children: { name: string; child: ChildProcess }[] = [];
+function launch(name: string, entry: string): Promise<string> {
+  const child = fork(join(root, entry), [], {
+    cwd: process.cwd(),
+    execArgv: ["--import", import.meta.resolve("tsx")],
+    env: process.env,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // Ctrl-C reaches only this process, which then stops the children in order.
+    detached: true,
+  });
+  children.push({ name, child });
+  return new Promise((resolveReady, reject) => {
+    child.on("message", (m: { ready?: string }) => m.ready && resolveReady(m.ready));
+    child.once("exit", (code) => {
+      reject(new Error(`${name} exited with code ${code}`));
+      if (!stopping) void shutdown(1);
+    });
+  });
+}
+
+let stopping = false;
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say("stopping: worker, producer, nats-server");
+  for (const { child } of [...children].reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await exited;
+  }
+  await nats?.stop();
+  process.exit(code);
+}
+process.once("SIGINT", () => void shutdown(0));
+process.once("SIGTERM", () => void shutdown(0));
+
+try {
+  const url = await launch("producer", "producer/main.ts");
+  await launch("worker", "worker/main.ts");
+  say(`docket is up: API at ${url}`);
+  say(`  curl -s ${url}/v1/jobs -H 'content-type: application/json' -d '{"task":"summarize","input":{"text":"..."}}'`);
+} catch (err) {
+  say((err as Error).message);
+  await shutdown(1);
+}
