@@ -1,5 +1,4 @@
 import type { JsMsg } from "@nats-io/jetstream";
-import type { LlamaGrammar } from "node-llama-cpp";
 import type { Logger } from "../ops/log.ts";
 import type { JobResult } from "../schema/event.ts";
 import { JobId, JobMessage } from "../schema/job.ts";
@@ -7,8 +6,8 @@ import { LANES, TASKS } from "../schema/subjects.ts";
 import type { Documents } from "./documents.ts";
 import type { Engine } from "./engine.ts";
 import type { EventPublisher } from "./events.ts";
+import { executeJob } from "./execute.ts";
 import { JobFailure } from "./failure.ts";
-import { TASK_BUILDERS } from "./tasks/index.ts";
 
 export interface RunnerOptions {
   maxDeliver: number;
@@ -17,9 +16,6 @@ export interface RunnerOptions {
   /** Least time between two progress events of one job. */
   progressEveryMs: number;
 }
-
-/** Chat-template tokens around the prompt that countTokens does not see. */
-const TEMPLATE_OVERHEAD_TOKENS = 32;
 
 export function retryDelayMs(attempt: number): number {
   const base = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
@@ -118,41 +114,11 @@ export class Runner {
         throw new JobFailure("deadline_exceeded", `the job's deadline ${job.deadline} passed before it could run`);
       }
       await this.events.publish(job, attempt, "started");
-      const document = await this.documents.text(job);
-      const plan = TASK_BUILDERS[job.task]({ job, document });
-      let grammar: LlamaGrammar | undefined;
-      if (plan.jsonSchema) {
-        try {
-          grammar = await this.engine.llama.createGrammarForJsonSchema(plan.jsonSchema as never);
-        } catch (err) {
-          throw new JobFailure(
-            "invalid_params",
-            `params.schema is not a JSON schema docket can decode: ${(err as Error).message}`,
-          );
-        }
-      }
-      const historyText = (plan.history ?? [])
-        .map((h) => ("text" in h ? h.text : h.type === "model" ? h.response.join("") : ""))
-        .join("\n");
-      const promptTokens =
-        this.engine.countTokens(`${plan.systemPrompt}\n${historyText}\n${plan.prompt}`) + TEMPLATE_OVERHEAD_TOKENS;
-      const room = this.engine.contextSize - promptTokens;
-      if (room < 16) {
-        throw new JobFailure(
-          "document_too_long",
-          `the prompt is ${promptTokens} tokens; a sequence holds ${this.engine.contextSize} tokens`,
-        );
-      }
-      const maxTokens = Math.min(job.params.maxTokens ?? this.options.defaultMaxTokens, room);
       let lastProgress = 0;
-      const gen = await this.engine.generate({
-        systemPrompt: plan.systemPrompt,
-        ...(plan.history ? { history: plan.history } : {}),
-        prompt: plan.prompt,
-        maxTokens,
-        ...(job.params.temperature !== undefined ? { temperature: job.params.temperature } : {}),
-        ...(job.params.seed !== undefined ? { seed: job.params.seed } : {}),
-        ...(grammar ? { grammar } : {}),
+      const { runMs, ...result } = await executeJob(job, {
+        engine: this.engine,
+        document: await this.documents.text(job),
+        defaultMaxTokens: this.options.defaultMaxTokens,
         signal,
         onTokens: (tokens) => {
           const now = Date.now();
@@ -161,21 +127,15 @@ export class Runner {
           this.events.progress(job, attempt, tokens);
         },
       });
-      if (signal.aborted) throw signal.reason;
-      const out = plan.read(gen.text);
-      const runMs = Date.now() - started;
       return {
         kind: "completed",
         result: {
-          text: out.text,
-          ...(out.json !== undefined ? { json: out.json } : {}),
-          usage: { promptTokens: gen.promptTokens, completionTokens: gen.completionTokens },
+          ...result,
           timings: {
             queueMs: Math.max(0, started - Date.parse(job.submittedAt)),
             runMs,
-            tokensPerSecond: runMs > 0 ? Math.round((gen.completionTokens / runMs) * 1000 * 100) / 100 : 0,
+            tokensPerSecond: runMs > 0 ? Math.round((result.usage.completionTokens / runMs) * 1000 * 100) / 100 : 0,
           },
-          model: this.engine.modelName,
         },
       };
     } catch (err) {
