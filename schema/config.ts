@@ -58,6 +58,10 @@ export const ConfigSchema = z.object({
   DOCKET_WORKER_ID: optionalString,
   /** Sequences (parallel jobs) in the worker's one context. */
   DOCKET_MAX_BATCH: int(32, 1),
+  /** Active sequences: 0 lets the adaptive batcher choose (up to DOCKET_MAX_BATCH); N fixes the batch at N. */
+  DOCKET_BATCH_SIZE: int(0),
+  /** p95 job run time (ms) above which the adaptive batcher cuts the batch; 0 disables the rule. */
+  DOCKET_LATENCY_TARGET_MS: int(120_000),
   /** Tokens of context per sequence. */
   DOCKET_CONTEXT_SIZE: int(8192, 256),
   DOCKET_GPU_MEMORY: byteSize.default(50e9),

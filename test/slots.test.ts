@@ -39,3 +39,25 @@ describe("SlotPool", () => {
     expect(idle).toBe(true);
   });
 });
+
+describe("SlotPool.resize", () => {
+  it("shrinking below the busy count lets no new work in until enough finishes", () => {
+    const pool = new SlotPool(8);
+    expect(pool.take("interactive", 6)).toBe(6);
+    pool.resize(4);
+    expect(pool.available).toBe(0);
+    expect(pool.take("interactive", 1)).toBe(0);
+    pool.release(3);
+    expect(pool.available).toBe(1);
+    expect(pool.busy).toBe(3);
+  });
+
+  it("growing wakes waiters with the new slots", async () => {
+    const pool = new SlotPool(1);
+    pool.take("batch", 1);
+    const woken = pool.changed();
+    pool.resize(4);
+    await woken;
+    expect(pool.take("batch", 10)).toBe(2);
+  });
+});

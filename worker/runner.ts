@@ -3,6 +3,7 @@ import type { Logger } from "../ops/log.ts";
 import type { JobResult } from "../schema/event.ts";
 import { JobId, JobMessage } from "../schema/job.ts";
 import { LANES, TASKS } from "../schema/subjects.ts";
+import { type Cancellations, CancelledError } from "./cancellations.ts";
 import type { Documents } from "./documents.ts";
 import type { Engine } from "./engine.ts";
 import type { EventPublisher } from "./events.ts";
@@ -15,6 +16,8 @@ export interface RunnerOptions {
   defaultMaxTokens: number;
   /** Least time between two progress events of one job. */
   progressEveryMs: number;
+  /** Told of every completed job's run time (the batcher's latency signal). */
+  onCompleted?: (runMs: number) => void;
 }
 
 export function retryDelayMs(attempt: number): number {
@@ -24,23 +27,33 @@ export function retryDelayMs(attempt: number): number {
 
 type Outcome =
   | { kind: "completed"; result: JobResult }
+  | { kind: "cancelled" }
   | { kind: "failed"; failure: JobFailure }
   | { kind: "retry"; failure: JobFailure; delayMs: number };
 
 /** Runs one delivered job message to its final event, then acks it. */
 export class Runner {
+  /** Running jobs by id: a worker runs one attempt of a job at a time. */
   private readonly inFlight = new Map<string, AbortController>();
 
   constructor(
     private readonly engine: Engine,
     private readonly events: EventPublisher,
     private readonly documents: Documents,
+    private readonly cancellations: Cancellations,
     private readonly log: Logger,
     private readonly options: RunnerOptions,
   ) {}
 
   get running(): number {
     return this.inFlight.size;
+  }
+
+  /** Aborts the job's generation if it runs here; it ends `cancelled`. */
+  cancel(jobId: string): boolean {
+    const ac = this.inFlight.get(jobId);
+    ac?.abort(new CancelledError(`job ${jobId} was cancelled`));
+    return ac !== undefined;
   }
 
   /** Aborts every running generation; their messages are nak'ed for another worker. */
@@ -53,7 +66,7 @@ export class Runner {
     const job = this.parse(m);
     if (!job) return;
     const ac = new AbortController();
-    this.inFlight.set(`${job.id}#${attempt}`, ac);
+    this.inFlight.set(job.id, ac);
     const working = setInterval(() => m.working(), Math.max(1_000, this.options.ackWaitMs / 3));
     const log = this.log.child({ jobId: job.id, attempt, task: job.task, lane: job.lane });
     try {
@@ -63,9 +76,13 @@ export class Runner {
         m.nak(outcome.delayMs);
         return;
       }
-      if (outcome.kind === "completed") {
+      if (outcome.kind === "cancelled") {
+        await this.events.publish(job, attempt, "cancelled");
+        log.info("job cancelled");
+      } else if (outcome.kind === "completed") {
         await this.events.publish(job, attempt, "completed", { result: outcome.result });
         log.info({ tokens: outcome.result.usage.completionTokens, ms: outcome.result.timings.runMs }, "job completed");
+        this.options.onCompleted?.(outcome.result.timings.runMs);
       } else {
         await this.events.publish(job, attempt, "failed", { error: outcome.failure.toWire() });
         log.warn({ code: outcome.failure.code }, "job failed");
@@ -77,7 +94,7 @@ export class Runner {
       m.nak(1_000);
     } finally {
       clearInterval(working);
-      this.inFlight.delete(`${job.id}#${attempt}`);
+      this.inFlight.delete(job.id);
     }
   }
 
@@ -113,6 +130,7 @@ export class Runner {
       if (job.deadline && Date.parse(job.deadline) < started) {
         throw new JobFailure("deadline_exceeded", `the job's deadline ${job.deadline} passed before it could run`);
       }
+      if (await this.cancellations.isCancelled(job.id)) return { kind: "cancelled" };
       await this.events.publish(job, attempt, "started");
       let lastProgress = 0;
       const { runMs, ...result } = await executeJob(job, {
@@ -139,6 +157,7 @@ export class Runner {
         },
       };
     } catch (err) {
+      if (signal.reason instanceof CancelledError) return { kind: "cancelled" };
       if (signal.aborted) {
         return { kind: "retry", failure: new JobFailure("internal", "worker shutting down"), delayMs: 0 };
       }

@@ -3,6 +3,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/log.ts";
 import { connectNats } from "../ops/nats.ts";
 import type { Config } from "../schema/config.ts";
+import type { Lane } from "../schema/subjects.ts";
+import { AdaptiveBatcher, type BatcherStatus } from "./batcher.ts";
+import { Cancellations } from "./cancellations.ts";
 import { Documents } from "./documents.ts";
 import { Engine } from "./engine.ts";
 import { EventPublisher } from "./events.ts";
@@ -11,19 +14,38 @@ import { resolveModel } from "./model.ts";
 import { Runner } from "./runner.ts";
 import { SlotPool } from "./slots.ts";
 
+export interface WorkerStatus {
+  id: string;
+  model: string;
+  /** Sequences the context holds. */
+  sequences: number;
+  /** Sequences active now: the batch size. */
+  batchSize: number;
+  mode: "adaptive" | "fixed";
+  busy: number;
+  tokensPerSecond: number;
+  /** Jobs waiting per lane (consumer info num_pending). */
+  queueDepth: Record<Lane, number>;
+  batcher?: BatcherStatus;
+}
+
 export interface Worker {
   id: string;
   engine: Engine;
   runner: Runner;
   nc: NatsConnection;
+  status(): WorkerStatus;
   /** Stops pulling, lets in-flight jobs finish for up to graceMs, returns the rest to the queue, closes. */
   close(graceMs?: number): Promise<void>;
 }
 
+/** How often the batcher samples busy slots and tokens. */
+const SAMPLE_MS = 250;
+
 /**
- * Wires a worker: model, engine (one context, N sequences), NATS, intake, runner.
- * Shutdown order, in close(): stop intake, wait for in-flight jobs (grace), abort and nak the rest,
- * drain NATS, dispose the engine.
+ * Wires a worker: model, engine (one context, N sequences), NATS, intake, runner, batcher.
+ * Shutdown order, in close(): stop intake and cancel watch, wait for in-flight jobs (grace), abort
+ * and nak the rest, stop the batcher, drain NATS, dispose the engine.
  */
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
@@ -37,30 +59,74 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     log,
   });
   const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`);
-  const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), log, {
+  const fixed = config.DOCKET_BATCH_SIZE > 0;
+  const batcher = fixed
+    ? undefined
+    : new AdaptiveBatcher({ max: engine.sequences, latencyTargetMs: config.DOCKET_LATENCY_TARGET_MS });
+  const slots = new SlotPool(fixed ? Math.min(config.DOCKET_BATCH_SIZE, engine.sequences) : (batcher?.current ?? 1));
+  const cancellations = new Cancellations(nc, log);
+  const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), cancellations, log, {
     maxDeliver: config.DOCKET_MAX_DELIVER,
     ackWaitMs: config.DOCKET_ACK_WAIT * 1000,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     progressEveryMs: 500,
+    onCompleted: (runMs) => batcher?.addJob(runMs),
   });
-  const slots = new SlotPool(engine.sequences);
+  await cancellations.watch((jobId) => runner.cancel(jobId));
   const intake = new Intake(nc, slots, (m) => runner.run(m), log);
   await intake.start();
-  log.info({ workerId: id, model: engine.modelName, sequences: engine.sequences }, "worker ready");
+
+  let countedTokens = engine.generatedTokens;
+  let tokensPerSecond = 0;
+  let lastSample = Date.now();
+  const sampler = setInterval(() => {
+    const now = Date.now();
+    const tokens = engine.generatedTokens - countedTokens;
+    countedTokens = engine.generatedTokens;
+    tokensPerSecond = tokensPerSecond * 0.8 + ((tokens * 1000) / Math.max(1, now - lastSample)) * 0.2;
+    lastSample = now;
+    if (!batcher) return;
+    batcher.addTokens(tokens);
+    batcher.sample(slots.busy);
+    const decision = batcher.tick(now);
+    if (decision) {
+      slots.resize(decision.limit);
+      log.info({ ...decision, queueDepth: intake.pending }, "batch size changed");
+    }
+  }, SAMPLE_MS);
+  sampler.unref();
+
+  log.info(
+    { workerId: id, model: engine.modelName, sequences: engine.sequences, batch: fixed ? slots.size : "adaptive" },
+    "worker ready",
+  );
 
   return {
     id,
     engine,
     runner,
     nc,
+    status: () => ({
+      id,
+      model: engine.modelName,
+      sequences: engine.sequences,
+      batchSize: slots.size,
+      mode: fixed ? "fixed" : "adaptive",
+      busy: slots.busy,
+      tokensPerSecond: Math.round(tokensPerSecond * 10) / 10,
+      queueDepth: { ...intake.pending },
+      ...(batcher ? { batcher: batcher.status() } : {}),
+    }),
     async close(graceMs = config.DOCKET_GRACE_SECONDS * 1000) {
       await intake.stop();
+      cancellations.stop();
       const graceOver = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());
       if ((await Promise.race([slots.idle(), graceOver])) === "timeout") {
         log.warn({ running: runner.running }, "grace period over; returning unfinished jobs to the queue");
         runner.abortAll();
         await slots.idle();
       }
+      clearInterval(sampler);
       await nc.drain().catch(() => undefined);
       await engine.close();
     },
