@@ -62,6 +62,8 @@ export const ConfigSchema = z.object({
   DOCKET_BATCH_SIZE: int(0),
   /** p95 job run time (ms) above which the adaptive batcher cuts the batch; 0 disables the rule. */
   DOCKET_LATENCY_TARGET_MS: int(120_000),
+  /** Length of one adaptive-batcher measurement window (ms). */
+  DOCKET_BATCH_WINDOW_MS: int(2_000, 250),
   /** Tokens of context per sequence. */
   DOCKET_CONTEXT_SIZE: int(8192, 256),
   DOCKET_GPU_MEMORY: byteSize.default(50e9),

@@ -7,7 +7,7 @@ function simulate(curve: (batch: number) => number, max: number, windows: number
   const b = new AdaptiveBatcher({ max, windowMs: 1000, ...options }, now);
   const path: number[] = [b.current];
   for (let i = 0; i < windows; i++) {
-    for (let s = 0; s < 4; s++) b.sample(b.current);
+    for (let s = 0; s < 4; s++) b.sample(true);
     b.addTokens(curve(b.current));
     now += 1000;
     b.tick(now);
@@ -34,7 +34,7 @@ describe("AdaptiveBatcher", () => {
 
   it("learns nothing from windows that did not run saturated", () => {
     const b = new AdaptiveBatcher({ max: 32, windowMs: 1000 }, 0);
-    b.sample(1);
+    b.sample(false);
     b.addTokens(100);
     expect(b.tick(1000)).toBeUndefined();
     expect(b.current).toBe(4);
@@ -43,7 +43,7 @@ describe("AdaptiveBatcher", () => {
 
   it("cuts the batch when p95 job latency is over target", () => {
     const b = new AdaptiveBatcher({ max: 32, initial: 16, windowMs: 1000, latencyTargetMs: 5000 }, 0);
-    for (let i = 0; i < 4; i++) b.sample(16);
+    for (let i = 0; i < 4; i++) b.sample(true);
     b.addTokens(1000);
     for (let i = 0; i < 20; i++) b.addJob(9000);
     const d = b.tick(1000);
@@ -57,7 +57,7 @@ describe("AdaptiveBatcher", () => {
     const { batcher } = { batcher: b };
     let now = 0;
     for (let i = 0; i < 30; i++) {
-      for (let s = 0; s < 4; s++) batcher.sample(batcher.current);
+      for (let s = 0; s < 4; s++) batcher.sample(true);
       batcher.addTokens(100 * batcher.current);
       now += 2000;
       batcher.tick(now);

@@ -2,62 +2,61 @@ import { describe, expect, it } from "vitest";
 import { SlotPool } from "../worker/slots.ts";
 
 describe("SlotPool", () => {
-  it("keeps one slot for the interactive lane", () => {
-    const pool = new SlotPool(4);
-    expect(pool.take("batch", 10)).toBe(3);
+  it("the batch lanes share the batch size; one more slot is kept for the interactive lane", () => {
+    const pool = new SlotPool(4, 1);
+    expect(pool.take("batch", 10)).toBe(4);
     expect(pool.take("default", 1)).toBe(0);
+    expect(pool.saturated).toBe(true);
     expect(pool.take("interactive", 5)).toBe(1);
-    expect(pool.available).toBe(0);
+    expect(pool.available("interactive")).toBe(0);
   });
 
-  it("a single-slot pool serves every lane", () => {
-    const pool = new SlotPool(1);
-    expect(pool.take("batch", 1)).toBe(1);
+  it("interactive jobs may also use free batch slots, which the batch lanes then cannot", () => {
+    const pool = new SlotPool(2, 1);
+    expect(pool.take("interactive", 2)).toBe(2);
+    expect(pool.take("batch", 2)).toBe(1);
+    expect(pool.available("interactive")).toBe(0);
   });
 
-  it("release wakes waiters and never exceeds the size", async () => {
-    const pool = new SlotPool(2);
-    pool.take("interactive", 2);
+  it("release wakes waiters", async () => {
+    const pool = new SlotPool(2, 0);
+    pool.take("batch", 2);
     const woken = pool.changed();
-    pool.release(5);
+    pool.release("batch", 1);
     await woken;
-    expect(pool.available).toBe(2);
+    expect(pool.available("batch")).toBe(1);
   });
 
   it("idle resolves once every slot is back", async () => {
     const pool = new SlotPool(3);
-    pool.take("interactive", 2);
+    pool.take("batch", 2);
     let idle = false;
     const p = pool.idle().then(() => {
       idle = true;
     });
-    pool.release(1);
+    pool.release("batch", 1);
     await Promise.resolve();
     expect(idle).toBe(false);
-    pool.release(1);
+    pool.release("batch", 1);
     await p;
     expect(idle).toBe(true);
   });
-});
 
-describe("SlotPool.resize", () => {
-  it("shrinking below the busy count lets no new work in until enough finishes", () => {
-    const pool = new SlotPool(8);
-    expect(pool.take("interactive", 6)).toBe(6);
+  it("shrinking below the busy count lets no new batch work in until enough finishes", () => {
+    const pool = new SlotPool(8, 1);
+    expect(pool.take("batch", 6)).toBe(6);
     pool.resize(4);
-    expect(pool.available).toBe(0);
-    expect(pool.take("interactive", 1)).toBe(0);
-    pool.release(3);
-    expect(pool.available).toBe(1);
-    expect(pool.busy).toBe(3);
+    expect(pool.available("batch")).toBe(0);
+    pool.release("batch", 3);
+    expect(pool.available("batch")).toBe(1);
   });
 
   it("growing wakes waiters with the new slots", async () => {
-    const pool = new SlotPool(1);
+    const pool = new SlotPool(1, 0);
     pool.take("batch", 1);
     const woken = pool.changed();
     pool.resize(4);
     await woken;
-    expect(pool.take("batch", 10)).toBe(2);
+    expect(pool.take("batch", 10)).toBe(3);
   });
 });

@@ -99,10 +99,10 @@ export class AdaptiveBatcher {
     this.latencies.push(runMs);
   }
 
-  /** Called every ~250 ms with the number of busy slots, to know whether the window ran saturated. */
-  sample(busy: number): void {
+  /** Called every ~250 ms: were all the batch's slots busy? Only saturated windows measure a batch size. */
+  sample(saturated: boolean): void {
     this.busySamples++;
-    if (busy >= this.limit) this.saturatedSamples++;
+    if (saturated) this.saturatedSamples++;
   }
 
   /** The engine failed under load (out of memory, decode error): halve the batch now. */

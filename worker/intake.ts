@@ -76,7 +76,7 @@ export class Intake {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        if (this.slots.available === 0) {
+        if (this.slots.available("interactive") === 0) {
           await Promise.race([this.slots.changed(), this.stopped]);
           continue;
         }
@@ -89,9 +89,9 @@ export class Intake {
         }
         if (started > 0) continue;
         if (LANES.some((lane) => this.pending[lane] > 0)) {
-          // Work is waiting but every free slot is kept for the interactive lane: wait for a job to finish.
+          // Work is waiting but the only free slots are kept for the interactive lane: wait for a job to finish.
           await Promise.race([this.slots.changed(), this.stopped, new Promise((r) => setTimeout(r, this.options.idlePullMs))]);
-          if (this.slots.available > this.slots.reserve) continue;
+          if (this.slots.available("batch") > 0) continue;
         }
         // Nothing pending: wait on every lane at once; the first job to arrive ends the wait.
         this.rearm();
@@ -120,10 +120,10 @@ export class Intake {
       for await (const m of messages) {
         used++;
         this.wake();
-        void this.handle(m).finally(() => this.slots.release(1));
+        void this.handle(m).finally(() => this.slots.release(lane, 1));
       }
     } finally {
-      this.slots.release(granted - used);
+      this.slots.release(lane, granted - used);
     }
     return used;
   }

@@ -1,70 +1,76 @@
 import type { Lane } from "../schema/subjects.ts";
 
 /**
- * The worker's free sequences, handed to lanes. `reserve` slots are kept for the interactive lane,
- * so a 10,000-document batch never makes a waiting person wait behind it.
+ * The worker's sequences, handed to lanes. `size` is the batch size (the batcher's decision) that the
+ * default and batch lanes share; `reserve` more are kept for the interactive lane on top of it, so a
+ * 10,000-document batch never makes a waiting person wait behind it. Interactive jobs may also use
+ * free batch slots.
  */
 export class SlotPool {
-  private free: number;
+  private batchBusy = 0;
+  private interactiveBusy = 0;
   private waiters: (() => void)[] = [];
-  private _size: number;
 
   constructor(
-    size: number,
-    private readonly reserveWanted = 1,
-  ) {
-    this._size = size;
-    this.free = size;
-  }
+    private _size: number,
+    readonly reserve = 1,
+  ) {}
 
+  /** The batch size: sequences the default and batch lanes may use. */
   get size(): number {
     return this._size;
   }
 
-  /** Slots kept for the interactive lane: none when the pool has a single slot. */
-  get reserve(): number {
-    return this._size >= 2 ? this.reserveWanted : 0;
-  }
-
-  /** Changes how many slots exist (the batcher's decision); running work keeps its slots. */
-  resize(size: number): void {
-    const delta = size - this._size;
-    this._size = size;
-    this.free += delta;
-    if (delta > 0) this.release(0);
-  }
-
-  get available(): number {
-    return Math.max(0, this.free);
-  }
-
   get busy(): number {
-    return this._size - this.free;
+    return this.batchBusy + this.interactiveBusy;
+  }
+
+  /** Every slot the default and batch lanes may use is taken. */
+  get saturated(): boolean {
+    return this.batchBusy >= this._size;
+  }
+
+  /** Free slots for `lane`. */
+  available(lane: Lane = "batch"): number {
+    const total = this._size + this.reserve - this.busy;
+    return Math.max(0, lane === "interactive" ? total : Math.min(this._size - this.batchBusy, total));
+  }
+
+  /** Changes the batch size (the batcher's decision); running work keeps its slots. */
+  resize(size: number): void {
+    const grew = size > this._size;
+    this._size = size;
+    if (grew) this.wake();
   }
 
   /** Takes up to `max` slots for `lane` now; 0 when the lane may take none. */
   take(lane: Lane, max: number): number {
-    const allowed = lane === "interactive" ? this.free : this.free - this.reserve;
-    const n = Math.max(0, Math.min(max, allowed));
-    this.free -= n;
+    const n = Math.max(0, Math.min(max, this.available(lane)));
+    if (lane === "interactive") this.interactiveBusy += n;
+    else this.batchBusy += n;
     return n;
   }
 
-  release(n = 1): void {
-    if (n < 0) return;
-    this.free = Math.min(this._size, this.free + n);
+  release(lane: Lane, n = 1): void {
+    if (n <= 0) return;
+    if (lane === "interactive") this.interactiveBusy = Math.max(0, this.interactiveBusy - n);
+    else this.batchBusy = Math.max(0, this.batchBusy - n);
+    this.wake();
+  }
+
+  private wake(): void {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
   }
 
-  /** Resolves at the next release. */
+  /** Resolves at the next release or growth. */
   changed(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Resolves once every slot is free (in-flight work finished). */
+  /** Resolves once no slot is busy (in-flight work finished). */
   async idle(): Promise<void> {
-    while (this.free < this._size) await this.changed();
+    while (this.busy > 0) await this.changed();
   }
 }

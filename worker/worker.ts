@@ -39,6 +39,9 @@ export interface Worker {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Sequences kept for the interactive lane on top of the batch. */
+const INTERACTIVE_RESERVE = 1;
+
 /** How often the batcher samples busy slots and tokens. */
 const SAMPLE_MS = 250;
 
@@ -54,7 +57,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     modelPath: path,
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
     threads: config.DOCKET_THREADS,
-    sequences: config.DOCKET_MAX_BATCH,
+    // One sequence more than the largest batch: the interactive lane's reserve.
+    sequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
     contextSize: config.DOCKET_CONTEXT_SIZE,
     log,
   });
@@ -62,8 +66,15 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   const fixed = config.DOCKET_BATCH_SIZE > 0;
   const batcher = fixed
     ? undefined
-    : new AdaptiveBatcher({ max: engine.sequences, latencyTargetMs: config.DOCKET_LATENCY_TARGET_MS });
-  const slots = new SlotPool(fixed ? Math.min(config.DOCKET_BATCH_SIZE, engine.sequences) : (batcher?.current ?? 1));
+    : new AdaptiveBatcher({
+        max: engine.sequences - INTERACTIVE_RESERVE,
+        latencyTargetMs: config.DOCKET_LATENCY_TARGET_MS,
+        windowMs: config.DOCKET_BATCH_WINDOW_MS,
+      });
+  const slots = new SlotPool(
+    fixed ? Math.min(config.DOCKET_BATCH_SIZE, engine.sequences - INTERACTIVE_RESERVE) : (batcher?.current ?? 1),
+    INTERACTIVE_RESERVE,
+  );
   const cancellations = new Cancellations(nc, log);
   const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), cancellations, log, {
     maxDeliver: config.DOCKET_MAX_DELIVER,
@@ -87,7 +98,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     lastSample = now;
     if (!batcher) return;
     batcher.addTokens(tokens);
-    batcher.sample(slots.busy);
+    batcher.sample(slots.saturated);
     const decision = batcher.tick(now);
     if (decision) {
       slots.resize(decision.limit);
