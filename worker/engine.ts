@@ -15,6 +15,8 @@ import type { Logger } from "../ops/log.ts";
 
 export interface EngineOptions {
   modelPath: string;
+  /** DOCKET_FALLBACK_MODEL, resolved: the last step of the degradation ladder. */
+  fallbackModelPath?: string;
   /** Name reported in results; defaults to the GGUF's general.name or the file name. */
   modelName?: string;
   gpu: "auto" | false | "cuda" | "vulkan" | "metal";
@@ -34,6 +36,15 @@ export interface EngineOptions {
 export function defaultThreads(cores = availableParallelism()): number {
   return Math.max(1, cores - 1);
 }
+
+/** The smallest per-sequence context the degradation ladder goes down to. */
+const MIN_CONTEXT = 512;
+
+export class EngineLoadError extends Error {
+  readonly code = "engine_unavailable";
+}
+
+const modelName = (model: LlamaModel, path: string) => String(model.fileInfo.metadata?.general?.name ?? basename(path));
 
 export interface GenerateRequest {
   systemPrompt?: string;
@@ -87,21 +98,63 @@ export class Engine {
         else o.log.warn({ llama: text }, "llama.cpp");
       },
     });
-    const model = await llama.loadModel({ modelPath: o.modelPath });
-    const contextSize = Math.min(o.contextSize, model.trainContextSize);
-    const context = await model.createContext({
-      sequences: o.sequences,
-      contextSize,
-      threads,
-      failedCreationRemedy: false,
-    });
-    const sequences = Array.from({ length: o.sequences }, () => context.getSequence());
-    const name = o.modelName ?? model.fileInfo.metadata?.general?.name ?? basename(o.modelPath);
-    o.log.info(
-      { model: name, sequences: o.sequences, contextSize, threads, gpu: llama.gpu, loadMs: Date.now() - started },
-      "model loaded",
-    );
-    return new Engine(llama, model, context, sequences, String(name));
+    const tried: string[] = [];
+    for (const modelPath of [o.modelPath, ...(o.fallbackModelPath ? [o.fallbackModelPath] : [])]) {
+      let model: LlamaModel;
+      try {
+        model = await llama.loadModel({ modelPath });
+      } catch (err) {
+        tried.push(`${basename(modelPath)}: ${(err as Error).message}`);
+        o.log.warn(
+          { step: "model", model: basename(modelPath), err: (err as Error).message },
+          "degradation: model failed to load",
+        );
+        continue;
+      }
+      if (modelPath !== o.modelPath)
+        o.log.warn({ step: "fallback model", model: basename(modelPath) }, "degradation: using the fallback model");
+      // The ladder: fewer sequences first, then a smaller context.
+      for (
+        let contextSize = Math.min(o.contextSize, model.trainContextSize);
+        contextSize >= MIN_CONTEXT;
+        contextSize = Math.floor(contextSize / 2)
+      ) {
+        for (let sequences = o.sequences; sequences >= 1; sequences = Math.floor(sequences / 2)) {
+          try {
+            const context = await model.createContext({ sequences, contextSize, threads, failedCreationRemedy: false });
+            const pool = Array.from({ length: sequences }, () => context.getSequence());
+            const name = modelPath === o.modelPath ? (o.modelName ?? modelName(model, modelPath)) : modelName(model, modelPath);
+            o.log.info(
+              {
+                model: name,
+                sequences,
+                contextSize,
+                threads,
+                gpu: llama.gpu,
+                loadMs: Date.now() - started,
+                degraded: tried.length > 0,
+              },
+              "model loaded",
+            );
+            return new Engine(llama, model, context, pool, name);
+          } catch (err) {
+            tried.push(`${basename(modelPath)} ${sequences}×${contextSize}: ${(err as Error).message}`);
+            o.log.warn(
+              {
+                step: sequences > 1 ? "fewer sequences" : "smaller context",
+                sequences,
+                contextSize,
+                err: (err as Error).message,
+              },
+              "degradation: context could not be created",
+            );
+          }
+        }
+      }
+      await model.dispose();
+    }
+    await disposeLlama(llama);
+    throw new EngineLoadError(`no model/context combination could be created; tried:\n  ${tried.join("\n  ")}`);
   }
 
   get sequences(): number {
@@ -175,6 +228,14 @@ export class Engine {
     for (const s of this.free) await s.dispose?.();
     await this.context.dispose();
     await this.model.dispose();
-    await this.llama.dispose();
+    await disposeLlama(this.llama);
   }
+}
+
+/**
+ * node-llama-cpp 3.21's llama.dispose() never settles once a model failed to load under a custom
+ * logger (seen with a truncated GGUF): bound the wait, the process is ending anyway.
+ */
+async function disposeLlama(llama: Llama): Promise<void> {
+  await Promise.race([llama.dispose(), new Promise((r) => setTimeout(r, 2_000).unref())]);
 }

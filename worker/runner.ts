@@ -18,6 +18,8 @@ export interface RunnerOptions {
   progressEveryMs: number;
   /** Told of every completed job's run time (the batcher's latency signal). */
   onCompleted?: (runMs: number) => void;
+  /** Told when the engine fails under load (the batcher halves the batch). */
+  onEngineFailed?: () => void;
 }
 
 export function retryDelayMs(attempt: number): number {
@@ -162,6 +164,7 @@ export class Runner {
         return { kind: "retry", failure: new JobFailure("internal", "worker shutting down"), delayMs: 0 };
       }
       const failure = JobFailure.from(err);
+      if (failure.code === "engine_error") this.options.onEngineFailed?.();
       if (failure.retryable && attempt < this.options.maxDeliver) {
         return { kind: "retry", failure, delayMs: retryDelayMs(attempt) };
       }

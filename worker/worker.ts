@@ -39,7 +39,7 @@ export interface Worker {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Sequences kept for the interactive lane on top of the batch. */
+/** Sequences kept for the interactive lane on top of the batch (none when the context has one). */
 const INTERACTIVE_RESERVE = 1;
 
 /** How often the batcher samples busy slots and tokens. */
@@ -53,8 +53,17 @@ const SAMPLE_MS = 250;
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
   const { path } = await resolveModel({ model: config.DOCKET_MODEL, log });
+  const fallback = config.DOCKET_FALLBACK_MODEL
+    ? (
+        await resolveModel({ model: config.DOCKET_FALLBACK_MODEL, log }).catch((err) => {
+          log.warn({ err: (err as Error).message }, "DOCKET_FALLBACK_MODEL cannot be used");
+          return undefined;
+        })
+      )?.path
+    : undefined;
   const engine = await Engine.load({
     modelPath: path,
+    ...(fallback ? { fallbackModelPath: fallback } : {}),
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
     threads: config.DOCKET_THREADS,
     // One sequence more than the largest batch: the interactive lane's reserve.
@@ -62,18 +71,19 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     contextSize: config.DOCKET_CONTEXT_SIZE,
     log,
   });
+  const reserve = engine.sequences > 1 ? INTERACTIVE_RESERVE : 0;
   const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`);
   const fixed = config.DOCKET_BATCH_SIZE > 0;
   const batcher = fixed
     ? undefined
     : new AdaptiveBatcher({
-        max: engine.sequences - INTERACTIVE_RESERVE,
+        max: engine.sequences - reserve,
         latencyTargetMs: config.DOCKET_LATENCY_TARGET_MS,
         windowMs: config.DOCKET_BATCH_WINDOW_MS,
       });
   const slots = new SlotPool(
-    fixed ? Math.min(config.DOCKET_BATCH_SIZE, engine.sequences - INTERACTIVE_RESERVE) : (batcher?.current ?? 1),
-    INTERACTIVE_RESERVE,
+    fixed ? Math.min(config.DOCKET_BATCH_SIZE, engine.sequences - reserve) : (batcher?.current ?? 1),
+    reserve,
   );
   const cancellations = new Cancellations(nc, log);
   const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), cancellations, log, {
@@ -82,6 +92,12 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     progressEveryMs: 500,
     onCompleted: (runMs) => batcher?.addJob(runMs),
+    onEngineFailed: () => {
+      const decision = batcher?.engineFailed();
+      if (!decision) return;
+      slots.resize(decision.limit);
+      log.warn({ ...decision }, "degradation: fewer sequences after an engine failure");
+    },
   });
   await cancellations.watch((jobId) => runner.cancel(jobId));
   const intake = new Intake(nc, slots, (m) => runner.run(m), log);

@@ -1,0 +1,62 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../ops/log.ts";
+import { ensureDemoModel, TEST_MODEL } from "../../ops/model/demo-model.ts";
+import { Engine, EngineLoadError } from "../../worker/engine.ts";
+
+let dir: string;
+let tiny: string;
+let corrupt: string;
+const lines: Record<string, unknown>[] = [];
+const log = createLogger("test", "silent");
+const capture = Object.assign(Object.create(log), {
+  warn: (obj: Record<string, unknown>, msg: string) => lines.push({ ...obj, msg }),
+  info: (obj: Record<string, unknown>, msg: string) => lines.push({ ...obj, msg }),
+});
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "docket-ladder-"));
+  tiny = await ensureDemoModel(TEST_MODEL);
+  // An interrupted download: the first half of a real model file.
+  corrupt = join(dir, "corrupt.gguf");
+  const bytes = await readFile(tiny);
+  await writeFile(corrupt, bytes.subarray(0, bytes.length / 2));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const base = { gpu: false as const, threads: 1, contextSize: 1024 };
+
+describe("degradation ladder (real engine)", () => {
+  it("a context that cannot be created is retried with fewer sequences, and the step is logged", async () => {
+    lines.length = 0;
+    // llama.cpp refuses more than 256 sequences in one context: the ladder halves until it fits.
+    const engine = await Engine.load({ ...base, modelPath: tiny, sequences: 400, log: capture });
+    try {
+      expect(engine.sequences).toBe(200);
+      expect(lines.some((l) => l.step === "fewer sequences" && l.sequences === 400)).toBe(true);
+      expect(lines.find((l) => l.msg === "model loaded")).toMatchObject({ sequences: 200, degraded: true });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("a model that cannot load falls back to DOCKET_FALLBACK_MODEL", async () => {
+    lines.length = 0;
+    const engine = await Engine.load({ ...base, modelPath: corrupt, fallbackModelPath: tiny, sequences: 2, log: capture });
+    try {
+      expect(engine.modelName).toBe("docket-demo-tiny");
+      expect(lines.some((l) => l.step === "model")).toBe(true);
+      expect(lines.some((l) => l.step === "fallback model")).toBe(true);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("when nothing can run, loading fails with a clear error listing what was tried", async () => {
+    const load = Engine.load({ ...base, modelPath: corrupt, sequences: 2, log });
+    await expect(load).rejects.toThrow(EngineLoadError);
+    await expect(Engine.load({ ...base, modelPath: corrupt, sequences: 2, log })).rejects.toThrow(/corrupt\.gguf/);
+  });
+});
