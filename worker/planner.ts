@@ -256,7 +256,7 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
         `${formatBytes(shape.modelBytes + reserve + perSequence(minContext))} > DOCKET_GPU_MEMORY ${formatBytes(budget)}. ` +
         `Raise DOCKET_GPU_MEMORY, or use a smaller quantization (weights of at most ${formatBytes(Math.max(0, free + shape.modelBytes - perSequence(minContext)))})` +
         (shape.layers > 1
-          ? `, or keep at least ${cpuLayersNeeded(shape, shape.modelBytes + reserve + perSequence(minContext) - budget)} of ${shape.layers} layers in CPU memory`
+          ? `, or keep at least ${cpuLayersNeeded(shape, shape.modelBytes + reserve + perSequence(minContext) - budget)} of ${shape.layers} layers${shape.expertBytes > 0 ? "' experts" : ""} in CPU memory`
           : ""),
     );
   }
