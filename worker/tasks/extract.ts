@@ -1,4 +1,5 @@
 import type { JobMessage } from "../../schema/job.ts";
+import { jsonSchemaIssue } from "../../schema/json-schema.ts";
 import { mergeExtractions } from "../chunking.ts";
 import { JobFailure } from "../failure.ts";
 import { PRESETS } from "./presets.ts";
@@ -27,6 +28,9 @@ export function boundSchema(schema: unknown): unknown {
 export function extractionSchema(job: JobMessage): Record<string, unknown> {
   const schema = job.params.schema ?? (job.params.preset ? PRESETS[job.params.preset] : undefined);
   if (!schema) throw new JobFailure("invalid_params", "params.schema: extract needs a JSON schema or params.preset");
+  // Jobs published straight to NATS skip the producer's check: the same check here, then the grammar compiler's.
+  const issue = jsonSchemaIssue(schema);
+  if (issue) throw new JobFailure("invalid_params", `params.schema is not a valid JSON schema: ${issue.at}: ${issue.message}`);
   return boundSchema(schema) as Record<string, unknown>;
 }
 

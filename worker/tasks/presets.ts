@@ -1,7 +1,6 @@
 /**
  * Ready analysis schemas for extract, chosen with params.preset. Every string and array is bounded
- * (maxLength, maxItems) so a result fits a few thousand tokens; a model that fills every bound still
- * ends its JSON inside an 8192-token context.
+ * (maxLength, maxItems): a grammar limits tokens, not length, and a result must end for it to be JSON.
  */
 import type { PRESET_NAMES } from "../../schema/job.ts";
 
