@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { JobError, JobResult } from "./event.ts";
 import { JOB_STATES, JobParams } from "./job.ts";
+import { jsonSchemaIssue } from "./json-schema.ts";
 import { LANES, TASKS } from "./subjects.ts";
 
 /** POST /v1/jobs body. Task-specific requirements are checked here so the error names the field. */
@@ -28,7 +29,17 @@ export const CreateJobRequest = z
     if (req.task === "classify")
       need(req.params.labels, ["params", "labels"], "is required for task classify (at least 2 labels)");
     if (req.task === "ask") need(req.params.question, ["params", "question"], "is required for task ask");
-    if (req.task === "extract") need(req.params.schema, ["params", "schema"], "is required for task extract (a JSON schema)");
+    if (req.task === "extract") {
+      need(
+        req.params.schema ?? req.params.preset,
+        ["params", "schema"],
+        "is required for task extract (a JSON schema, or params.preset)",
+      );
+    }
+    if (req.params.schema) {
+      const issue = jsonSchemaIssue(req.params.schema);
+      need(!issue, ["params", "schema"], `is not a valid JSON schema: ${issue?.at}: ${issue?.message}`);
+    }
   });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 

@@ -23,6 +23,10 @@ export const JobResult = z.object({
   usage: Usage,
   timings: Timings,
   model: z.string(),
+  /** Chunks a long document was split into (map-reduce), when it was. */
+  chunks: z.number().int().min(1).optional(),
+  /** The document was cut to its head and tail to fit the context. */
+  truncated: z.boolean().optional(),
 });
 export type JobResult = z.infer<typeof JobResult>;
 

@@ -14,7 +14,11 @@ export const ChatMessage = z.object({
 });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
+/** What a worker does with a document longer than the context: map-reduce over chunks, keep head and tail, or refuse. */
 export const Overflow = z.enum(["chunk", "truncate", "fail"]);
+
+/** Ready extraction schemas (worker/tasks/presets.ts): legal (parties, clauses, obligations, risks), medical. */
+export const PRESET_NAMES = ["legal", "medical"] as const;
 
 export const JobParams = z.object({
   maxTokens: z.number().int().min(1).max(32768).optional(),
@@ -29,6 +33,8 @@ export const JobParams = z.object({
   /** OpenAI-style conversation (chat). */
   messages: z.array(ChatMessage).min(1).max(256).optional(),
   overflow: Overflow.optional(),
+  /** A ready extraction schema instead of params.schema (extract). */
+  preset: z.enum(PRESET_NAMES).optional(),
 });
 export type JobParams = z.infer<typeof JobParams>;
 

@@ -11,6 +11,7 @@ import { Engine } from "./engine.ts";
 import { EventPublisher } from "./events.ts";
 import { Intake } from "./intake.ts";
 import { resolveModel } from "./model.ts";
+import { describePlan, type MemoryPlan, planMemoryForModel } from "./planner.ts";
 import { Runner } from "./runner.ts";
 import { SlotPool } from "./slots.ts";
 
@@ -31,6 +32,7 @@ export interface WorkerStatus {
 
 export interface Worker {
   id: string;
+  plan: MemoryPlan;
   engine: Engine;
   runner: Runner;
   nc: NatsConnection;
@@ -61,14 +63,22 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
         })
       )?.path
     : undefined;
+  // The memory planner sizes the context from the GGUF metadata and the budget; it refuses to start
+  // (MemoryPlanError, code insufficient_memory) when even one sequence does not fit.
+  const plan = await planMemoryForModel(path, {
+    budgetBytes: config.DOCKET_GPU_MEMORY,
+    maxSequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
+    contextSize: config.DOCKET_CONTEXT_SIZE,
+  });
+  log.info({ sequences: plan.sequences, contextSize: plan.contextSize, totalBytes: plan.totalBytes }, describePlan(plan));
   const engine = await Engine.load({
     modelPath: path,
     ...(fallback ? { fallbackModelPath: fallback } : {}),
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
     threads: config.DOCKET_THREADS,
     // One sequence more than the largest batch: the interactive lane's reserve.
-    sequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
-    contextSize: config.DOCKET_CONTEXT_SIZE,
+    sequences: plan.sequences,
+    contextSize: plan.contextSize,
     log,
   });
   const reserve = engine.sequences > 1 ? INTERACTIVE_RESERVE : 0;
@@ -130,6 +140,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
 
   return {
     id,
+    plan,
     engine,
     runner,
     nc,

@@ -46,7 +46,7 @@ const benchJob = (id: string, i: number, submittedAt: string): JobMessage => ({
   submittedAt,
 });
 /** The raw engine runs the very prompt the worker's summarize task builds. */
-const plan = (i: number) => summarize({ job: benchJob("raw", i, ""), document: `Document ${i}. ${DOCUMENT}` });
+const plan = (i: number) => summarize.build({ job: benchJob("raw", i, ""), document: `Document ${i}. ${DOCUMENT}` });
 
 interface Row {
   run: string;

@@ -38,6 +38,9 @@ export enum GgmlType {
   F32 = 0,
   F16 = 1,
   Q8_0 = 8,
+  /** K-quants: sizes only (header-only files for planning; the writer cannot encode their data). */
+  Q4_K = 12,
+  Q6_K = 14,
 }
 
 /** `general.file_type` values (llama_ftype) matching the tensor types above. */
@@ -181,6 +184,10 @@ export function tensorByteSize(type: GgmlType, dims: readonly number[]): number 
         throw new Error(`Q8_0 requires ne[0] % ${Q8_0_BLOCK_SIZE} == 0 (got ne[0]=${dims[0]})`);
       }
       return (n / Q8_0_BLOCK_SIZE) * Q8_0_BLOCK_BYTES;
+    case GgmlType.Q4_K:
+    case GgmlType.Q6_K:
+      if ((dims[0] ?? 0) % 256 !== 0) throw new Error(`K-quants require ne[0] % 256 == 0 (got ne[0]=${dims[0]})`);
+      return (n / 256) * (type === GgmlType.Q4_K ? 144 : 210);
     default:
       throw new Error(`unsupported ggml type ${String(type)}`);
   }
@@ -389,6 +396,28 @@ export class GgufWriter {
     }
     b.zeros(alignUp(b.length, this.alignment) - b.length);
     return { header: b.concat(), offsets };
+  }
+
+  /** A tensor described in the header only: for header-only files written with {@link writeHeader}. */
+  addTensorInfo(name: string, dims: readonly number[], type: GgmlType): this {
+    return this.addTensor(name, dims, type, () => {
+      throw new Error(`tensor ${name} has no data: write the file with writeHeader()`);
+    });
+  }
+
+  /**
+   * Writes metadata and tensor infos without tensor data (what GGUF readers such as
+   * readGgufFileInfo parse): a planning fixture for a model too large to generate. Returns bytes written.
+   */
+  async writeHeader(path: string): Promise<number> {
+    const { header } = this.encodeHeader();
+    const fh: FileHandle = await open(path, "w");
+    try {
+      await fh.writeFile(header);
+      return header.length;
+    } finally {
+      await fh.close();
+    }
   }
 
   /** Total file size that {@link write} will produce. */

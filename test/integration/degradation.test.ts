@@ -60,3 +60,13 @@ describe("degradation ladder (real engine)", () => {
     await expect(Engine.load({ ...base, modelPath: corrupt, sequences: 2, log })).rejects.toThrow(/corrupt\.gguf/);
   });
 });
+
+describe("memory planner at worker start", () => {
+  it("a worker refuses to start with a clear message when even one sequence does not fit the budget", async () => {
+    const { startWorker } = await import("../../worker/worker.ts");
+    const { testConfig } = await import("../helpers/stack.ts");
+    const config = testConfig({ DOCKET_GPU_MEMORY: "1MB", NATS_URL: "nats://127.0.0.1:1" });
+    await expect(startWorker(config, log)).rejects.toMatchObject({ code: "insufficient_memory" });
+    await expect(startWorker(config, log)).rejects.toThrow(/DOCKET_GPU_MEMORY/);
+  });
+});

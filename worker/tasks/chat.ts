@@ -1,22 +1,26 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
 import { JobFailure } from "../failure.ts";
-import { plainText, type TaskBuilder } from "./types.ts";
+import { plainText, type TaskDefinition } from "./types.ts";
 
-export const chat: TaskBuilder = ({ job, document }) => {
-  const messages = job.params.messages;
-  if (!messages?.length) throw new JobFailure("invalid_params", "params.messages: chat needs at least one message");
-  const last = messages[messages.length - 1];
-  if (last?.role !== "user") throw new JobFailure("invalid_params", "params.messages: the last message must be from the user");
-  const system = messages.filter((m) => m.role === "system").map((m) => m.content);
-  if (document) system.push(`Reference document:\n<document>\n${document}\n</document>`);
-  const history: ChatHistoryItem[] = messages
-    .slice(0, -1)
-    .filter((m) => m.role !== "system")
-    .map((m) => (m.role === "user" ? { type: "user", text: m.content } : { type: "model", response: [m.content] }));
-  return {
-    systemPrompt: system.join("\n\n") || "You are a helpful assistant.",
-    history,
-    prompt: last.content,
-    read: plainText,
-  };
+/** A reference document longer than the context is cut to its head and tail; the conversation itself is never cut. */
+export const chat: TaskDefinition = {
+  longDocument: "truncate",
+  build: ({ job, document }) => {
+    const messages = job.params.messages;
+    if (!messages?.length) throw new JobFailure("invalid_params", "params.messages: chat needs at least one message");
+    const last = messages[messages.length - 1];
+    if (last?.role !== "user") throw new JobFailure("invalid_params", "params.messages: the last message must be from the user");
+    const system = messages.filter((m) => m.role === "system").map((m) => m.content);
+    if (document) system.push(`Reference document:\n<document>\n${document}\n</document>`);
+    const history: ChatHistoryItem[] = messages
+      .slice(0, -1)
+      .filter((m) => m.role !== "system")
+      .map((m) => (m.role === "user" ? { type: "user", text: m.content } : { type: "model", response: [m.content] }));
+    return {
+      systemPrompt: system.join("\n\n") || "You are a helpful assistant.",
+      history,
+      prompt: last.content,
+      read: plainText,
+    };
+  },
 };

@@ -4,7 +4,8 @@ import { chat } from "./chat.ts";
 import { classify } from "./classify.ts";
 import { extract } from "./extract.ts";
 import { summarize } from "./summarize.ts";
-import type { TaskBuilder } from "./types.ts";
+import type { TaskDefinition } from "./types.ts";
 
-export const TASK_BUILDERS: Record<Task, TaskBuilder> = { summarize, extract, classify, ask, chat };
-export type { TaskContext, TaskPlan } from "./types.ts";
+export const TASK_DEFINITIONS: Record<Task, TaskDefinition> = { summarize, extract, classify, ask, chat };
+export { PRESETS, type PresetName } from "./presets.ts";
+export type { TaskContext, TaskDefinition, TaskPlan } from "./types.ts";
