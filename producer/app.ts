@@ -2,12 +2,15 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../ops/log.ts";
 import { ApiError } from "./errors.ts";
+import { type BatchRoutesDeps, batchRoutes } from "./routes/batches.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
 
-export interface AppDeps extends JobRoutesDeps {
+export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps {
   log: Logger;
   /** Largest request body, in bytes. */
   maxBody: number;
+  /** Largest batch request body (POST /v1/batches), in bytes. */
+  maxBatchBody: number;
   ready: () => boolean;
 }
 
@@ -24,18 +27,21 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.notFound((c) => c.json(new ApiError("not_found", `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
 
-  app.use(
-    "*",
+  const limit = (maxSize: number) =>
     bodyLimit({
-      maxSize: deps.maxBody,
+      maxSize,
       onError: () => {
-        throw new ApiError("payload_too_large", `request body is larger than ${deps.maxBody} bytes`);
+        throw new ApiError("payload_too_large", `request body is larger than ${maxSize} bytes`);
       },
-    }),
+    });
+  const bodyLimits = { body: limit(deps.maxBody), batch: limit(deps.maxBatchBody) };
+  app.use("*", (c, next) =>
+    (c.req.path === "/v1/batches" && c.req.method === "POST" ? bodyLimits.batch : bodyLimits.body)(c, next),
   );
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", (c) => (deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
   app.route("/v1/jobs", jobRoutes(deps));
+  app.route("/v1/batches", batchRoutes(deps));
   return app;
 }

@@ -1,5 +1,5 @@
-import { and, asc, eq, isNull, lt } from "drizzle-orm";
-import type { JobView } from "../schema/api.ts";
+import { and, asc, desc, eq, gte, inArray, isNull, lt } from "drizzle-orm";
+import type { JobView, ListJobsQuery } from "../schema/api.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { type JobRow, jobs } from "../schema/tables.ts";
 import type { Db } from "./db.ts";
@@ -37,6 +37,10 @@ export class JobStore {
     });
   }
 
+  byIdempotencyKey(key: string): JobRow | undefined {
+    return this.db.select().from(jobs).where(eq(jobs.idempotencyKey, key)).get();
+  }
+
   get(id: string): JobRow | undefined {
     return this.db.select().from(jobs).where(eq(jobs.id, id)).get();
   }
@@ -51,6 +55,37 @@ export class JobStore {
       .set({ publishedAt: at })
       .where(and(eq(jobs.id, id), isNull(jobs.publishedAt)))
       .run();
+  }
+
+  markPublishedMany(ids: readonly string[], at = new Date().toISOString()): void {
+    if (ids.length === 0) return;
+    this.db
+      .update(jobs)
+      .set({ publishedAt: at })
+      .where(and(inArray(jobs.id, [...ids]), isNull(jobs.publishedAt)))
+      .run();
+  }
+
+  /** Newest first; `cursor` is the last id of the previous page (ids are time-ordered). */
+  list(q: ListJobsQuery): { rows: JobRow[]; nextCursor: string | null } {
+    const where = and(
+      q.state ? eq(jobs.state, q.state) : undefined,
+      q.batchId ? eq(jobs.batchId, q.batchId) : undefined,
+      q.task ? eq(jobs.task, q.task) : undefined,
+      q.createdAfter ? gte(jobs.submittedAt, new Date(q.createdAfter).toISOString()) : undefined,
+      q.createdBefore ? lt(jobs.submittedAt, new Date(q.createdBefore).toISOString()) : undefined,
+      q.cursor ? lt(jobs.id, q.cursor) : undefined,
+    );
+    const rows = this.db
+      .select()
+      .from(jobs)
+      .where(where)
+      .orderBy(desc(jobs.id))
+      .limit(q.limit + 1)
+      .all();
+    const more = rows.length > q.limit;
+    if (more) rows.pop();
+    return { rows, nextCursor: more ? (rows.at(-1)?.id ?? null) : null };
   }
 
   /** Rows whose publish was never acked, oldest first, submitted before `before`. */

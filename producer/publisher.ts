@@ -4,6 +4,7 @@ import type { Logger } from "../ops/log.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { subjects } from "../schema/subjects.ts";
 import { type JobStore, rowToMessage } from "./jobs.ts";
+import { pipelined } from "./pipeline.ts";
 
 /** DOCKET_JOBS refused the message because it is full (max_msgs with discard new). */
 export class QueueFullError extends Error {
@@ -41,6 +42,37 @@ export class Publisher {
       throw err;
     }
     this.store.markPublished(msg.id);
+  }
+
+  /**
+   * Publishes many jobs with up to `inFlight` publishes awaiting their acks, marking rows published in
+   * chunks as acks arrive. Stops issuing at the first failure: rows left unpublished are swept later.
+   */
+  async publishMany(msgs: readonly JobMessage[], inFlight = 256): Promise<{ published: number; failed: number }> {
+    const acked: string[] = [];
+    let published = 0;
+    let failed = 0;
+    const flush = () => {
+      if (acked.length) this.store.markPublishedMany(acked.splice(0));
+    };
+    await pipelined(msgs, inFlight, async (msg) => {
+      if (failed) {
+        failed++;
+        return;
+      }
+      try {
+        await this.js.publish(subjects.job(msg.lane, msg.task), JSON.stringify(msg), { msgID: msg.id, timeout: 5_000 });
+      } catch (err) {
+        if (!failed) this.log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed");
+        failed++;
+        return;
+      }
+      published++;
+      acked.push(msg.id);
+      if (acked.length >= 500) flush();
+    });
+    flush();
+    return { published, failed };
   }
 
   start(): void {

@@ -6,8 +6,14 @@ import type { Logger } from "../ops/log.ts";
 import { EventMessage } from "../schema/event.ts";
 import { type JobState, TERMINAL_STATES } from "../schema/job.ts";
 import { EVENTS_STREAM, RECORDER_CONSUMER } from "../schema/subjects.ts";
-import { jobEvents, jobs } from "../schema/tables.ts";
+import { type JobRow, jobEvents, jobs } from "../schema/tables.ts";
 import type { Db } from "./db.ts";
+
+/**
+ * Called inside the recorder's SQLite transaction when a known job changes state, so state derived
+ * from jobs (batch counters) commits or rolls back with the change itself.
+ */
+export type TransitionHook = (row: JobRow, next: JobState, at: string) => void;
 
 export interface JobChange {
   jobId: string;
@@ -23,6 +29,7 @@ export interface JobChange {
 export class Recorder extends EventEmitter {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
+  private readonly transitionHooks: TransitionHook[] = [];
 
   constructor(
     private readonly db: Db,
@@ -30,6 +37,10 @@ export class Recorder extends EventEmitter {
   ) {
     super();
     this.setMaxListeners(0);
+  }
+
+  onTransition(hook: TransitionHook): void {
+    this.transitionHooks.push(hook);
   }
 
   /** Returns the job's state after the event, or undefined when the event changed nothing (a duplicate). */
@@ -54,6 +65,7 @@ export class Recorder extends EventEmitter {
       if (inserted.changes === 0) return undefined;
 
       let row = tx.select().from(jobs).where(eq(jobs.id, event.jobId)).get();
+      const known = row !== undefined;
       if (!row) {
         row = tx
           .insert(jobs)
@@ -106,6 +118,7 @@ export class Recorder extends EventEmitter {
             .run();
           break;
       }
+      if (known && next !== row.state) for (const hook of this.transitionHooks) hook(row, next, event.at);
       return next;
     });
     if (state) this.emit("change", { jobId: event.jobId, state, event } satisfies JobChange);

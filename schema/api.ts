@@ -2,7 +2,28 @@ import { z } from "zod";
 import { JobError, JobResult } from "./event.ts";
 import { JOB_STATES, JobParams } from "./job.ts";
 import { jsonSchemaIssue } from "./json-schema.ts";
-import { LANES, TASKS } from "./subjects.ts";
+import { LANES, TASKS, type Task } from "./subjects.ts";
+
+/** What a task needs beyond the common shape (shared by jobs and batch items), or undefined when it is all there. */
+export function missingForTask(
+  task: Task,
+  text: string | undefined,
+  params: JobParams,
+): { path: string[]; message: string } | undefined {
+  if (task === "chat") {
+    if (!params.messages) return { path: ["params", "messages"], message: "is required for task chat" };
+  } else if (text === undefined || text.length === 0) return { path: ["input", "text"], message: `is required for task ${task}` };
+  if (task === "classify" && !params.labels)
+    return { path: ["params", "labels"], message: "is required for task classify (at least 2 labels)" };
+  if (task === "ask" && !params.question) return { path: ["params", "question"], message: "is required for task ask" };
+  if (task === "extract" && !params.schema && !params.preset)
+    return { path: ["params", "schema"], message: "is required for task extract (a JSON schema, or params.preset)" };
+  if (params.schema) {
+    const issue = jsonSchemaIssue(params.schema);
+    if (issue) return { path: ["params", "schema"], message: `is not a valid JSON schema: ${issue.at}: ${issue.message}` };
+  }
+  return undefined;
+}
 
 /** POST /v1/jobs body. Task-specific requirements are checked here so the error names the field. */
 export const CreateJobRequest = z
@@ -21,25 +42,8 @@ export const CreateJobRequest = z
     deadline: z.iso.datetime({ offset: true }).optional(),
   })
   .superRefine((req, ctx) => {
-    const need = (ok: unknown, path: (string | number)[], message: string) => {
-      if (!ok) ctx.addIssue({ code: "custom", path, message });
-    };
-    if (req.task === "chat") need(req.params.messages, ["params", "messages"], "is required for task chat");
-    else need(req.input.text !== undefined && req.input.text.length > 0, ["input", "text"], `is required for task ${req.task}`);
-    if (req.task === "classify")
-      need(req.params.labels, ["params", "labels"], "is required for task classify (at least 2 labels)");
-    if (req.task === "ask") need(req.params.question, ["params", "question"], "is required for task ask");
-    if (req.task === "extract") {
-      need(
-        req.params.schema ?? req.params.preset,
-        ["params", "schema"],
-        "is required for task extract (a JSON schema, or params.preset)",
-      );
-    }
-    if (req.params.schema) {
-      const issue = jsonSchemaIssue(req.params.schema);
-      need(!issue, ["params", "schema"], `is not a valid JSON schema: ${issue?.at}: ${issue?.message}`);
-    }
+    const missing = missingForTask(req.task, req.input.text, req.params);
+    if (missing) ctx.addIssue({ code: "custom", path: missing.path, message: missing.message });
   });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 
@@ -59,3 +63,15 @@ export const JobView = z.object({
   error: JobError.nullable(),
 });
 export type JobView = z.infer<typeof JobView>;
+
+/** GET /v1/jobs query: filters and cursor pagination (newest first; the cursor is the last id seen). */
+export const ListJobsQuery = z.object({
+  state: z.enum(JOB_STATES).optional(),
+  batchId: z.string().max(64).optional(),
+  task: z.enum(TASKS).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+  cursor: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type ListJobsQuery = z.infer<typeof ListJobsQuery>;

@@ -53,6 +53,12 @@ export const ConfigSchema = z.object({
   DOCKET_ACK_WAIT: int(60, 1),
   /** Days DOCKET_EVENTS keeps events. */
   DOCKET_EVENTS_MAX_AGE_DAYS: int(7, 1),
+  /** Most jobs waiting in DOCKET_JOBS; past it submissions get 429 with Retry-After (backpressure). */
+  DOCKET_MAX_QUEUED_JOBS: int(1_000_000, 1),
+  /** Most items in one batch. */
+  DOCKET_MAX_BATCH_ITEMS: int(50_000, 1),
+  /** Largest batch request body (JSON, JSONL or multipart). */
+  DOCKET_MAX_BATCH_BODY: byteSize.default(256 * 1024 * 1024),
 
   // Worker sizing: the reference deployment is a 4-bit model, 50 GB, context 8192, max batch 32.
   DOCKET_WORKER_ID: optionalString,

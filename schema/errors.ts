@@ -28,6 +28,8 @@ export const API_ERROR_CODES = {
   invalid_json: 400,
   validation_failed: 400,
   not_found: 404,
+  /** The request conflicts with the resource's state (cancelling a finished job). */
+  conflict: 409,
   payload_too_large: 413,
   unauthorized: 401,
   forbidden: 403,

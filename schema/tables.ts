@@ -1,4 +1,5 @@
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { BatchState } from "./batch.ts";
 import type { JobError, JobResult } from "./event.ts";
 import type { JobInput, JobParams, JobState } from "./job.ts";
 import type { Lane, Task } from "./subjects.ts";
@@ -14,6 +15,8 @@ export const jobs = sqliteTable(
     input: text("input", { mode: "json" }).$type<JobInput>(),
     params: text("params", { mode: "json" }).$type<JobParams>().notNull(),
     batchId: text("batch_id"),
+    /** Position of the job in its batch's submission order (results come back in this order). */
+    batchIndex: integer("batch_index"),
     customId: text("custom_id"),
     idempotencyKey: text("idempotency_key").unique(),
     result: text("result", { mode: "json" }).$type<JobResult>(),
@@ -32,6 +35,8 @@ export const jobs = sqliteTable(
     index("jobs_state_idx").on(t.state),
     index("jobs_batch_idx").on(t.batchId),
     index("jobs_unpublished_idx").on(t.publishedAt),
+    index("jobs_batch_order_idx").on(t.batchId, t.batchIndex),
+    index("jobs_submitted_idx").on(t.submittedAt),
   ],
 );
 export type JobRow = typeof jobs.$inferSelect;
@@ -53,3 +58,31 @@ export const jobEvents = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.jobId, t.kind, t.attempt] })],
 );
+
+/**
+ * One row per batch. Counters follow its jobs' states: the recorder moves them in the same SQLite
+ * transaction that applies a job's state change, so they never drift from the jobs table.
+ */
+export const batches = sqliteTable("batches", {
+  id: text("id").primaryKey(),
+  state: text("state").$type<BatchState>().notNull(),
+  lane: text("lane").$type<Lane>().notNull(),
+  task: text("task").$type<Task>().notNull(),
+  params: text("params", { mode: "json" }).$type<JobParams>().notNull(),
+  idempotencyKey: text("idempotency_key").unique(),
+  webhookUrl: text("webhook_url"),
+  total: integer("total").notNull(),
+  queued: integer("queued").notNull().default(0),
+  running: integer("running").notNull().default(0),
+  succeeded: integer("succeeded").notNull().default(0),
+  failed: integer("failed").notNull().default(0),
+  cancelled: integer("cancelled").notNull().default(0),
+  /** Set by POST /v1/batches/:id/cancel: the batch ends `cancelled` rather than `completed`. */
+  cancelRequestedAt: text("cancel_requested_at"),
+  error: text("error", { mode: "json" }).$type<{ code: string; message: string }>(),
+  createdAt: text("created_at").notNull(),
+  inProgressAt: text("in_progress_at"),
+  finishedAt: text("finished_at"),
+  updatedAt: text("updated_at").notNull(),
+});
+export type BatchRow = typeof batches.$inferSelect;

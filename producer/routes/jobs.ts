@@ -1,50 +1,63 @@
 import { Hono } from "hono";
 import type { Logger } from "../../ops/log.ts";
-import { CreateJobRequest } from "../../schema/api.ts";
-import type { JobMessage } from "../../schema/job.ts";
+import { CreateJobRequest, ListJobsQuery } from "../../schema/api.ts";
+import type { JobInput, JobMessage } from "../../schema/job.ts";
+import type { Canceller } from "../cancel.ts";
+import type { DocumentStore } from "../documents.ts";
 import { ApiError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type JobStore, toView } from "../jobs.ts";
 import { type Publisher, QueueFullError } from "../publisher.ts";
-import { parseJson } from "../validate.ts";
+import type { Recorder } from "../recorder.ts";
+import { parseJson, parseValue } from "../validate.ts";
+import { jobEventStream } from "./job-events.ts";
 
 export interface JobRoutesDeps {
   store: JobStore;
   publisher: Publisher;
   log: Logger;
-  inlineLimit: number;
+  documents: DocumentStore;
+  canceller: Canceller;
+  recorder: Recorder;
 }
 
-export function jobRoutes({ store, publisher, log, inlineLimit }: JobRoutesDeps) {
+export function jobRoutes({ store, publisher, log, documents, canceller, recorder }: JobRoutesDeps) {
   const app = new Hono();
+  const claim = async (id: string, input: JobInput) => {
+    try {
+      return await documents.claim(id, input);
+    } catch (err) {
+      throw new ApiError("unavailable", `could not store the document: ${(err as Error).message}; retry later`);
+    }
+  };
 
   app.post("/", async (c) => {
     const req = await parseJson(c, CreateJobRequest);
-    if (req.input.text && Buffer.byteLength(req.input.text) > inlineLimit) {
-      throw new ApiError(
-        "payload_too_large",
-        `input.text is ${Buffer.byteLength(req.input.text)} bytes; documents above ${inlineLimit} bytes are not accepted inline`,
-        "input.text",
-      );
-    }
+    documents.check(req.input.text, "input.text");
+    const id = newId("job");
+    const key = c.req.header("idempotency-key");
+    const known = key ? store.byIdempotencyKey(key) : undefined;
+    if (known) return c.json(toView(known), 200);
     const msg: JobMessage = {
       v: 1,
-      id: newId("job"),
+      id,
       lane: req.lane,
       task: req.task,
-      input: req.input,
+      input: documents.needsRef(req.input) ? await claim(id, req.input) : req.input,
       params: req.params,
       ...(req.customId ? { customId: req.customId } : {}),
       ...(req.deadline ? { deadline: req.deadline } : {}),
       submittedAt: new Date().toISOString(),
     };
-    const { row, created } = store.insert(msg, c.req.header("idempotency-key"));
+    const { row, created } = store.insert(msg, key);
+    if (!created && msg.input.ref) await documents.remove(msg.input.ref);
     if (created) {
       try {
         await publisher.publish(msg);
       } catch (err) {
         if (err instanceof QueueFullError) {
           store.delete(msg.id);
+          if (msg.input.ref) await documents.remove(msg.input.ref);
           throw new ApiError("backpressure", "the job queue is full; retry later", undefined, { "retry-after": "5" });
         }
         // The row stays queued and unpublished: the publisher's sweep republishes it until JetStream acks.
@@ -53,6 +66,20 @@ export function jobRoutes({ store, publisher, log, inlineLimit }: JobRoutesDeps)
       log.info({ jobId: msg.id, task: msg.task, lane: msg.lane }, "job submitted");
     }
     return c.json(toView(row), created ? 202 : 200);
+  });
+
+  app.get("/", (c) => {
+    const q = parseValue(ListJobsQuery, c.req.query());
+    const { rows, nextCursor } = store.list(q);
+    return c.json({ data: rows.map(toView), nextCursor, hasMore: nextCursor !== null });
+  });
+
+  app.post("/:id/cancel", async (c) => c.json(toView(await canceller.cancelJob(c.req.param("id"))), 202));
+
+  app.get("/:id/events", (c) => {
+    const id = c.req.param("id");
+    if (!store.get(id)) throw new ApiError("not_found", `no job with id ${id}`);
+    return jobEventStream(c, id, store, recorder);
   });
 
   app.get("/:id", (c) => {

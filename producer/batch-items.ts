@@ -1,0 +1,134 @@
+import { missingForTask } from "../schema/api.ts";
+import { BatchItem, type BatchOptions, type RejectedItem } from "../schema/batch.ts";
+import type { JobMessage } from "../schema/job.ts";
+import { ApiError } from "./errors.ts";
+import { newId } from "./ids.ts";
+import { yieldToEventLoop } from "./pipeline.ts";
+
+/** Items validated between two yields to the event loop. */
+const CHUNK = 500;
+
+export interface ItemContext {
+  options: BatchOptions;
+  batchId: string;
+  submittedAt: string;
+  maxDocument: number;
+}
+
+/** One batch item → its job message, or why it is refused (field paths relative to the item). */
+export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<RejectedItem, "line" | "index"> {
+  const parsed = BatchItem.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join(".") || undefined;
+    return { code: "validation_failed", message: field ? `${field}: ${issue?.message}` : (issue?.message ?? "invalid"), field };
+  }
+  const item = parsed.data;
+  const task = item.task ?? ctx.options.task;
+  const params = item.params ? { ...ctx.options.params, ...item.params } : ctx.options.params;
+  const missing = missingForTask(task, item.text, params);
+  if (missing) {
+    const field = missing.path[0] === "input" ? "text" : missing.path.join(".");
+    return { code: "validation_failed", message: `${field}: ${missing.message}`, field };
+  }
+  if (item.text !== undefined && item.text.length > ctx.maxDocument / 4 && Buffer.byteLength(item.text) > ctx.maxDocument)
+    return {
+      code: "payload_too_large",
+      message: `text is ${Buffer.byteLength(item.text)} bytes; the largest document accepted is ${ctx.maxDocument} bytes (DOCKET_MAX_DOCUMENT)`,
+      field: "text",
+    };
+  return {
+    v: 1,
+    id: newId("job"),
+    lane: ctx.options.lane,
+    task,
+    input: {
+      ...(item.text !== undefined ? { text: item.text } : {}),
+      ...(item.title ? { title: item.title } : {}),
+      ...(item.mime ? { mime: item.mime } : {}),
+    },
+    params,
+    batchId: ctx.batchId,
+    ...(item.customId !== undefined ? { customId: item.customId } : {}),
+    submittedAt: ctx.submittedAt,
+  };
+}
+
+const isJob = (x: JobMessage | Omit<RejectedItem, "line" | "index">): x is JobMessage => "v" in x;
+
+function tooMany(max: number): ApiError {
+  return new ApiError("validation_failed", `a batch holds at most ${max} items (DOCKET_MAX_BATCH_ITEMS); split it`, "items");
+}
+
+/** A JSON items array: strict, like any JSON body: the first bad item is a 400 naming `items.<i>.<field>`. */
+export async function jobsFromArray(ctx: ItemContext, items: readonly unknown[], maxItems: number): Promise<JobMessage[]> {
+  if (items.length > maxItems) throw tooMany(maxItems);
+  const jobs: JobMessage[] = [];
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % CHUNK === 0) await yieldToEventLoop();
+    const r = itemToJob(ctx, items[i]);
+    if (!isJob(r)) {
+      const field = `items.${i}${r.field ? `.${r.field}` : ""}`;
+      throw new ApiError(
+        r.code === "payload_too_large" ? "payload_too_large" : "validation_failed",
+        `items.${i}${r.field ? "." : ": "}${r.message}`,
+        field,
+      );
+    }
+    jobs.push(r);
+  }
+  return jobs;
+}
+
+/**
+ * A JSONL upload, one item per line, read from the body stream line by line: good lines are accepted,
+ * bad ones reported by line number (blank lines are skipped).
+ */
+export async function jobsFromJsonl(
+  ctx: ItemContext,
+  body: ReadableStream<Uint8Array> | null,
+  maxItems: number,
+): Promise<{ jobs: JobMessage[]; rejected: RejectedItem[] }> {
+  const jobs: JobMessage[] = [];
+  const rejected: RejectedItem[] = [];
+  let lineNo = 0;
+  const take = (line: string) => {
+    lineNo++;
+    if (line.trim() === "") return;
+    if (jobs.length + rejected.length >= maxItems) throw tooMany(maxItems);
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      rejected.push({ line: lineNo, code: "invalid_json", message: `line ${lineNo} is not valid JSON` });
+      return;
+    }
+    const r = itemToJob(ctx, value);
+    if (isJob(r)) jobs.push(r);
+    else rejected.push({ line: lineNo, ...r, message: `line ${lineNo}: ${r.message}` });
+  };
+  if (!body) return { jobs, rejected };
+  const decoder = new TextDecoder();
+  let rest = "";
+  let sinceYield = 0;
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    rest += decoder.decode(chunk, { stream: true });
+    let nl = rest.indexOf("\n");
+    let start = 0;
+    while (nl !== -1) {
+      take(rest.slice(start, nl));
+      start = nl + 1;
+      nl = rest.indexOf("\n", start);
+      if (++sinceYield >= CHUNK) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
+    }
+    rest = rest.slice(start);
+  }
+  rest += decoder.decode();
+  if (rest !== "") take(rest);
+  return { jobs, rejected };
+}
+
+export { isJob };

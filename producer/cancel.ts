@@ -1,0 +1,105 @@
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../ops/log.ts";
+import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
+import { type EventMessage, eventMsgId } from "../schema/event.ts";
+import { TERMINAL_STATES } from "../schema/job.ts";
+import { CONTROL_BUCKET, cancelKey, subjects } from "../schema/subjects.ts";
+import type { BatchRow, JobRow } from "../schema/tables.ts";
+import type { BatchStore } from "./batches.ts";
+import type { OpenDatabase } from "./db.ts";
+import { ApiError } from "./errors.ts";
+import type { JobStore } from "./jobs.ts";
+import { pipelined, yieldToEventLoop } from "./pipeline.ts";
+import type { Recorder } from "./recorder.ts";
+
+const PAGE = 500;
+const IN_FLIGHT = 256;
+
+/**
+ * Cancels jobs and batches. A cancel flag goes into the docket-control KV bucket first (a worker skips a
+ * flagged job, or aborts it if running, and publishes `cancelled`); a queued job is then cancelled at
+ * once: the producer applies a `cancelled` event through the recorder (SQLite, batch counters, "change")
+ * and publishes it to DOCKET_EVENTS, so the event log still rebuilds the database.
+ */
+export class Canceller {
+  private readonly js: JetStreamClient;
+  private kv?: Promise<KV>;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly database: OpenDatabase,
+    private readonly jobs: JobStore,
+    private readonly batches: BatchStore,
+    private readonly recorder: Recorder,
+    private readonly log: Logger,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  async cancelJob(id: string): Promise<JobRow> {
+    const row = this.jobs.get(id);
+    if (!row) throw new ApiError("not_found", `no job with id ${id}`);
+    if (TERMINAL_STATES.includes(row.state))
+      throw new ApiError("conflict", `job ${id} is already ${row.state}; only queued or running jobs can be cancelled`);
+    await this.flag([id]);
+    if (row.state === "queued") await this.cancelQueued([row]);
+    this.log.info({ jobId: id, state: row.state }, "job cancel requested");
+    return this.jobs.get(id) ?? row;
+  }
+
+  async cancelBatch(id: string): Promise<BatchRow> {
+    const batch = this.batches.get(id);
+    if (!batch) throw new ApiError("not_found", `no batch with id ${id}`);
+    if (TERMINAL_BATCH_STATES.includes(batch.state) || batch.state === "validating")
+      throw new ApiError("conflict", `batch ${id} is ${batch.state}; only a batch in progress can be cancelled`);
+    this.batches.requestCancel(id);
+    let after = -1;
+    let flagged = 0;
+    for (;;) {
+      const page = this.batches.jobIds(id, ["queued", "running"], after, PAGE);
+      if (page.length === 0) break;
+      after = page.at(-1)?.idx ?? after;
+      await this.flag(page.map((j) => j.id));
+      const queued = page
+        .filter((j) => j.state === "queued")
+        .map((j) => this.jobs.get(j.id))
+        .filter((r) => r !== undefined);
+      await this.cancelQueued(queued);
+      flagged += page.length;
+      await yieldToEventLoop();
+    }
+    this.log.info({ batchId: id, flagged }, "batch cancel requested");
+    return this.batches.get(id) ?? batch;
+  }
+
+  private async flag(ids: readonly string[]): Promise<void> {
+    this.kv ??= new Kvm(this.js).open(CONTROL_BUCKET);
+    const kv = await this.kv;
+    await pipelined(ids, IN_FLIGHT, async (jobId) => {
+      await kv.put(cancelKey(jobId), new Date().toISOString());
+    });
+  }
+
+  /** One SQLite transaction for the page, then the events to DOCKET_EVENTS (best effort: SQLite already holds them). */
+  private async cancelQueued(rows: readonly JobRow[]): Promise<void> {
+    const at = new Date().toISOString();
+    const events: EventMessage[] = rows.map((r) => ({
+      v: 1,
+      jobId: r.id,
+      kind: "cancelled",
+      attempt: Math.max(1, r.attempts),
+      workerId: "producer",
+      at,
+    }));
+    this.database.sqlite.transaction(() => {
+      for (const e of events) this.recorder.apply(e);
+    })();
+    await pipelined(events, IN_FLIGHT, async (e) => {
+      await this.js.publish(subjects.event(e.jobId, "cancelled"), JSON.stringify(e), { msgID: eventMsgId(e) }).catch((err) => {
+        this.log.warn({ jobId: e.jobId, err: (err as Error).message }, "could not log the cancelled event");
+      });
+    });
+  }
+}

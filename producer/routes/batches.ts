@@ -1,0 +1,144 @@
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import type { z } from "zod";
+import { BatchOptions, CreateBatchRequest, type RejectedItem } from "../../schema/batch.ts";
+import type { JobMessage } from "../../schema/job.ts";
+import type { BatchIntake } from "../batch-intake.ts";
+import { type ItemContext, isJob, itemToJob, jobsFromArray, jobsFromJsonl } from "../batch-items.ts";
+import { type BatchStore, toBatchView } from "../batches.ts";
+import type { Canceller } from "../cancel.ts";
+import { ApiError } from "../errors.ts";
+import { extractText } from "../extract-text.ts";
+import { newId } from "../ids.ts";
+import { parseValue } from "../validate.ts";
+
+export interface BatchRoutesDeps {
+  batches: BatchStore;
+  intake: BatchIntake;
+  canceller: Canceller;
+  maxDocument: number;
+  maxBatchItems: number;
+}
+
+/** Rejected lines listed in a response; the count says how many there were in all. */
+const MAX_REPORTED = 100;
+const RESULTS_PAGE = 500;
+
+const JSONL_TYPES = ["application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"];
+
+/** Batch options of a JSONL or multipart upload: query string (or form fields), params as a JSON string. */
+function optionsFrom(fields: Record<string, string | undefined>): BatchOptions {
+  let params: unknown;
+  if (fields.params !== undefined) {
+    try {
+      params = JSON.parse(fields.params);
+    } catch {
+      throw new ApiError("invalid_json", "params is not valid JSON", "params");
+    }
+  }
+  return parseValue(BatchOptions, {
+    task: fields.task,
+    lane: fields.lane || undefined,
+    webhookUrl: fields.webhookUrl || undefined,
+    params,
+  }) as z.infer<typeof BatchOptions>;
+}
+
+export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchItems }: BatchRoutesDeps) {
+  const app = new Hono();
+
+  app.post("/", async (c) => {
+    const key = c.req.header("idempotency-key");
+    if (key) {
+      const existing = batches.byIdempotencyKey(key);
+      if (existing) return c.json(toBatchView(existing), 200);
+    }
+    const id = newId("batch");
+    const createdAt = new Date().toISOString();
+    const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    let options: BatchOptions;
+    let jobs: JobMessage[];
+    let rejected: RejectedItem[] = [];
+    const ctx = (o: BatchOptions): ItemContext => ({ options: o, batchId: id, submittedAt: createdAt, maxDocument });
+
+    if (JSONL_TYPES.includes(type)) {
+      options = optionsFrom(c.req.query());
+      ({ jobs, rejected } = await jobsFromJsonl(ctx(options), c.req.raw.body, maxBatchItems));
+      if (jobs.length === 0)
+        throw new ApiError(
+          "validation_failed",
+          rejected.length ? `no line was accepted; ${rejected[0]?.message}` : "the upload holds no items",
+          rejected[0]?.field,
+        );
+    } else if (type === "multipart/form-data") {
+      const form = await c.req.parseBody({ all: true });
+      const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : undefined);
+      options = optionsFrom({
+        task: field("task"),
+        lane: field("lane"),
+        webhookUrl: field("webhookUrl"),
+        params: field("params"),
+      });
+      const files = Object.values(form)
+        .flat()
+        .filter((v): v is File => typeof v !== "string");
+      if (files.length === 0) throw new ApiError("validation_failed", "no files in the upload; send them as file parts", "files");
+      if (files.length > maxBatchItems)
+        throw new ApiError("validation_failed", `a batch holds at most ${maxBatchItems} items (DOCKET_MAX_BATCH_ITEMS)`, "files");
+      jobs = [];
+      for (const f of files) {
+        const text = await extractText({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
+        const r = itemToJob(ctx(options), { text, customId: f.name, title: f.name, mime: f.type || undefined });
+        if (!isJob(r))
+          throw new ApiError(
+            r.code === "payload_too_large" ? "payload_too_large" : "validation_failed",
+            `${f.name}: ${r.message}`,
+            `files[${f.name}]`,
+          );
+        jobs.push(r);
+      }
+    } else {
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new ApiError("invalid_json", "request body is not valid JSON (or send JSONL as application/x-ndjson)");
+      }
+      const req = parseValue(CreateBatchRequest, body);
+      options = req;
+      jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
+    }
+
+    const { row, created } = await intake.submit(id, options, jobs, createdAt, key);
+    const view = toBatchView(row);
+    return c.json(
+      rejected.length ? { ...view, rejected: { count: rejected.length, items: rejected.slice(0, MAX_REPORTED) } } : view,
+      created ? 202 : 200,
+    );
+  });
+
+  app.get("/:id", (c) => {
+    const row = batches.get(c.req.param("id"));
+    if (!row) throw new ApiError("not_found", `no batch with id ${c.req.param("id")}`);
+    return c.json(toBatchView(row));
+  });
+
+  app.get("/:id/results", (c) => {
+    const id = c.req.param("id");
+    if (!batches.get(id)) throw new ApiError("not_found", `no batch with id ${id}`);
+    c.header("content-type", "application/x-ndjson");
+    return stream(c, async (s) => {
+      let after = -1;
+      while (!s.aborted) {
+        const page = batches.results(id, after, RESULTS_PAGE);
+        if (page.length === 0) break;
+        after = page.at(-1)?.index ?? after;
+        await s.write(`${page.map((l) => JSON.stringify(l)).join("\n")}\n`);
+      }
+    });
+  });
+
+  app.post("/:id/cancel", async (c) => c.json(toBatchView(await canceller.cancelBatch(c.req.param("id"))), 202));
+
+  return app;
+}
