@@ -15,7 +15,7 @@ import { getLlama, LlamaChatSession, LlamaLogLevel } from "node-llama-cpp";
 import { loadConfig } from "../../schema/config.ts";
 import { EventMessage } from "../../schema/event.ts";
 import type { JobMessage } from "../../schema/job.ts";
-import { EVENTS_STREAM, JOBS_STREAM, subjects } from "../../schema/subjects.ts";
+import { EVENTS_STREAM, subjects } from "../../schema/subjects.ts";
 import { summarize } from "../../worker/tasks/summarize.ts";
 import { startWorker } from "../../worker/worker.ts";
 import { createLogger } from "../log.ts";
