@@ -3,8 +3,9 @@ import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../ops/log.ts";
 import { ApiError } from "./errors.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
+import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
 
-export interface AppDeps extends JobRoutesDeps {
+export interface AppDeps extends JobRoutesDeps, WebhookRoutesDeps {
   log: Logger;
   /** Largest request body, in bytes. */
   maxBody: number;
@@ -37,5 +38,6 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", (c) => (deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
   app.route("/v1/jobs", jobRoutes(deps));
+  app.route("/v1/jobs", webhookRoutes(deps));
   return app;
 }

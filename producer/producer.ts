@@ -6,11 +6,16 @@ import type { Logger } from "../ops/log.ts";
 import { connectNats } from "../ops/nats.ts";
 import { provision } from "../ops/provision.ts";
 import type { Config } from "../schema/config.ts";
+import { TERMINAL_STATES } from "../schema/job.ts";
 import { createApp } from "./app.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { JobStore } from "./jobs.ts";
 import { Publisher } from "./publisher.ts";
-import { Recorder } from "./recorder.ts";
+import { type JobChange, Recorder } from "./recorder.ts";
+import { AddressPolicy } from "./webhooks/address.ts";
+import { Dispatcher } from "./webhooks/dispatcher.ts";
+import { Outbox } from "./webhooks/outbox.ts";
+import { webhookSecret } from "./webhooks/signature.ts";
 
 export interface Producer {
   app: Hono;
@@ -20,13 +25,16 @@ export interface Producer {
   store: JobStore;
   recorder: Recorder;
   publisher: Publisher;
+  outbox: Outbox;
+  /** Call wake() after enqueueWebhook outside the recorder (batch events). */
+  dispatcher: Dispatcher;
   close(): Promise<void>;
 }
 
 /**
  * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, HTTP server.
  * Shutdown order, in close(): stop accepting HTTP, stop the republisher, drain the recorder,
- * close NATS, close SQLite.
+ * let webhook attempts in flight finish, close NATS, close SQLite.
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
   const database = openDatabase(config.DOCKET_DB);
@@ -39,13 +47,27 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   const store = new JobStore(database.db);
   const publisher = new Publisher(nc, store, log);
   const recorder = new Recorder(database.db, log);
+  const webhookPolicy = new AddressPolicy(config.DOCKET_WEBHOOK_ALLOW);
+  const outbox = new Outbox(database.db, {
+    maxAttempts: config.DOCKET_WEBHOOK_MAX_ATTEMPTS,
+    baseMs: config.DOCKET_WEBHOOK_RETRY_BASE_MS,
+    maxMs: config.DOCKET_WEBHOOK_RETRY_MAX_MS,
+  });
+  const dispatcher = new Dispatcher(outbox, webhookPolicy, webhookSecret(database.db, config.DOCKET_WEBHOOK_SECRET, log), log, {
+    concurrency: config.DOCKET_WEBHOOK_CONCURRENCY,
+    timeoutMs: config.DOCKET_WEBHOOK_TIMEOUT_MS,
+  });
+  recorder.on("change", (c: JobChange) => TERMINAL_STATES.includes(c.state) && dispatcher.wake());
   await recorder.start(nc);
   publisher.start();
+  dispatcher.start();
   void publisher.sweep();
 
   const app = createApp({
     store,
     publisher,
+    outbox,
+    webhookPolicy,
     log,
     inlineLimit: config.DOCKET_INLINE_LIMIT,
     maxBody: config.DOCKET_MAX_DOCUMENT + 64 * 1024,
@@ -66,10 +88,13 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     store,
     recorder,
     publisher,
+    outbox,
+    dispatcher,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       publisher.stop();
       await recorder.stop();
+      await dispatcher.stop();
       await nc.drain().catch(() => undefined);
       database.close();
     },

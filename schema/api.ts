@@ -18,6 +18,11 @@ export const CreateJobRequest = z
     params: JobParams.default({}),
     customId: z.string().max(256).optional(),
     deadline: z.iso.datetime({ offset: true }).optional(),
+    /** Standard Webhooks callback for the job's terminal state (job.succeeded | job.failed | job.cancelled). */
+    webhookUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional(),
   })
   .superRefine((req, ctx) => {
     const need = (ok: unknown, path: (string | number)[], message: string) => {
@@ -46,5 +51,6 @@ export const JobView = z.object({
   finishedAt: z.string().nullable(),
   result: JobResult.nullable(),
   error: JobError.nullable(),
+  webhookUrl: z.string().nullable(),
 });
 export type JobView = z.infer<typeof JobView>;

@@ -7,15 +7,18 @@ import { newId } from "../ids.ts";
 import { type JobStore, toView } from "../jobs.ts";
 import { type Publisher, QueueFullError } from "../publisher.ts";
 import { parseJson } from "../validate.ts";
+import type { AddressPolicy } from "../webhooks/address.ts";
+import { checkWebhookUrl } from "./webhooks.ts";
 
 export interface JobRoutesDeps {
   store: JobStore;
   publisher: Publisher;
   log: Logger;
   inlineLimit: number;
+  webhookPolicy: AddressPolicy;
 }
 
-export function jobRoutes({ store, publisher, log, inlineLimit }: JobRoutesDeps) {
+export function jobRoutes({ store, publisher, log, inlineLimit, webhookPolicy }: JobRoutesDeps) {
   const app = new Hono();
 
   app.post("/", async (c) => {
@@ -27,6 +30,7 @@ export function jobRoutes({ store, publisher, log, inlineLimit }: JobRoutesDeps)
         "input.text",
       );
     }
+    if (req.webhookUrl) await checkWebhookUrl(webhookPolicy, req.webhookUrl);
     const msg: JobMessage = {
       v: 1,
       id: newId("job"),
@@ -38,7 +42,7 @@ export function jobRoutes({ store, publisher, log, inlineLimit }: JobRoutesDeps)
       ...(req.deadline ? { deadline: req.deadline } : {}),
       submittedAt: new Date().toISOString(),
     };
-    const { row, created } = store.insert(msg, c.req.header("idempotency-key"));
+    const { row, created } = store.insert(msg, c.req.header("idempotency-key"), req.webhookUrl);
     if (created) {
       try {
         await publisher.publish(msg);
