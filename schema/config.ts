@@ -85,6 +85,9 @@ export const ConfigSchema = z.object({
   DOCKET_WEBHOOK_TIMEOUT_MS: int(10_000, 100),
   /** Deliveries in flight at once. */
   DOCKET_WEBHOOK_CONCURRENCY: int(8, 1),
+
+  /** Seconds POST /openai/v1/chat/completions waits for its job before answering 504. */
+  DOCKET_CHAT_TIMEOUT: int(300, 1),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
