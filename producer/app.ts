@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../ops/log.ts";
 import { ApiError } from "./errors.ts";
+import { docsRoutes } from "./routes/docs.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
 import { type OpenAIRoutesDeps, openaiRoutes } from "./routes/openai.ts";
 import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
@@ -41,5 +42,6 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/v1/jobs", jobRoutes(deps));
   app.route("/v1/jobs", webhookRoutes(deps));
   app.route("/openai/v1", openaiRoutes(deps));
+  app.route("/", docsRoutes());
   return app;
 }

@@ -54,3 +54,8 @@ export const JobView = z.object({
   webhookUrl: z.string().nullable(),
 });
 export type JobView = z.infer<typeof JobView>;
+
+/** Every API error: a stable code (schema/errors.ts), a human message, and the offending field if any. */
+export const ErrorResponse = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});

@@ -81,4 +81,12 @@ describe("OpenAI-compatible chat completions (official openai client)", () => {
     expect(ids).toContain("docket-demo-tiny");
     expect(ids).toContain("docket");
   });
+
+  it("the producer serves /openapi.json and /docs beside the API", async () => {
+    const doc = (await (await fetch(`${stack.producer.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toContain("/openai/v1/chat/completions");
+    const docs = await fetch(`${stack.producer.url}/docs`);
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain("/v1/jobs/{id}/webhooks");
+  });
 });
