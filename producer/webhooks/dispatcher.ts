@@ -73,7 +73,9 @@ export function postWebhook(
         timeout: timeoutMs,
       },
       (res) => {
-        res.resume();
+        clearTimeout(deadline);
+        // Only the status matters; the body is not read, so a receiver cannot hold the connection.
+        res.destroy();
         const statusCode = res.statusCode ?? 0;
         if (statusCode >= 200 && statusCode < 300) return resolve({ ok: true, statusCode });
         const retryAfter = res.headers["retry-after"];
@@ -88,8 +90,11 @@ export function postWebhook(
         });
       },
     );
+    // `timeout` bounds idle time; the deadline bounds the whole exchange (a slow-drip receiver).
+    const deadline = setTimeout(() => req.destroy(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
     req.on("timeout", () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
     req.on("error", (err) => {
+      clearTimeout(deadline);
       if (refused !== undefined || err instanceof ForbiddenAddressError) {
         return resolve({ ok: false, permanent: true, error: `${err.message} (DOCKET_WEBHOOK_ALLOW)` });
       }
@@ -135,6 +140,18 @@ export class Dispatcher extends EventEmitter {
 
   private pass(): void {
     if (this.stopped) return;
+    try {
+      this.fill();
+    } catch (err) {
+      // SQLite busy or closing: look again after the idle interval rather than crash the producer.
+      this.log.error({ err: (err as Error).message }, "webhook dispatcher could not read the outbox");
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.pass(), this.options.idleMs ?? 30_000);
+      this.timer.unref();
+    }
+  }
+
+  private fill(): void {
     const free = this.options.concurrency - this.inFlight.size;
     if (free > 0) {
       const rows = this.outbox.due(Date.now(), free + this.inFlight.size).filter((r) => !this.inFlight.has(r.id));
@@ -168,7 +185,14 @@ export class Dispatcher extends EventEmitter {
     } catch (err) {
       outcome = { ok: false, error: (err as Error).message };
     }
-    const after = this.outbox.record(row, outcome);
+    let after: WebhookDeliveryRow;
+    try {
+      after = this.outbox.record(row, outcome);
+    } catch (err) {
+      // Unrecorded: the lease expires and the attempt is made again (receivers deduplicate on webhook-id).
+      this.log.error({ deliveryId: row.id, err: (err as Error).message }, "could not record a webhook attempt");
+      return;
+    }
     this.emit("attempt", after);
     const ids = { deliveryId: row.id, type: row.type, jobId: row.jobId, batchId: row.batchId, attempts: after.attempts };
     if (after.status === "delivered") this.log.info({ ...ids, statusCode: outcome.statusCode }, "webhook delivered");

@@ -43,7 +43,7 @@ export function enqueueWebhook(db: DbOrTx, event: WebhookEvent): boolean {
       payload: JSON.stringify(payload),
       status: "pending",
       attempts: 0,
-      nextAttemptAt: Date.parse(at) || Date.now(),
+      nextAttemptAt: Date.now(),
       createdAt: at,
       updatedAt: at,
     })

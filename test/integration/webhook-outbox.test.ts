@@ -1,4 +1,7 @@
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -116,6 +119,25 @@ describe("webhook outbox (real SQLite file)", () => {
     await d.stop();
     expect(row.attempts).toBe(3);
     expect(row.lastError).toMatch(/ECONNREFUSED/);
+  });
+
+  it("a receiver that accepts but never answers is cut off at the timeout and retried later", async () => {
+    const server = createServer(() => undefined).listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    enqueueWebhook(database.db, { type: "job.succeeded", url: `http://127.0.0.1:${port}/slow`, jobId: "job_z", data: {} });
+    const d = new Dispatcher(outbox, new AddressPolicy("loopback"), webhookSecret(database.db, undefined), log, {
+      concurrency: 1,
+      timeoutMs: 300,
+    });
+    const attempt = nextAttempt(d);
+    d.start();
+    const row = await attempt;
+    await d.stop();
+    server.closeAllConnections();
+    server.close();
+    expect(row).toMatchObject({ status: "pending", attempts: 1 });
+    expect(row.lastError).toMatch(/no response within 300 ms/);
   });
 
   it("the signing secret is generated once, stored, and logged without its value", () => {
