@@ -3,9 +3,12 @@ import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../ops/log.ts";
 import { ApiError } from "./errors.ts";
 import { type BatchRoutesDeps, batchRoutes } from "./routes/batches.ts";
+import { docsRoutes } from "./routes/docs.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
+import { type OpenAIRoutesDeps, openaiRoutes } from "./routes/openai.ts";
+import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
 
-export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps {
+export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDeps, OpenAIRoutesDeps {
   log: Logger;
   /** Largest request body, in bytes. */
   maxBody: number;
@@ -43,5 +46,8 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/readyz", (c) => (deps.ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
   app.route("/v1/jobs", jobRoutes(deps));
   app.route("/v1/batches", batchRoutes(deps));
+  app.route("/v1/jobs", webhookRoutes(deps));
+  app.route("/openai/v1", openaiRoutes(deps));
+  app.route("/", docsRoutes());
   return app;
 }

@@ -9,7 +9,7 @@ export class JobStore {
   constructor(private readonly db: Db) {}
 
   /** Inserts the row for a job about to be published; returns the existing row for a known idempotency key. */
-  insert(msg: JobMessage, idempotencyKey?: string): { row: JobRow; created: boolean } {
+  insert(msg: JobMessage, idempotencyKey?: string, webhookUrl?: string): { row: JobRow; created: boolean } {
     return this.db.transaction((tx) => {
       if (idempotencyKey) {
         const existing = tx.select().from(jobs).where(eq(jobs.idempotencyKey, idempotencyKey)).get();
@@ -29,6 +29,7 @@ export class JobStore {
           idempotencyKey: idempotencyKey ?? null,
           submittedAt: msg.submittedAt,
           deadline: msg.deadline ?? null,
+          webhookUrl: webhookUrl ?? null,
           updatedAt: msg.submittedAt,
         })
         .returning()
@@ -130,5 +131,6 @@ export function toView(row: JobRow): JobView {
     finishedAt: row.finishedAt,
     result: row.result ?? null,
     error: row.error ?? null,
+    webhookUrl: row.webhookUrl,
   };
 }

@@ -7,15 +7,20 @@ import type { Logger } from "../ops/log.ts";
 import { connectNats } from "../ops/nats.ts";
 import { provision } from "../ops/provision.ts";
 import type { Config } from "../schema/config.ts";
+import { TERMINAL_STATES } from "../schema/job.ts";
 import { createApp } from "./app.ts";
 import { BatchIntake } from "./batch-intake.ts";
-import { BatchStore } from "./batches.ts";
+import { BatchStore, toBatchView } from "./batches.ts";
 import { Canceller } from "./cancel.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
 import { JobStore } from "./jobs.ts";
 import { Publisher } from "./publisher.ts";
-import { Recorder } from "./recorder.ts";
+import { type JobChange, Recorder } from "./recorder.ts";
+import { AddressPolicy } from "./webhooks/address.ts";
+import { Dispatcher } from "./webhooks/dispatcher.ts";
+import { enqueueWebhook, Outbox } from "./webhooks/outbox.ts";
+import { webhookSecret } from "./webhooks/signature.ts";
 
 export interface Producer {
   app: Hono;
@@ -26,13 +31,16 @@ export interface Producer {
   recorder: Recorder;
   publisher: Publisher;
   batches: BatchStore;
+  outbox: Outbox;
+  /** Call wake() after enqueueWebhook outside the recorder (batch events). */
+  dispatcher: Dispatcher;
   close(): Promise<void>;
 }
 
 /**
  * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, HTTP server.
  * Shutdown order, in close(): stop accepting HTTP, stop the republisher, drain the recorder,
- * close NATS, close SQLite.
+ * let webhook attempts in flight finish, close NATS, close SQLite.
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
   const database = openDatabase(config.DOCKET_DB);
@@ -47,23 +55,54 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   const publisher = new Publisher(nc, store, log);
   const recorder = new Recorder(database.db, log);
   const batches = new BatchStore(database);
-  recorder.onTransition((row, next, at) => row.batchId && batches.transition(row.batchId, row.state, next, at));
+  recorder.onTransition((row, next, at) => {
+    if (!row.batchId) return;
+    batches.transition(row.batchId, row.state, next, at);
+    // Same transaction as the job's change: a batch that just ended gets its one webhook row.
+    const batch = batches.get(row.batchId);
+    if (batch?.webhookUrl && (batch.state === "completed" || batch.state === "failed" || batch.state === "cancelled")) {
+      enqueueWebhook(database.db, {
+        type: `batch.${batch.state}`,
+        url: batch.webhookUrl,
+        batchId: batch.id,
+        data: toBatchView(batch),
+        at,
+      });
+    }
+  });
   const interrupted = batches.recoverInterrupted();
   if (interrupted) log.warn({ batches: interrupted }, "batches interrupted during intake marked failed");
   const documents = new DocumentStore(nc, { inlineLimit: config.DOCKET_INLINE_LIMIT, maxDocument: config.DOCKET_MAX_DOCUMENT });
   const canceller = new Canceller(nc, database, store, batches, recorder, log);
   const intake = new BatchIntake(batches, publisher, documents, await jetstreamManager(nc), log);
+  const webhookPolicy = new AddressPolicy(config.DOCKET_WEBHOOK_ALLOW);
+  const outbox = new Outbox(database.db, {
+    maxAttempts: config.DOCKET_WEBHOOK_MAX_ATTEMPTS,
+    baseMs: config.DOCKET_WEBHOOK_RETRY_BASE_MS,
+    maxMs: config.DOCKET_WEBHOOK_RETRY_MAX_MS,
+  });
+  const dispatcher = new Dispatcher(outbox, webhookPolicy, webhookSecret(database.db, config.DOCKET_WEBHOOK_SECRET, log), log, {
+    concurrency: config.DOCKET_WEBHOOK_CONCURRENCY,
+    timeoutMs: config.DOCKET_WEBHOOK_TIMEOUT_MS,
+  });
+  recorder.on("change", (c: JobChange) => TERMINAL_STATES.includes(c.state) && dispatcher.wake());
   await recorder.start(nc);
   publisher.start();
+  dispatcher.start();
   void publisher.sweep();
 
   const app = createApp({
     store,
     publisher,
+    outbox,
+    webhookPolicy,
+    db: database.db,
+    recorder,
+    defaultMaxTokens: config.DOCKET_MAX_TOKENS,
+    chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT * 1000,
     log,
     documents,
     canceller,
-    recorder,
     batches,
     intake,
     maxDocument: config.DOCKET_MAX_DOCUMENT,
@@ -88,10 +127,13 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     recorder,
     publisher,
     batches,
+    outbox,
+    dispatcher,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       publisher.stop();
       await recorder.stop();
+      await dispatcher.stop();
       await nc.drain().catch(() => undefined);
       database.close();
     },

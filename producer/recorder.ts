@@ -8,6 +8,7 @@ import { type JobState, TERMINAL_STATES } from "../schema/job.ts";
 import { EVENTS_STREAM, RECORDER_CONSUMER } from "../schema/subjects.ts";
 import { type JobRow, jobEvents, jobs } from "../schema/tables.ts";
 import type { Db } from "./db.ts";
+import { enqueueJobWebhook } from "./webhooks/outbox.ts";
 
 /**
  * Called inside the recorder's SQLite transaction when a known job changes state, so state derived
@@ -119,6 +120,8 @@ export class Recorder extends EventEmitter {
           break;
       }
       if (known && next !== row.state) for (const hook of this.transitionHooks) hook(row, next, event.at);
+      // Same transaction as the terminal state: one delivery row exactly when the state changed.
+      if (row.webhookUrl && TERMINAL_STATES.includes(next)) enqueueJobWebhook(tx, event.jobId, event.at);
       return next;
     });
     if (state) this.emit("change", { jobId: event.jobId, state, event } satisfies JobChange);

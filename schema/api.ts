@@ -40,6 +40,11 @@ export const CreateJobRequest = z
     params: JobParams.default({}),
     customId: z.string().max(256).optional(),
     deadline: z.iso.datetime({ offset: true }).optional(),
+    /** Standard Webhooks callback for the job's terminal state (job.succeeded | job.failed | job.cancelled). */
+    webhookUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional(),
   })
   .superRefine((req, ctx) => {
     const missing = missingForTask(req.task, req.input.text, req.params);
@@ -61,6 +66,7 @@ export const JobView = z.object({
   finishedAt: z.string().nullable(),
   result: JobResult.nullable(),
   error: JobError.nullable(),
+  webhookUrl: z.string().nullable(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -75,3 +81,8 @@ export const ListJobsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
+
+/** Every API error: a stable code (schema/errors.ts), a human message, and the offending field if any. */
+export const ErrorResponse = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});

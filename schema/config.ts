@@ -81,6 +81,25 @@ export const ConfigSchema = z.object({
   DOCKET_MAX_TOKENS: int(512, 1),
   /** Seconds a SIGTERM'd worker lets in-flight jobs finish. */
   DOCKET_GRACE_SECONDS: int(30, 0),
+
+  // Webhooks (producer/webhooks/).
+  /**
+   * Callback addresses allowed although private: comma-separated `loopback`, `private` (10/8, 172.16/12,
+   * 192.168/16, fc00::/7) and CIDRs. Unset: only public addresses. Metadata addresses need an explicit CIDR.
+   */
+  DOCKET_WEBHOOK_ALLOW: optionalString,
+  /** Delivery attempts before a webhook is marked dead (30 at the default backoff span just over a day). */
+  DOCKET_WEBHOOK_MAX_ATTEMPTS: int(30, 1),
+  /** Delay before the first retry; doubles per attempt up to DOCKET_WEBHOOK_RETRY_MAX_MS, plus up to 25% jitter. */
+  DOCKET_WEBHOOK_RETRY_BASE_MS: int(60_000, 1),
+  DOCKET_WEBHOOK_RETRY_MAX_MS: int(3_600_000, 1),
+  /** Per-request timeout of a delivery. */
+  DOCKET_WEBHOOK_TIMEOUT_MS: int(10_000, 100),
+  /** Deliveries in flight at once. */
+  DOCKET_WEBHOOK_CONCURRENCY: int(8, 1),
+
+  /** Seconds POST /openai/v1/chat/completions waits for its job before answering 504. */
+  DOCKET_CHAT_TIMEOUT: int(300, 1),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -27,6 +27,8 @@ export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 export const API_ERROR_CODES = {
   invalid_json: 400,
   validation_failed: 400,
+  /** webhookUrl resolves to a private, loopback, link-local or metadata address (see DOCKET_WEBHOOK_ALLOW). */
+  webhook_url_forbidden: 400,
   not_found: 404,
   /** The request conflicts with the resource's state (cancelling a finished job). */
   conflict: 409,
@@ -35,6 +37,8 @@ export const API_ERROR_CODES = {
   forbidden: 403,
   backpressure: 429,
   unavailable: 503,
+  /** A synchronous call (chat completions) waited longer than its limit. */
+  timeout: 504,
   internal: 500,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERROR_CODES;

@@ -3,6 +3,7 @@ import type { BatchState } from "./batch.ts";
 import type { JobError, JobResult } from "./event.ts";
 import type { JobInput, JobParams, JobState } from "./job.ts";
 import type { Lane, Task } from "./subjects.ts";
+import type { DeliveryStatus, WebhookEventType } from "./webhook.ts";
 
 /** One row per job. The producer is the only writer; DOCKET_EVENTS can always rebuild it. */
 export const jobs = sqliteTable(
@@ -25,6 +26,8 @@ export const jobs = sqliteTable(
     workerId: text("worker_id"),
     submittedAt: text("submitted_at").notNull(),
     deadline: text("deadline"),
+    /** Callback URL for the job's terminal event (webhook). */
+    webhookUrl: text("webhook_url"),
     /** Set once JetStream acked the job message; a row left null is republished. */
     publishedAt: text("published_at"),
     startedAt: text("started_at"),
@@ -86,3 +89,43 @@ export const batches = sqliteTable("batches", {
   updatedAt: text("updated_at").notNull(),
 });
 export type BatchRow = typeof batches.$inferSelect;
+
+/**
+ * Webhook outbox: a row is inserted in the same transaction as the state change it reports, then
+ * delivered (and retried) by producer/webhooks/dispatcher.ts. `eventKey` makes one row per event.
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    eventKey: text("event_key").notNull().unique(),
+    type: text("type").$type<WebhookEventType>().notNull(),
+    jobId: text("job_id"),
+    batchId: text("batch_id"),
+    url: text("url").notNull(),
+    /** The exact body sent and signed on every attempt. */
+    payload: text("payload").notNull(),
+    status: text("status").$type<DeliveryStatus>().notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    /** Epoch milliseconds; null once delivered or dead. */
+    nextAttemptAt: integer("next_attempt_at"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    createdAt: text("created_at").notNull(),
+    deliveredAt: text("delivered_at"),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    index("webhook_deliveries_due_idx").on(t.status, t.nextAttemptAt),
+    index("webhook_deliveries_job_idx").on(t.jobId),
+    index("webhook_deliveries_batch_idx").on(t.batchId),
+  ],
+);
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+/** Producer settings generated once and kept with the data (the webhook signing secret). */
+export const settings = sqliteTable("settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+  createdAt: text("created_at").notNull(),
+});

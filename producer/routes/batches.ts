@@ -11,6 +11,8 @@ import { ApiError } from "../errors.ts";
 import { extractText } from "../extract-text.ts";
 import { newId } from "../ids.ts";
 import { parseValue } from "../validate.ts";
+import type { AddressPolicy } from "../webhooks/address.ts";
+import { checkWebhookUrl } from "./webhooks.ts";
 
 export interface BatchRoutesDeps {
   batches: BatchStore;
@@ -18,6 +20,7 @@ export interface BatchRoutesDeps {
   canceller: Canceller;
   maxDocument: number;
   maxBatchItems: number;
+  webhookPolicy: AddressPolicy;
 }
 
 /** Rejected lines listed in a response; the count says how many there were in all. */
@@ -44,7 +47,7 @@ function optionsFrom(fields: Record<string, string | undefined>): BatchOptions {
   }) as z.infer<typeof BatchOptions>;
 }
 
-export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchItems }: BatchRoutesDeps) {
+export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchItems, webhookPolicy }: BatchRoutesDeps) {
   const app = new Hono();
 
   app.post("/", async (c) => {
@@ -109,6 +112,7 @@ export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchI
       jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
     }
 
+    if (options.webhookUrl) await checkWebhookUrl(webhookPolicy, options.webhookUrl);
     const { row, created } = await intake.submit(id, options, jobs, createdAt, key);
     const view = toBatchView(row);
     return c.json(

@@ -10,7 +10,9 @@ import { type JobStore, toView } from "../jobs.ts";
 import { type Publisher, QueueFullError } from "../publisher.ts";
 import type { Recorder } from "../recorder.ts";
 import { parseJson, parseValue } from "../validate.ts";
+import type { AddressPolicy } from "../webhooks/address.ts";
 import { jobEventStream } from "./job-events.ts";
+import { checkWebhookUrl } from "./webhooks.ts";
 
 export interface JobRoutesDeps {
   store: JobStore;
@@ -19,9 +21,10 @@ export interface JobRoutesDeps {
   documents: DocumentStore;
   canceller: Canceller;
   recorder: Recorder;
+  webhookPolicy: AddressPolicy;
 }
 
-export function jobRoutes({ store, publisher, log, documents, canceller, recorder }: JobRoutesDeps) {
+export function jobRoutes({ store, publisher, log, documents, canceller, recorder, webhookPolicy }: JobRoutesDeps) {
   const app = new Hono();
   const claim = async (id: string, input: JobInput) => {
     try {
@@ -38,6 +41,7 @@ export function jobRoutes({ store, publisher, log, documents, canceller, recorde
     const key = c.req.header("idempotency-key");
     const known = key ? store.byIdempotencyKey(key) : undefined;
     if (known) return c.json(toView(known), 200);
+    if (req.webhookUrl) await checkWebhookUrl(webhookPolicy, req.webhookUrl);
     const msg: JobMessage = {
       v: 1,
       id,
@@ -49,7 +53,7 @@ export function jobRoutes({ store, publisher, log, documents, canceller, recorde
       ...(req.deadline ? { deadline: req.deadline } : {}),
       submittedAt: new Date().toISOString(),
     };
-    const { row, created } = store.insert(msg, key);
+    const { row, created } = store.insert(msg, key, req.webhookUrl);
     if (!created && msg.input.ref) await documents.remove(msg.input.ref);
     if (created) {
       try {

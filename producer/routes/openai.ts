@@ -1,0 +1,213 @@
+import { sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { Logger } from "../../ops/log.ts";
+import type { EventMessage } from "../../schema/event.ts";
+import { type ChatMessage, type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
+import { type ChatCompletion, type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
+import type { JobRow } from "../../schema/tables.ts";
+import type { Db } from "../db.ts";
+import { ApiError } from "../errors.ts";
+import { newId } from "../ids.ts";
+import type { JobStore } from "../jobs.ts";
+import { type Publisher, QueueFullError } from "../publisher.ts";
+import type { Recorder } from "../recorder.ts";
+import { parseJson } from "../validate.ts";
+
+export interface OpenAIRoutesDeps {
+  db: Db;
+  store: JobStore;
+  publisher: Publisher;
+  recorder: Recorder;
+  log: Logger;
+  /** maxTokens a chat job gets when the request sets none (DOCKET_MAX_TOKENS): tells "length" from "stop". */
+  defaultMaxTokens: number;
+  chatTimeoutMs: number;
+}
+
+/** Name listed by GET /models before any job has reported the worker's model; accepted as `model`. */
+export const DEFAULT_MODEL_ID = "docket";
+
+function toMessages(req: ChatCompletionRequest): ChatMessage[] {
+  return req.messages.map((m, i) => {
+    const content = typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text).join("");
+    if (m.role === "user" && !content)
+      throw new ApiError("validation_failed", `messages.${i}.content: is empty`, `messages.${i}.content`);
+    return { role: m.role === "developer" ? "system" : m.role, content };
+  });
+}
+
+/** A failed or cancelled chat job as an OpenAI-style error body (the openai client reads error.message). */
+function jobErrorBody(row: JobRow) {
+  const code = row.state === "cancelled" ? "cancelled" : (row.error?.code ?? "internal");
+  const permanent = row.error && !row.error.retryable && row.error.code !== "max_deliveries";
+  return {
+    status: (permanent ? 400 : 500) as 400 | 500,
+    body: {
+      error: {
+        code,
+        message: row.error?.message ?? `job ${row.id} was ${row.state}`,
+        type: permanent ? "invalid_request_error" : "server_error",
+        param: null,
+      },
+    },
+  };
+}
+
+/**
+ * OpenAI-compatible chat completions: each request becomes a `chat` job on the interactive lane,
+ * answered when the recorder sees it finish. Streaming sends the role at once and the text as one
+ * chunk when the job completes (workers publish token counts, not text deltas).
+ */
+export function openaiRoutes(deps: OpenAIRoutesDeps) {
+  const { store, publisher, recorder, log } = deps;
+  const app = new Hono();
+
+  app.post("/chat/completions", async (c) => {
+    const req = await parseJson(c, ChatCompletionRequest);
+    const messages = toMessages(req);
+    if (messages[messages.length - 1]?.role !== "user") {
+      throw new ApiError("validation_failed", "messages: the last message must be from the user", "messages");
+    }
+    const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
+    const msg: JobMessage = {
+      v: 1,
+      id: newId("job"),
+      lane: "interactive",
+      task: "chat",
+      input: {},
+      params: {
+        messages,
+        ...(maxTokens ? { maxTokens } : {}),
+        ...(req.temperature != null ? { temperature: req.temperature } : {}),
+        ...(req.seed != null ? { seed: req.seed } : {}),
+      },
+      submittedAt: new Date().toISOString(),
+    };
+    store.insert(msg);
+    try {
+      await publisher.publish(msg);
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        store.delete(msg.id);
+        throw new ApiError("backpressure", "the job queue is full; retry later", undefined, { "retry-after": "5" });
+      }
+      log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed; queued for republish");
+    }
+    log.info({ jobId: msg.id, stream: req.stream === true }, "chat completion submitted");
+
+    const id = `chatcmpl-${msg.id}`;
+    const created = Math.floor(Date.parse(msg.submittedAt) / 1000);
+    const finished = async (): Promise<JobRow> => {
+      try {
+        await recorder.waitFor(msg.id, TERMINAL_STATES, () => store.get(msg.id)?.state, deps.chatTimeoutMs);
+      } catch {
+        throw new ApiError(
+          "timeout",
+          `job ${msg.id} did not finish within ${deps.chatTimeoutMs} ms; follow it at /v1/jobs/${msg.id}`,
+        );
+      }
+      return store.get(msg.id)!;
+    };
+    const usageOf = (row: JobRow) => {
+      const u = row.result!.usage;
+      return {
+        prompt_tokens: u.promptTokens,
+        completion_tokens: u.completionTokens,
+        total_tokens: u.promptTokens + u.completionTokens,
+      };
+    };
+    const finishReason = (row: JobRow) =>
+      row.result!.usage.completionTokens >= (maxTokens ?? deps.defaultMaxTokens) ? ("length" as const) : ("stop" as const);
+
+    if (!req.stream) {
+      const row = await finished();
+      if (row.state !== "succeeded" || !row.result) {
+        const { status, body } = jobErrorBody(row);
+        return c.json(body, status);
+      }
+      return c.json({
+        id,
+        object: "chat.completion",
+        created,
+        model: row.result.model,
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: row.result.text, refusal: null },
+            finish_reason: finishReason(row),
+            logprobs: null,
+          },
+        ],
+        usage: usageOf(row),
+      } satisfies ChatCompletion);
+    }
+
+    return streamSSE(c, async (stream) => {
+      const chunk = (
+        row: JobRow | undefined,
+        delta: ChatCompletionChunk["choices"][0]["delta"],
+        finish: "stop" | "length" | null,
+      ) =>
+        stream.writeSSE({
+          data: JSON.stringify({
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: row?.result?.model ?? req.model,
+            choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+            ...(req.stream_options?.include_usage ? { usage: null } : {}),
+          } satisfies ChatCompletionChunk),
+        });
+      await chunk(undefined, { role: "assistant", content: "" }, null);
+      // Progress events keep idle proxies from closing the stream during long generations.
+      const onProgress = (e: EventMessage) => {
+        if (e.jobId === msg.id) void stream.write(": progress\n\n");
+      };
+      recorder.on("progress", onProgress);
+      let row: JobRow;
+      try {
+        row = await finished();
+      } catch (err) {
+        const e = err as ApiError;
+        await stream.writeSSE({ data: JSON.stringify({ error: { code: e.code, message: e.message, type: "server_error" } }) });
+        return;
+      } finally {
+        recorder.off("progress", onProgress);
+      }
+      if (row.state !== "succeeded" || !row.result) {
+        await stream.writeSSE({ data: JSON.stringify(jobErrorBody(row).body) });
+        return;
+      }
+      await chunk(row, { content: row.result.text }, null);
+      await chunk(row, {}, finishReason(row));
+      if (req.stream_options?.include_usage) {
+        await stream.writeSSE({
+          data: JSON.stringify({
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: row.result.model,
+            choices: [],
+            usage: usageOf(row),
+          } satisfies ChatCompletionChunk),
+        });
+      }
+      await stream.writeSSE({ data: "[DONE]" });
+    });
+  });
+
+  app.get("/models", (c) => {
+    // The models recent chat and document jobs reported; workers run one model each.
+    const rows = deps.db.all<{ model: string | null }>(
+      sql`select distinct json_extract(result, '$.model') as model from (select result from jobs where state = 'succeeded' order by rowid desc limit 200)`,
+    );
+    const ids = [...new Set([...rows.map((r) => r.model).filter((m): m is string => !!m), DEFAULT_MODEL_ID])];
+    return c.json({
+      object: "list",
+      data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "docket" })),
+    } satisfies ModelList);
+  });
+
+  return app;
+}

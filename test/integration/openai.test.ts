@@ -1,0 +1,92 @@
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStack, type TestStack } from "../helpers/stack.ts";
+
+let stack: TestStack;
+let client: OpenAI;
+beforeAll(async () => {
+  stack = await startStack();
+  client = new OpenAI({ apiKey: "not-needed", baseURL: `${stack.producer.url}/openai/v1`, maxRetries: 0 });
+});
+afterAll(() => stack?.stop());
+
+const messages = [
+  { role: "system" as const, content: "You answer in one line." },
+  { role: "user" as const, content: "What does the lease say about rent?" },
+];
+
+describe("OpenAI-compatible chat completions (official openai client)", () => {
+  it("a chat completion is answered synchronously from a chat job on the interactive lane", async () => {
+    const completion = await client.chat.completions.create({ model: "docket", messages, max_tokens: 12, seed: 1 });
+    expect(completion.object).toBe("chat.completion");
+    expect(completion.id).toMatch(/^chatcmpl-job_/);
+    expect(completion.model).toBe("docket-demo-tiny");
+    const [choice] = completion.choices;
+    expect(choice?.message.role).toBe("assistant");
+    expect(typeof choice?.message.content).toBe("string");
+    expect(["stop", "length"]).toContain(choice?.finish_reason);
+    expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
+    expect(completion.usage?.completion_tokens).toBeLessThanOrEqual(12);
+    expect(completion.usage?.total_tokens).toBe(
+      (completion.usage?.prompt_tokens ?? 0) + (completion.usage?.completion_tokens ?? 0),
+    );
+
+    const job = stack.producer.store.get(completion.id.replace("chatcmpl-", ""));
+    expect(job).toMatchObject({ lane: "interactive", task: "chat", state: "succeeded" });
+    expect(job?.params).toMatchObject({ maxTokens: 12, seed: 1, messages });
+    expect(job?.result?.text).toBe(choice?.message.content);
+  });
+
+  it("stream: true yields chat.completion.chunk events whose deltas add up to the job's text, then ends", async () => {
+    const stream = await client.chat.completions.create({
+      model: "docket",
+      messages,
+      max_completion_tokens: 10,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = "";
+    let id = "";
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    let role: string | undefined;
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe("chat.completion.chunk");
+      id = chunk.id;
+      const choice = chunk.choices[0];
+      if (choice) {
+        role ??= choice.delta.role;
+        text += choice.delta.content ?? "";
+        finish = choice.finish_reason ?? finish;
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(role).toBe("assistant");
+    expect(["stop", "length"]).toContain(finish);
+    expect(usage?.completion_tokens).toBeGreaterThan(0);
+    const job = stack.producer.store.get(id.replace("chatcmpl-", ""));
+    expect(job?.state).toBe("succeeded");
+    expect(text).toBe(job?.result?.text);
+  });
+
+  it("a conversation that does not end with a user message is a 400 the client raises", async () => {
+    await expect(
+      client.chat.completions.create({ model: "docket", messages: [{ role: "assistant", content: "Hi" }] }),
+    ).rejects.toMatchObject({ status: 400 });
+  });
+
+  it("GET /models lists the worker's model once a job has reported it", async () => {
+    const models = await client.models.list();
+    const ids = models.data.map((m) => m.id);
+    expect(ids).toContain("docket-demo-tiny");
+    expect(ids).toContain("docket");
+  });
+
+  it("the producer serves /openapi.json and /docs beside the API", async () => {
+    const doc = (await (await fetch(`${stack.producer.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toContain("/openai/v1/chat/completions");
+    const docs = await fetch(`${stack.producer.url}/docs`);
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain("/v1/jobs/{id}/webhooks");
+  });
+});

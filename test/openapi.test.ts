@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { docsRoutes } from "../producer/routes/docs.ts";
+import { CreateJobRequest } from "../schema/api.ts";
+import { ChatCompletionRequest } from "../schema/openai.ts";
+
+const app = docsRoutes();
+
+async function document() {
+  const res = await app.request("/openapi.json");
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, any>;
+}
+
+/** Keys a client must send: those whose schema refuses `undefined`. */
+const requiredKeys = (shape: Record<string, { safeParse(v: unknown): { success: boolean } }>) =>
+  Object.entries(shape)
+    .filter(([, s]) => !s.safeParse(undefined).success)
+    .map(([k]) => k)
+    .sort();
+
+describe("/openapi.json", () => {
+  it("is an OpenAPI 3.1 document whose every $ref resolves", async () => {
+    const doc = await document();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.info).toMatchObject({ title: "docket", version: expect.any(String) });
+    for (const path of [
+      "/v1/jobs",
+      "/v1/jobs/{id}",
+      "/v1/jobs/{id}/webhooks",
+      "/openai/v1/chat/completions",
+      "/openai/v1/models",
+    ]) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    for (const [path, methods] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const op of Object.values<Record<string, any>>(methods)) {
+        expect(Object.keys(op.responses).length, path).toBeGreaterThan(0);
+        expect(op.operationId).toMatch(/^\w+$/);
+      }
+    }
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(5);
+    for (const name of refs) expect(doc.components.schemas[name], name).toBeDefined();
+    expect(Object.keys(doc.webhooks)).toEqual(expect.arrayContaining(["job.succeeded", "job.failed", "batch.completed"]));
+  });
+
+  it("POST /v1/jobs takes the CreateJobRequest schema the route validates with", async () => {
+    const doc = await document();
+    const body = doc.paths["/v1/jobs"].post.requestBody.content["application/json"].schema;
+    const schema = doc.components.schemas[body.$ref.split("/").pop()];
+    expect(schema.type).toBe("object");
+    expect([...schema.required].sort()).toEqual(requiredKeys(CreateJobRequest.shape));
+    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(CreateJobRequest.shape).sort());
+    expect(schema.properties.webhookUrl).toMatchObject({ type: "string", format: "uri" });
+    expect(doc.paths["/v1/jobs"].post.responses["202"].content["application/json"].schema.$ref).toBe(
+      "#/components/schemas/JobView",
+    );
+  });
+
+  it("POST /openai/v1/chat/completions takes the ChatCompletionRequest schema", async () => {
+    const doc = await document();
+    const schema = doc.components.schemas.ChatCompletionRequest;
+    expect([...schema.required].sort()).toEqual(requiredKeys(ChatCompletionRequest.shape));
+    expect(schema.required).toEqual(expect.arrayContaining(["model", "messages"]));
+  });
+});
+
+describe("/docs", () => {
+  it("is a self-contained HTML page naming every route, with no external assets", async () => {
+    const res = await app.request("/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    const html = await res.text();
+    for (const route of ["/v1/jobs", "/v1/jobs/{id}/webhooks", "/openai/v1/chat/completions", "/openapi.json"]) {
+      expect(html).toContain(route);
+    }
+    expect(html).toContain("CreateJobRequest");
+    expect(html).toContain("job.succeeded");
+    expect(html).not.toMatch(/<script|<link|src="http|href="http/);
+  });
+});
