@@ -9,8 +9,10 @@ import type { Config } from "../schema/config.ts";
 import { createApp } from "./app.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { JobStore } from "./jobs.ts";
+import { ProducerMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { Recorder } from "./recorder.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 
 export interface Producer {
   app: Hono;
@@ -20,6 +22,7 @@ export interface Producer {
   store: JobStore;
   recorder: Recorder;
   publisher: Publisher;
+  metrics: ProducerMetrics;
   close(): Promise<void>;
 }
 
@@ -51,6 +54,8 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     maxBody: config.DOCKET_MAX_DOCUMENT + 64 * 1024,
     ready: () => !nc.isClosed(),
   });
+  const metrics = new ProducerMetrics(database.sqlite, nc, recorder);
+  app.route("/", metricsRoutes(metrics));
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.DOCKET_PORT, hostname: config.DOCKET_HOST }, () => resolve(s));
   });
@@ -66,10 +71,12 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     store,
     recorder,
     publisher,
+    metrics,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       publisher.stop();
       await recorder.stop();
+      metrics.close();
       await nc.drain().catch(() => undefined);
       database.close();
     },

@@ -69,6 +69,10 @@ export const ConfigSchema = z.object({
   DOCKET_MAX_TOKENS: int(512, 1),
   /** Seconds a SIGTERM'd worker lets in-flight jobs finish. */
   DOCKET_GRACE_SECONDS: int(30, 0),
+  /** Port of the worker's /healthz, /readyz and /metrics server (bound to DOCKET_HOST); 0 picks a free one. */
+  DOCKET_WORKER_PORT: int(9090),
+  /** Where `docket model pull` and `model list` keep models. */
+  DOCKET_MODELS_DIR: z.string().default("./models"),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

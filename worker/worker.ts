@@ -8,6 +8,7 @@ import { Engine } from "./engine.ts";
 import { EventPublisher } from "./events.ts";
 import { Intake } from "./intake.ts";
 import { resolveModel } from "./model.ts";
+import { WorkerObservability } from "./observability.ts";
 import { Runner } from "./runner.ts";
 import { SlotPool } from "./slots.ts";
 
@@ -16,6 +17,7 @@ export interface Worker {
   engine: Engine;
   runner: Runner;
   nc: NatsConnection;
+  observability: WorkerObservability;
   /** Stops pulling, lets in-flight jobs finish for up to graceMs, returns the rest to the queue, closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -27,7 +29,9 @@ export interface Worker {
  */
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
+  const observability = await WorkerObservability.start(config, log, id);
   const { path } = await resolveModel({ model: config.DOCKET_MODEL, log });
+  const loadStarted = performance.now();
   const engine = await Engine.load({
     modelPath: path,
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
@@ -46,6 +50,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   const slots = new SlotPool(engine.sequences);
   const intake = new Intake(nc, slots, (m) => runner.run(m), log);
   await intake.start();
+  await observability.attach({ engine, nc, runner, modelLoadMs: performance.now() - loadStarted });
   log.info({ workerId: id, model: engine.modelName, sequences: engine.sequences }, "worker ready");
 
   return {
@@ -53,6 +58,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     engine,
     runner,
     nc,
+    observability,
     async close(graceMs = config.DOCKET_GRACE_SECONDS * 1000) {
       await intake.stop();
       const graceOver = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());
@@ -61,6 +67,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
         runner.abortAll();
         await slots.idle();
       }
+      await observability.close();
       await nc.drain().catch(() => undefined);
       await engine.close();
     },
