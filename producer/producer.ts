@@ -7,11 +7,13 @@ import { connectNats } from "../ops/nats.ts";
 import { provision } from "../ops/provision.ts";
 import type { Config } from "../schema/config.ts";
 import { createApp } from "./app.ts";
+import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { JobStore } from "./jobs.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { Recorder } from "./recorder.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 
 export interface Producer {
@@ -56,6 +58,8 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   });
   const metrics = new ProducerMetrics(database.sqlite, nc, recorder);
   app.route("/", metricsRoutes(metrics));
+  const dashboard = new Dashboard(database.sqlite, nc, recorder, log);
+  app.route("/dashboard", dashboardRoutes({ dashboard, store, sqlite: database.sqlite }));
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.DOCKET_PORT, hostname: config.DOCKET_HOST }, () => resolve(s));
   });
@@ -73,6 +77,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     publisher,
     metrics,
     async close() {
+      dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       publisher.stop();
       await recorder.stop();
