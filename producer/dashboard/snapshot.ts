@@ -103,7 +103,7 @@ export async function readWorkers(kv: KV, now = Date.now()): Promise<WorkerView[
   const out: WorkerView[] = [];
   for await (const key of await kv.keys(WORKER_KEYS)) {
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== "PUT") continue;
+    if (entry?.operation !== "PUT") continue;
     const hb = WorkerHeartbeat.safeParse(entry.json());
     if (hb.success) out.push({ ...hb.data, alive: now - Date.parse(hb.data.at) < HEARTBEAT_STALE_MS });
   }

@@ -10,7 +10,7 @@ import { subjects } from "../../schema/subjects.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const SCREENSHOT = join(import.meta.dirname, "..", "artifacts", "dashboard.png");
+const SCREENSHOT = join(import.meta.dirname, "..", "artifacts", "dashboard.png");
 
 let stack: TestStack;
 let browser: BrowserContext;
@@ -53,7 +53,7 @@ describe("dashboard", () => {
     await expect(page.title()).resolves.toBe("docket dashboard");
     await page.locator("#status.live").waitFor({ timeout: 10_000 });
     await page.locator(`tr[data-worker="${stack.worker!.id}"]`).waitFor({ timeout: 10_000 });
-    expect(await page.locator(`tr[data-worker="${stack.worker!.id}"]`).innerText()).toContain("docket-demo-tiny");
+    expect(await page.locator(`tr[data-worker="${stack.worker!.id}"]`).textContent()).toContain("docket-demo-tiny");
 
     const nc = await stack.nats.connect("batch-client");
     const js = jetstream(nc);
@@ -75,14 +75,14 @@ describe("dashboard", () => {
     const row = page.locator(`tr[data-batch="${batchId}"]`);
     await row.waitFor({ timeout: 15_000 });
     await page.locator(`tr[data-batch="${batchId}"][data-done="6"][data-total="6"]`).waitFor({ timeout: 30_000 });
-    expect(await row.innerText()).toContain("6/6");
+    expect(await row.textContent()).toContain("6/6");
     expect(await row.locator(".bar .s-succeeded").count()).toBe(1);
 
     await page.locator(`tr[data-job="${ids[0]}"] a`).click();
     const result = page.getByTestId("job-result");
     await result.waitFor();
-    expect(await result.innerText()).toContain('"tokensPerSecond"');
-    expect(await page.locator("#detail-body").innerText()).toMatch(/started[\s\S]*completed/);
+    expect(await result.textContent()).toContain('"tokensPerSecond"');
+    expect(await page.locator("#detail-body").textContent()).toMatch(/started[\s\S]*completed/);
 
     // Charts have drawn lines from the history the stream carries.
     await page.waitForFunction(() => document.querySelectorAll("#chart-throughput polyline").length === 2);
@@ -110,7 +110,7 @@ describe("dashboard", () => {
     const page = await browser.newPage();
     await page.goto(`${stack.producer.url}/dashboard`);
     await page.locator(`tr[data-job="job_dash_hostile"]`).waitFor({ timeout: 10_000 });
-    expect(await page.locator(`tr[data-job="job_dash_hostile"]`).innerText()).toContain("<img src=x");
+    expect(await page.locator(`tr[data-job="job_dash_hostile"]`).textContent()).toContain("<img src=x");
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
     await page.close();
   });
