@@ -55,7 +55,7 @@ export class Runner {
     const ac = new AbortController();
     this.inFlight.set(`${job.id}#${attempt}`, ac);
     const working = setInterval(() => m.working(), Math.max(1_000, this.options.ackWaitMs / 3));
-    const log = this.log.child({ jobId: job.id, attempt, task: job.task, lane: job.lane });
+    const log = this.log.child({ jobId: job.id, batchId: job.batchId, attempt, task: job.task, lane: job.lane });
     try {
       const outcome = await this.execute(job, attempt, ac.signal);
       if (outcome.kind === "retry") {
