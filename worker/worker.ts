@@ -30,7 +30,7 @@ export interface Worker {
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
   const observability = await WorkerObservability.start(config, log, id);
-  const { path } = await resolveModel({ model: config.DOCKET_MODEL, log });
+  const { path } = await resolveModel({ model: config.DOCKET_MODEL, directory: config.DOCKET_MODELS_DIR, log });
   const loadStarted = performance.now();
   const engine = await Engine.load({
     modelPath: path,
