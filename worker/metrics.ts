@@ -30,6 +30,8 @@ export class WorkerMetrics {
   readonly info: Gauge<"model">;
   /** Read on each scrape for docket_worker_jobs_running. */
   runningSource?: () => number;
+  /** Read on each scrape for docket_worker_ready. */
+  readySource?: () => boolean;
 
   constructor(workerId: string) {
     this.registry.setDefaultLabels({ worker: workerId });
@@ -81,7 +83,14 @@ export class WorkerMetrics {
       labelNames: ["part"],
       registers,
     });
-    this.ready = new Gauge({ name: "docket_worker_ready", help: "1 when the model is loaded and NATS connected", registers });
+    this.ready = new Gauge({
+      name: "docket_worker_ready",
+      help: "1 when the model is loaded and NATS connected",
+      registers,
+      collect: () => {
+        if (this.readySource) this.ready.set(this.readySource() ? 1 : 0);
+      },
+    });
     this.info = new Gauge({
       name: "docket_worker_info",
       help: "The worker's model (value is always 1)",

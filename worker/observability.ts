@@ -33,6 +33,7 @@ export class WorkerObservability {
     private monitor?: WorkerMonitor,
   ) {
     this.metrics = new WorkerMetrics(id);
+    this.metrics.readySource = () => this.notReady() === undefined;
   }
 
   static async start(config: Config, log: Logger, id: string): Promise<WorkerObservability> {

@@ -85,6 +85,7 @@ describe("metrics", () => {
     expect(sample(text, `docket_worker_batch_size{${w}}`)).toBe(worker.engine.sequences);
     expect(sample(text, `docket_worker_sequences{${w}}`)).toBe(4);
     expect(sample(text, `docket_worker_jobs_running{${w}}`)).toBe(0);
+    expect(sample(text, `docket_worker_ready{${w}}`)).toBe(1);
     expect(sample(text, `docket_worker_model_load_seconds{${w}}`)).toBeGreaterThan(0);
     expect(sample(text, `docket_worker_memory_plan_bytes{part="model",${w}}`)).toBeGreaterThan(100_000);
     expect(sample(text, `docket_worker_memory_plan_bytes{part="budget",${w}}`)).toBe(50e9);
