@@ -8,15 +8,20 @@ import { connectNats } from "../ops/nats.ts";
 import { provision } from "../ops/provision.ts";
 import type { Config } from "../schema/config.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
+import type { WebhookDeliveryRow } from "../schema/tables.ts";
 import { createApp } from "./app.ts";
 import { BatchIntake } from "./batch-intake.ts";
 import { BatchStore, toBatchView } from "./batches.ts";
 import { Canceller } from "./cancel.ts";
+import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
 import { JobStore } from "./jobs.ts";
+import { ProducerMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
 import { Dispatcher } from "./webhooks/dispatcher.ts";
 import { enqueueWebhook, Outbox } from "./webhooks/outbox.ts";
@@ -34,6 +39,7 @@ export interface Producer {
   outbox: Outbox;
   /** Call wake() after enqueueWebhook outside the recorder (batch events). */
   dispatcher: Dispatcher;
+  metrics: ProducerMetrics;
   close(): Promise<void>;
 }
 
@@ -111,6 +117,13 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     maxBatchBody: config.DOCKET_MAX_BATCH_BODY,
     ready: () => !nc.isClosed(),
   });
+  const metrics = new ProducerMetrics(database.sqlite, nc, recorder);
+  dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
+    metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
+  );
+  app.route("/", metricsRoutes(metrics));
+  const dashboard = new Dashboard(database.sqlite, nc, recorder, log);
+  app.route("/dashboard", dashboardRoutes({ dashboard, store, sqlite: database.sqlite }));
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.DOCKET_PORT, hostname: config.DOCKET_HOST }, () => resolve(s));
   });
@@ -129,11 +142,14 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     batches,
     outbox,
     dispatcher,
+    metrics,
     async close() {
+      dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       publisher.stop();
       await recorder.stop();
       await dispatcher.stop();
+      metrics.close();
       await nc.drain().catch(() => undefined);
       database.close();
     },

@@ -124,7 +124,13 @@ export class Recorder extends EventEmitter {
       if (row.webhookUrl && TERMINAL_STATES.includes(next)) enqueueJobWebhook(tx, event.jobId, event.at);
       return next;
     });
-    if (state) this.emit("change", { jobId: event.jobId, state, event } satisfies JobChange);
+    if (state) {
+      this.log.debug(
+        { jobId: event.jobId, batchId: event.batchId, kind: event.kind, attempt: event.attempt, state },
+        "event recorded",
+      );
+      this.emit("change", { jobId: event.jobId, state, event } satisfies JobChange);
+    }
     return state;
   }
 
@@ -147,7 +153,10 @@ export class Recorder extends EventEmitter {
           this.apply(event, m.seq);
           m.ack();
         } catch (err) {
-          this.log.error({ jobId: event.jobId, err: (err as Error).message }, "could not record event; will retry");
+          this.log.error(
+            { jobId: event.jobId, batchId: event.batchId, err: (err as Error).message },
+            "could not record event; will retry",
+          );
           m.nak(1_000);
         }
       }

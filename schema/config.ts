@@ -100,6 +100,11 @@ export const ConfigSchema = z.object({
 
   /** Seconds POST /openai/v1/chat/completions waits for its job before answering 504. */
   DOCKET_CHAT_TIMEOUT: int(300, 1),
+
+  /** Port of the worker's /healthz, /readyz and /metrics server (bound to DOCKET_HOST); 0 picks a free one. */
+  DOCKET_WORKER_PORT: int(9090),
+  /** Where `docket model pull` and `model list` keep models. */
+  DOCKET_MODELS_DIR: z.string().default("./models"),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -28,3 +28,7 @@ export const workerConsumer = (lane: Lane) => `docket-workers-${lane}`;
 
 /** KV key under which a job's cancel flag is set in the docket-control bucket. */
 export const cancelKey = (jobId: string) => `cancel.${jobId}`;
+
+/** KV key in docket-control under which a worker publishes its heartbeat (schema/heartbeat.ts). */
+export const workerKey = (workerId: string) => `workers.${workerId.replace(/[^-/_=a-zA-Z0-9]/g, "_")}`;
+export const WORKER_KEYS = "workers.>";

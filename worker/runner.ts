@@ -17,7 +17,7 @@ export interface RunnerOptions {
   /** Least time between two progress events of one job. */
   progressEveryMs: number;
   /** Told of every completed job's run time (the batcher's latency signal). */
-  onCompleted?: (runMs: number) => void;
+  onCompleted?: (job: JobMessage, result: JobResult) => void;
   /** Told when the engine fails under load (the batcher halves the batch). */
   onEngineFailed?: () => void;
 }
@@ -70,7 +70,7 @@ export class Runner {
     const ac = new AbortController();
     this.inFlight.set(job.id, ac);
     const working = setInterval(() => m.working(), Math.max(1_000, this.options.ackWaitMs / 3));
-    const log = this.log.child({ jobId: job.id, attempt, task: job.task, lane: job.lane });
+    const log = this.log.child({ jobId: job.id, batchId: job.batchId, attempt, task: job.task, lane: job.lane });
     try {
       const outcome = await this.execute(job, attempt, ac.signal);
       if (outcome.kind === "retry") {
@@ -84,7 +84,7 @@ export class Runner {
       } else if (outcome.kind === "completed") {
         await this.events.publish(job, attempt, "completed", { result: outcome.result });
         log.info({ tokens: outcome.result.usage.completionTokens, ms: outcome.result.timings.runMs }, "job completed");
-        this.options.onCompleted?.(outcome.result.timings.runMs);
+        this.options.onCompleted?.(job, outcome.result);
       } else {
         await this.events.publish(job, attempt, "failed", { error: outcome.failure.toWire() });
         log.warn({ code: outcome.failure.code }, "job failed");

@@ -11,6 +11,7 @@ import { Engine } from "./engine.ts";
 import { EventPublisher } from "./events.ts";
 import { Intake } from "./intake.ts";
 import { resolveModel } from "./model.ts";
+import { WorkerObservability } from "./observability.ts";
 import { describePlan, type MemoryPlan, planMemoryForModel } from "./planner.ts";
 import { Runner } from "./runner.ts";
 import { SlotPool } from "./slots.ts";
@@ -37,6 +38,7 @@ export interface Worker {
   runner: Runner;
   nc: NatsConnection;
   status(): WorkerStatus;
+  observability: WorkerObservability;
   /** Stops pulling, lets in-flight jobs finish for up to graceMs, returns the rest to the queue, closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -54,10 +56,12 @@ const SAMPLE_MS = 250;
  */
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
-  const { path } = await resolveModel({ model: config.DOCKET_MODEL, log });
+  const observability = await WorkerObservability.start(config, log, id);
+  const { path } = await resolveModel({ model: config.DOCKET_MODEL, directory: config.DOCKET_MODELS_DIR, log });
+  const loadStarted = performance.now();
   const fallback = config.DOCKET_FALLBACK_MODEL
     ? (
-        await resolveModel({ model: config.DOCKET_FALLBACK_MODEL, log }).catch((err) => {
+        await resolveModel({ model: config.DOCKET_FALLBACK_MODEL, directory: config.DOCKET_MODELS_DIR, log }).catch((err) => {
           log.warn({ err: (err as Error).message }, "DOCKET_FALLBACK_MODEL cannot be used");
           return undefined;
         })
@@ -69,6 +73,9 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     budgetBytes: config.DOCKET_GPU_MEMORY,
     maxSequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
     contextSize: config.DOCKET_CONTEXT_SIZE,
+  }).catch(async (err) => {
+    await observability.close();
+    throw err;
   });
   log.info({ sequences: plan.sequences, contextSize: plan.contextSize, totalBytes: plan.totalBytes }, describePlan(plan));
   const engine = await Engine.load({
@@ -101,7 +108,13 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     ackWaitMs: config.DOCKET_ACK_WAIT * 1000,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     progressEveryMs: 500,
-    onCompleted: (runMs) => batcher?.addJob(runMs),
+    onCompleted: (job, result) => {
+      batcher?.addJob(result.timings.runMs);
+      const m = observability.metrics;
+      m.jobLatency.observe({ lane: job.lane, task: job.task }, result.timings.runMs / 1000);
+      m.queueWait.observe({ lane: job.lane }, result.timings.queueMs / 1000);
+      m.jobs.inc({ lane: job.lane, task: job.task, outcome: "succeeded" });
+    },
     onEngineFailed: () => {
       const decision = batcher?.engineFailed();
       if (!decision) return;
@@ -113,6 +126,16 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   const intake = new Intake(nc, slots, (m) => runner.run(m), log);
   await intake.start();
 
+  await observability.attach({ engine, nc, runner, modelLoadMs: performance.now() - loadStarted });
+  const metrics = observability.metrics;
+  metrics.setMemoryPlan({
+    model: plan.modelBytes,
+    context: plan.kvCacheBytes + plan.recurrentStateBytes,
+    total: plan.totalBytes,
+    budget: plan.budgetBytes,
+  });
+  metrics.batchSize.set(slots.size);
+
   let countedTokens = engine.generatedTokens;
   let tokensPerSecond = 0;
   let lastSample = Date.now();
@@ -122,12 +145,14 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     countedTokens = engine.generatedTokens;
     tokensPerSecond = tokensPerSecond * 0.8 + ((tokens * 1000) / Math.max(1, now - lastSample)) * 0.2;
     lastSample = now;
+    metrics.tokensPerSecond.set(Math.round(tokensPerSecond * 10) / 10);
     if (!batcher) return;
     batcher.addTokens(tokens);
     batcher.sample(slots.saturated);
     const decision = batcher.tick(now);
     if (decision) {
       slots.resize(decision.limit);
+      metrics.batchSize.set(decision.limit);
       log.info({ ...decision, queueDepth: intake.pending }, "batch size changed");
     }
   }, SAMPLE_MS);
@@ -155,6 +180,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
       queueDepth: { ...intake.pending },
       ...(batcher ? { batcher: batcher.status() } : {}),
     }),
+    observability,
     async close(graceMs = config.DOCKET_GRACE_SECONDS * 1000) {
       await intake.stop();
       cancellations.stop();
@@ -165,6 +191,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
         await slots.idle();
       }
       clearInterval(sampler);
+      await observability.close();
       await nc.drain().catch(() => undefined);
       await engine.close();
     },

@@ -29,6 +29,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     DOCKET_CONTEXT_SIZE: "1024",
     DOCKET_MAX_TOKENS: "24",
     DOCKET_LOG_LEVEL: "silent",
+    DOCKET_WORKER_PORT: "0",
     ...overrides,
   });
 }

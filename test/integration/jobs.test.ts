@@ -25,18 +25,21 @@ async function getJob(id: string): Promise<{ status: number; body: JobView & Rec
 
 describe("POST /v1/jobs → worker → GET /v1/jobs/:id", () => {
   it("a summarize job goes queued → running → succeeded with text, usage, timings and model", async () => {
-    const seen: string[] = [];
+    // Listen before submitting: the worker may start the job before POST returns.
+    const changes: JobChange[] = [];
+    const listener = (c: JobChange) => changes.push(c);
+    stack.producer.recorder.on("change", listener);
     const created = await post("/v1/jobs", { task: "summarize", input: { text: "The lessee shall pay rent monthly." } });
     expect(created.status).toBe(202);
     expect(created.body.state).toBe("queued");
     const id = created.body.id as string;
-    stack.producer.recorder.on("change", (c: JobChange) => c.jobId === id && seen.push(c.state));
 
     await stack.waitFor(id, ["succeeded", "failed"]);
     const { status, body } = await getJob(id);
     expect(status).toBe(200);
     expect(body.state).toBe("succeeded");
-    expect(seen).toEqual(["running", "succeeded"]);
+    stack.producer.recorder.off("change", listener);
+    expect(changes.filter((c) => c.jobId === id).map((c) => c.state)).toEqual(["running", "succeeded"]);
     expect(typeof body.result?.text).toBe("string");
     expect(body.result?.usage.promptTokens).toBeGreaterThan(10);
     expect(body.result?.usage.completionTokens).toBeGreaterThan(0);

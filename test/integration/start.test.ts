@@ -43,6 +43,7 @@ describe("npm start", () => {
         ...process.env,
         NATS_URL: `nats://127.0.0.1:${natsPort}`,
         DOCKET_PORT: String(apiPort),
+        DOCKET_WORKER_PORT: "0",
         DOCKET_GPU: "false",
         DOCKET_THREADS: "1",
         DOCKET_MAX_BATCH: "2",

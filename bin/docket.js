@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// `docket` (npx docket ...): runs the TypeScript CLI through tsx, a dependency, with no build step.
+import { register } from "tsx/esm/api";
+
+register();
+await import("../ops/cli/main.ts");

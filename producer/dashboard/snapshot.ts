@@ -1,0 +1,220 @@
+import { EventEmitter } from "node:events";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type Database from "better-sqlite3";
+import type { Logger } from "../../ops/log.ts";
+import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../../schema/heartbeat.ts";
+import { CONTROL_BUCKET, WORKER_KEYS } from "../../schema/subjects.ts";
+import { type QueueDepth, queueDepth } from "../metrics.ts";
+import type { JobChange, Recorder } from "../recorder.ts";
+
+export interface BatchProgress {
+  batchId: string;
+  total: number;
+  /** Jobs per state. */
+  counts: Record<string, number>;
+  /** Jobs in a final state. */
+  done: number;
+  submittedAt: string;
+  updatedAt: string;
+}
+
+export interface RecentJob {
+  id: string;
+  state: string;
+  lane: string;
+  task: string;
+  batchId: string | null;
+  updatedAt: string;
+}
+
+export interface WorkerView extends WorkerHeartbeat {
+  /** False when its last heartbeat is older than three intervals. */
+  alive: boolean;
+}
+
+export interface HistoryPoint {
+  at: number;
+  jobsPerSecond: number;
+  tokensPerSecond: number;
+  /** Sum of the live workers' batch sizes. */
+  batchSize: number;
+  /** Jobs waiting in all lanes. */
+  pending: number;
+}
+
+export interface Snapshot {
+  at: string;
+  queue: Record<string, QueueDepth> | null;
+  jobs: Record<string, number>;
+  workers: WorkerView[];
+  batches: BatchProgress[];
+  recentJobs: RecentJob[];
+  history: HistoryPoint[];
+}
+
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/**
+ * The most recent batches and their progress. Until batches have their own table, a batch is the jobs
+ * sharing a batch_id; this is the one query to point at the batches table when it lands.
+ */
+export function recentBatches(sqlite: Database.Database, limit = 10): BatchProgress[] {
+  const rows = sqlite
+    .prepare(
+      `WITH recent AS (
+         SELECT batch_id, min(submitted_at) AS submitted_at, max(updated_at) AS updated_at FROM jobs
+         WHERE batch_id IS NOT NULL GROUP BY batch_id ORDER BY max(submitted_at) DESC LIMIT ?)
+       SELECT r.batch_id AS batchId, r.submitted_at AS submittedAt, r.updated_at AS updatedAt, j.state, count(*) AS n
+       FROM recent r JOIN jobs j ON j.batch_id = r.batch_id
+       GROUP BY r.batch_id, j.state ORDER BY r.submitted_at DESC`,
+    )
+    .all(limit) as { batchId: string; submittedAt: string; updatedAt: string; state: string; n: number }[];
+  const byId = new Map<string, BatchProgress>();
+  for (const r of rows) {
+    let b = byId.get(r.batchId);
+    if (!b) {
+      b = { batchId: r.batchId, total: 0, counts: {}, done: 0, submittedAt: r.submittedAt, updatedAt: r.updatedAt };
+      byId.set(r.batchId, b);
+    }
+    b.counts[r.state] = r.n;
+    b.total += r.n;
+    if (FINAL.has(r.state)) b.done += r.n;
+  }
+  return [...byId.values()];
+}
+
+export function recentJobs(sqlite: Database.Database, limit = 20): RecentJob[] {
+  return sqlite
+    .prepare(
+      "SELECT id, state, lane, task, batch_id AS batchId, updated_at AS updatedAt FROM jobs ORDER BY submitted_at DESC LIMIT ?",
+    )
+    .all(limit) as RecentJob[];
+}
+
+export function jobEventsOf(sqlite: Database.Database, jobId: string) {
+  return sqlite
+    .prepare("SELECT kind, attempt, worker_id AS workerId, at FROM job_events WHERE job_id = ? ORDER BY at, attempt")
+    .all(jobId) as { kind: string; attempt: number; workerId: string; at: string }[];
+}
+
+/** Live workers from their heartbeats in the docket-control KV bucket. */
+export async function readWorkers(kv: KV, now = Date.now()): Promise<WorkerView[]> {
+  const out: WorkerView[] = [];
+  for await (const key of await kv.keys(WORKER_KEYS)) {
+    const entry = await kv.get(key);
+    if (entry?.operation !== "PUT") continue;
+    const hb = WorkerHeartbeat.safeParse(entry.json());
+    if (hb.success) out.push({ ...hb.data, alive: now - Date.parse(hb.data.at) < HEARTBEAT_STALE_MS });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * What the dashboard shows, and its recent history. While anyone watches (subscribe), it builds one
+ * snapshot a second, appends a history point and emits it to every watcher.
+ */
+export class Dashboard extends EventEmitter {
+  private readonly history: HistoryPoint[] = [];
+  private timer?: NodeJS.Timeout;
+  private watchers = 0;
+  private kv?: KV;
+  private finished = 0;
+  private tokens = 0;
+  private last = { at: Date.now(), finished: 0, tokens: 0 };
+  private readonly onChange = ({ state, event }: JobChange) => {
+    if (!FINAL.has(state)) return;
+    this.finished++;
+    this.tokens += event.result?.usage.completionTokens ?? 0;
+  };
+
+  constructor(
+    private readonly sqlite: Database.Database,
+    private readonly nc: NatsConnection,
+    private readonly recorder: Recorder,
+    private readonly log: Logger,
+    readonly options = { intervalMs: 1_000, historyPoints: 300, maxWatchers: 32 },
+  ) {
+    super();
+    this.setMaxListeners(0);
+    recorder.on("change", this.onChange);
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const jobs: Record<string, number> = {};
+    for (const r of this.sqlite.prepare("SELECT state, count(*) AS n FROM jobs GROUP BY state").all() as {
+      state: string;
+      n: number;
+    }[])
+      jobs[r.state] = r.n;
+    const [queue, workers] = await Promise.all([
+      queueDepth(this.nc).catch(() => null),
+      this.workers().catch((err: Error) => {
+        this.log.debug({ err: err.message }, "could not read worker heartbeats");
+        return [];
+      }),
+    ]);
+    return {
+      at: new Date().toISOString(),
+      queue,
+      jobs,
+      workers,
+      batches: recentBatches(this.sqlite),
+      recentJobs: recentJobs(this.sqlite),
+      history: this.history,
+    };
+  }
+
+  private async workers(): Promise<WorkerView[]> {
+    this.kv ??= await new Kvm(this.nc).open(CONTROL_BUCKET);
+    return readWorkers(this.kv);
+  }
+
+  /** Starts the ticker for one more watcher; false when there are too many already. */
+  subscribe(): boolean {
+    if (this.watchers >= this.options.maxWatchers) return false;
+    if (this.watchers++ === 0) {
+      this.last = { at: Date.now(), finished: this.finished, tokens: this.tokens };
+      this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
+    }
+    return true;
+  }
+
+  unsubscribe(): void {
+    if (--this.watchers === 0) clearInterval(this.timer);
+  }
+
+  private ticking = false;
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const snap = await this.snapshot();
+      const now = Date.now();
+      const seconds = Math.max(0.001, (now - this.last.at) / 1000);
+      this.history.push({
+        at: now,
+        jobsPerSecond: round((this.finished - this.last.finished) / seconds),
+        tokensPerSecond: round((this.tokens - this.last.tokens) / seconds),
+        batchSize: snap.workers.filter((w) => w.alive).reduce((n, w) => n + w.batchSize, 0),
+        pending: Object.values(snap.queue ?? {}).reduce((n, d) => n + d.pending, 0),
+      });
+      if (this.history.length > this.options.historyPoints) this.history.shift();
+      this.last = { at: now, finished: this.finished, tokens: this.tokens };
+      this.emit("snapshot", snap);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "dashboard snapshot failed");
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.watchers = 0;
+    this.recorder.off("change", this.onChange);
+    this.emit("close");
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;

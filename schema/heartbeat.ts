@@ -1,0 +1,25 @@
+import { z } from "zod";
+
+/** What a worker puts under workers.<id> in the docket-control KV bucket every few seconds. */
+export const WorkerHeartbeat = z.object({
+  v: z.literal(1),
+  id: z.string(),
+  model: z.string(),
+  /** Sequences the worker decodes together now (the batcher's choice). */
+  batchSize: z.number().int().min(0),
+  /** Sequences its context holds: the most batchSize can be. */
+  sequences: z.number().int().min(0),
+  /** Jobs it is running now. */
+  running: z.number().int().min(0),
+  /** Aggregate generated tokens per second, as the worker last measured it. */
+  tokensPerSecond: z.number().min(0),
+  /** Where its /metrics endpoint listens, when it has one. */
+  metricsUrl: z.string().optional(),
+  startedAt: z.string(),
+  at: z.string(),
+});
+export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
+
+/** A heartbeat is fresh for this long; a worker that missed three is shown as gone. */
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
