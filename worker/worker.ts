@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/log.ts";
-import { connectNats } from "../ops/nats.ts";
+import { connectNats, natsSecurity } from "../ops/nats.ts";
 import type { Config } from "../schema/config.ts";
 import { Documents } from "./documents.ts";
 import { Engine } from "./engine.ts";
@@ -36,7 +36,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     contextSize: config.DOCKET_CONTEXT_SIZE,
     log,
   });
-  const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`);
+  const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`, natsSecurity(config));
   const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), log, {
     maxDeliver: config.DOCKET_MAX_DELIVER,
     ackWaitMs: config.DOCKET_ACK_WAIT * 1000,
