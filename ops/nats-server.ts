@@ -44,6 +44,8 @@ export interface NatsServerOptions {
   /** Arguments for nats-server, e.g. ["-c", "nats.conf"] or ["-p", "4333", "-js", "-sd", dir]. */
   args: string[];
   cwd?: string;
+  /** Environment of the server (nats.conf reads $VARIABLES from it); default: this process's. */
+  env?: NodeJS.ProcessEnv;
   /** How long to wait for "Server is ready". */
   readyTimeoutMs?: number;
   /** Own process group: a terminal's Ctrl-C reaches only the parent, which then stops the server last. */
@@ -63,6 +65,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<Runni
   if (!bin) throw new Error(NATS_INSTALL_HINT);
   const child = spawn(bin, options.args, {
     cwd: options.cwd,
+    env: options.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
     detached: options.detached ?? false,
   });

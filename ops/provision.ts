@@ -13,6 +13,7 @@ import {
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import type { Config } from "../schema/config.ts";
 import {
   CONTROL_BUCKET,
   DOCS_BUCKET,
@@ -32,6 +33,22 @@ export interface ProvisionOptions {
   eventsMaxAgeDays?: number;
   /** Most messages DOCKET_JOBS holds before publishes are refused (backpressure). -1: unlimited. */
   maxQueuedJobs?: number;
+}
+
+/** Provisioning options from config: what the producer (DOCKET_PROVISION=auto) and `npm run provision` apply. */
+export function provisionOptions(
+  config: Pick<
+    Config,
+    "DOCKET_REPLICAS" | "DOCKET_ACK_WAIT" | "DOCKET_MAX_DELIVER" | "DOCKET_EVENTS_MAX_AGE_DAYS" | "DOCKET_MAX_QUEUED_JOBS"
+  >,
+): ProvisionOptions {
+  return {
+    replicas: config.DOCKET_REPLICAS,
+    maxQueuedJobs: config.DOCKET_MAX_QUEUED_JOBS,
+    ackWaitSeconds: config.DOCKET_ACK_WAIT,
+    maxDeliver: config.DOCKET_MAX_DELIVER,
+    eventsMaxAgeDays: config.DOCKET_EVENTS_MAX_AGE_DAYS,
+  };
 }
 
 const HOUR = nanos(60 * 60 * 1000);

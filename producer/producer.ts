@@ -4,8 +4,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Hono } from "hono";
 import type { Logger } from "../ops/log.ts";
-import { connectNats } from "../ops/nats.ts";
-import { provision } from "../ops/provision.ts";
+import { connectNats, isPermissionError, natsSecurity } from "../ops/nats.ts";
+import { provision, provisionOptions } from "../ops/provision.ts";
 import type { Config } from "../schema/config.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
 import type { WebhookDeliveryRow } from "../schema/tables.ts";
@@ -50,13 +50,16 @@ export interface Producer {
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
   const database = openDatabase(config.DOCKET_DB);
-  const nc = await connectNats(config.NATS_URL, "docket-producer");
-  await provision(nc, {
-    ackWaitSeconds: config.DOCKET_ACK_WAIT,
-    maxDeliver: config.DOCKET_MAX_DELIVER,
-    eventsMaxAgeDays: config.DOCKET_EVENTS_MAX_AGE_DAYS,
-    maxQueuedJobs: config.DOCKET_MAX_QUEUED_JOBS,
-  });
+  const nc = await connectNats(config.NATS_URL, "docket-producer", natsSecurity(config));
+  if (config.DOCKET_PROVISION === "auto") {
+    await provision(nc, provisionOptions(config)).catch((err) => {
+      if (!isPermissionError(err)) throw err;
+      log.warn(
+        { natsUser: config.NATS_USER, err: (err as Error).message },
+        "this NATS user may not provision JetStream; using what exists (run `npm run provision` as the admin user, or set DOCKET_PROVISION=skip)",
+      );
+    });
+  }
   const store = new JobStore(database.db);
   const publisher = new Publisher(nc, store, log);
   const recorder = new Recorder(database.db, log);

@@ -105,6 +105,24 @@ export const ConfigSchema = z.object({
   DOCKET_WORKER_PORT: int(9090),
   /** Where `docket model pull` and `model list` keep models. */
   DOCKET_MODELS_DIR: z.string().default("./models"),
+
+  // NATS security (README: Security). Unset means an open server, as `npm start` runs it.
+  NATS_USER: optionalString,
+  NATS_PASSWORD: optionalString,
+  /** NATS credentials file (JWT + nkey seed), for operator-mode servers. */
+  NATS_CREDS: optionalString,
+  /** PEM CA file that signed the server's certificate; set it to connect with TLS. */
+  NATS_TLS_CA: optionalString,
+  /** PEM client certificate and key, for servers that verify clients (mutual TLS). */
+  NATS_TLS_CERT: optionalString,
+  NATS_TLS_KEY: optionalString,
+  /**
+   * auto: the producer provisions JetStream at start-up. skip: it does not (a restricted NATS user may not
+   * create streams; run `npm run provision` as the admin user instead).
+   */
+  DOCKET_PROVISION: z.enum(["auto", "skip"]).default("auto"),
+  /** Replicas of every stream and bucket: 1 for one server, 3 for a three-node cluster. */
+  DOCKET_REPLICAS: int(1, 1),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

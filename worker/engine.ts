@@ -40,6 +40,13 @@ export function defaultThreads(cores = availableParallelism()): number {
 /** The smallest per-sequence context the degradation ladder goes down to. */
 const MIN_CONTEXT = 512;
 
+/** The context sizes the ladder tries: the one asked for, then halves while at least MIN_CONTEXT. */
+function contextLadder(first: number): number[] {
+  const sizes = [first];
+  for (let c = Math.floor(first / 2); c >= MIN_CONTEXT; c = Math.floor(c / 2)) sizes.push(c);
+  return sizes;
+}
+
 export class EngineLoadError extends Error {
   readonly code = "engine_unavailable";
 }
@@ -114,11 +121,7 @@ export class Engine {
       if (modelPath !== o.modelPath)
         o.log.warn({ step: "fallback model", model: basename(modelPath) }, "degradation: using the fallback model");
       // The ladder: fewer sequences first, then a smaller context.
-      for (
-        let contextSize = Math.min(o.contextSize, model.trainContextSize);
-        contextSize >= MIN_CONTEXT;
-        contextSize = Math.floor(contextSize / 2)
-      ) {
+      for (const contextSize of contextLadder(Math.min(o.contextSize, model.trainContextSize))) {
         for (let sequences = o.sequences; sequences >= 1; sequences = Math.floor(sequences / 2)) {
           try {
             const context = await model.createContext({ sequences, contextSize, threads, failedCreationRemedy: false });

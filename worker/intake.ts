@@ -23,6 +23,7 @@ export class Intake {
   private loop?: Promise<void>;
   private consumers = new Map<Lane, Consumer>();
   private readonly idlePulls = new Set<Lane>();
+  private idleRound = 0;
   private wake!: () => void;
   private woken = Promise.resolve();
   private stopSignal!: () => void;
@@ -93,9 +94,12 @@ export class Intake {
           await Promise.race([this.slots.changed(), this.stopped, new Promise((r) => setTimeout(r, this.options.idlePullMs))]);
           if (this.slots.available("batch") > 0) continue;
         }
-        // Nothing pending: wait on every lane at once; the first job to arrive ends the wait.
+        // Nothing pending: wait on every lane at once; the first job to arrive ends the wait. The lane asked
+        // first rotates: with few free slots only the first lanes get a pull, and a redelivered job (which
+        // pending counts do not show) must not wait forever behind another lane's idle pull.
         this.rearm();
-        for (const lane of LANES) this.idlePull(lane);
+        const first = this.idleRound++ % LANES.length;
+        for (let i = 0; i < LANES.length; i++) this.idlePull(LANES[(first + i) % LANES.length] as Lane);
         await Promise.race([this.woken, this.stopped, new Promise((r) => setTimeout(r, this.options.idlePullMs))]);
       } catch (err) {
         if (!this.running) break;

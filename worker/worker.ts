@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../ops/log.ts";
-import { connectNats } from "../ops/nats.ts";
+import { connectNats, natsSecurity } from "../ops/nats.ts";
 import type { Config } from "../schema/config.ts";
 import type { Lane } from "../schema/subjects.ts";
 import { AdaptiveBatcher, type BatcherStatus } from "./batcher.ts";
@@ -89,7 +89,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     log,
   });
   const reserve = engine.sequences > 1 ? INTERACTIVE_RESERVE : 0;
-  const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`);
+  const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`, natsSecurity(config));
   const fixed = config.DOCKET_BATCH_SIZE > 0;
   const batcher = fixed
     ? undefined
