@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import {
   type ChatHistoryItem,
+  type ChatWrapper,
   getLlama,
   type Llama,
   LlamaChatSession,
@@ -10,6 +11,7 @@ import {
   type LlamaGrammar,
   LlamaLogLevel,
   type LlamaModel,
+  resolveChatWrapper,
 } from "node-llama-cpp";
 import type { Logger } from "../ops/log.ts";
 
@@ -87,6 +89,8 @@ export class Engine {
     readonly context: LlamaContext,
     sequences: LlamaContextSequence[],
     readonly modelName: string,
+    /** The model's chat template, resolved once: "auto" in every session would match the Jinja template per job. */
+    readonly chatWrapper: ChatWrapper = resolveChatWrapper(model),
   ) {
     this.free = sequences;
   }
@@ -191,6 +195,7 @@ export class Engine {
     const session = new LlamaChatSession({
       contextSequence: sequence,
       autoDisposeSequence: false,
+      chatWrapper: this.chatWrapper,
       ...(req.systemPrompt !== undefined ? { systemPrompt: req.systemPrompt } : {}),
     });
     try {

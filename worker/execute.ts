@@ -1,4 +1,4 @@
-import { type ChatHistoryItem, type ChatWrapper, type LlamaGrammar, resolveChatWrapper, type Token } from "node-llama-cpp";
+import type { ChatHistoryItem, LlamaGrammar, Token } from "node-llama-cpp";
 import type { JobResult, Usage } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
 import {
@@ -35,15 +35,9 @@ export interface ExecuteOptions {
 
 export type ExecuteResult = Omit<JobResult, "timings"> & { runMs: number };
 
-const wrappers = new WeakMap<Engine, ChatWrapper>();
-
 /** Tokens the prompt takes once the model's chat template wraps it: measured, as LlamaChatSession will render it. */
 export function promptTokens(engine: Engine, plan: Pick<TaskPlan, "systemPrompt" | "history" | "prompt">): number {
-  let wrapper = wrappers.get(engine);
-  if (!wrapper) {
-    wrapper = resolveChatWrapper(engine.model);
-    wrappers.set(engine, wrapper);
-  }
+  const wrapper = engine.chatWrapper;
   const chatHistory: ChatHistoryItem[] = [
     { type: "system", text: plan.systemPrompt },
     ...(plan.history ?? []),

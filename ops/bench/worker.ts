@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { getLlama, LlamaChatSession, LlamaLogLevel } from "node-llama-cpp";
+import { getLlama, LlamaChatSession, LlamaLogLevel, resolveChatWrapper } from "node-llama-cpp";
 import { loadConfig } from "../../schema/config.ts";
 import { EventMessage } from "../../schema/event.ts";
 import type { JobMessage } from "../../schema/job.ts";
@@ -80,6 +80,7 @@ async function rawEngine(modelPath: string, jobs: number, batch: number): Promis
   const llama = await getLlama({ gpu: false, maxThreads: THREADS, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({ sequences: batch, contextSize: CONTEXT, threads: THREADS });
+  const chatWrapper = resolveChatWrapper(model);
   let next = 0;
   let tokens = 0;
   const latencies: number[] = [];
@@ -93,6 +94,7 @@ async function rawEngine(modelPath: string, jobs: number, batch: number): Promis
         const session = new LlamaChatSession({
           contextSequence: sequence,
           autoDisposeSequence: false,
+          chatWrapper,
           systemPrompt: p.systemPrompt,
         });
         await session.prompt(p.prompt, { maxTokens: MAX_TOKENS, seed: i, onToken: (t) => (tokens += t.length) });
