@@ -1,6 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { GgufFileType, GgufInsights, readGgufFileInfo } from "node-llama-cpp";
+import { DEFAULT_RESERVE_BYTES, modelShape } from "../../worker/planner.ts";
 
 export interface ModelSummary {
   path: string;
@@ -55,27 +56,18 @@ export async function readModel(path: string): Promise<{ summary: ModelSummary; 
 }
 
 /**
- * A memory plan from GGUF metadata: weights plus node-llama-cpp's estimate of the context for S sequences,
- * against the budget, and the most sequences that fit. The worker's planner (worker/planner.ts) replaces
- * this estimate when it lands; this is the one function to swap.
+ * A memory plan for S sequences × context from GGUF metadata, with the worker's planner model
+ * (worker/planner.ts): weights + KV cache per token + recurrent state per sequence + reserve, against
+ * the budget, and the most sequences of that context that fit.
  */
 export function estimateMemoryPlan(insights: GgufInsights, r: MemoryPlanRequest): MemoryPlan {
-  const layers = insights.totalLayers;
-  const modelBytes = insights.modelSize;
-  const contextSize = Math.min(r.contextSize, insights.trainContextSize ?? r.contextSize);
-  const contextFor = (sequences: number) => {
-    const e = insights.estimateContextResourceRequirements({ contextSize, sequences, modelGpuLayers: layers });
-    return e.gpuVram + e.cpuRam;
-  };
-  const contextBytes = contextFor(r.sequences);
-  let maxSequences = 0;
-  for (let lo = 1, hi = 1024; lo <= hi; ) {
-    const mid = (lo + hi) >> 1;
-    if (modelBytes + contextFor(mid) <= r.budget) {
-      maxSequences = mid;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
+  const shape = modelShape(insights.ggufFileInfo);
+  const contextSize = Math.min(r.contextSize, shape.trainContextSize ?? r.contextSize);
+  const perSequence = contextSize * shape.kvBytesPerToken + shape.recurrentStateBytesPerSequence;
+  const contextBytes = r.sequences * perSequence + DEFAULT_RESERVE_BYTES;
+  const modelBytes = shape.modelBytes;
+  const room = r.budget - modelBytes - DEFAULT_RESERVE_BYTES;
+  const maxSequences = room <= 0 ? 0 : Math.floor(room / perSequence);
   const totalBytes = modelBytes + contextBytes;
   return { ...r, contextSize, modelBytes, contextBytes, totalBytes, fits: totalBytes <= r.budget, maxSequences };
 }
