@@ -30,6 +30,9 @@ export class WorkerMetrics {
   readonly info: Gauge<"model">;
   /** Read on each scrape for docket_worker_jobs_running. */
   runningSource?: () => number;
+  /** Read on each scrape for docket_worker_queue_pending: the intake's last consumer-info counts. */
+  queueSource?: () => Record<string, number>;
+  readonly queuePending: Gauge<"lane">;
   /** Read on each scrape for docket_worker_ready. */
   readySource?: () => boolean;
 
@@ -45,6 +48,15 @@ export class WorkerMetrics {
       registers,
       collect: () => {
         if (this.runningSource) this.running.set(this.runningSource());
+      },
+    });
+    this.queuePending = new Gauge({
+      name: "docket_worker_queue_pending",
+      help: "Jobs waiting per lane, as this worker's intake last read them from consumer info",
+      labelNames: ["lane"],
+      registers,
+      collect: () => {
+        for (const [lane, n] of Object.entries(this.queueSource?.() ?? {})) this.queuePending.set({ lane }, n);
       },
     });
     this.tokensPerSecond = new Gauge({

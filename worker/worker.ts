@@ -128,6 +128,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
 
   await observability.attach({ engine, nc, runner, modelLoadMs: performance.now() - loadStarted });
   const metrics = observability.metrics;
+  metrics.queueSource = () => intake.pending;
   metrics.setMemoryPlan({
     model: plan.modelBytes,
     context: plan.kvCacheBytes + plan.recurrentStateBytes,

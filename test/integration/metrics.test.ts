@@ -92,6 +92,7 @@ describe("metrics", () => {
     expect(sample(text, `docket_worker_memory_plan_bytes{part="model",${w}}`)).toBeGreaterThan(100_000);
     expect(sample(text, `docket_worker_memory_plan_bytes{part="budget",${w}}`)).toBe(50e9);
     expect(text).toMatch(/^docket_worker_tokens_per_second\{/m);
+    expect(sample(text, `docket_worker_queue_pending{lane="batch",${w}}`)).toBe(0);
 
     // The batcher's setter shows up on the next scrape.
     worker.observability.metrics.batchSize.set(3);
