@@ -1,14 +1,15 @@
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type EventMessage, eventMsgId } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
-import { type EventKind, subjects } from "../schema/subjects.ts";
+import { EVENTS_STREAM, type EventKind, subjects } from "../schema/subjects.ts";
 
 type EventBody = Partial<Pick<EventMessage, "tokens" | "result" | "error">>;
 
 /** Publishes a worker's events for one job attempt to DOCKET_EVENTS. */
 export class EventPublisher {
   private readonly js: JetStreamClient;
+  private jsm?: JetStreamManager;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -38,6 +39,17 @@ export class EventPublisher {
   async publish(job: JobMessage, attempt: number, kind: Exclude<EventKind, "progress">, body: EventBody = {}): Promise<void> {
     const event = this.message(job, attempt, kind, body);
     await this.js.publish(subjects.event(job.id, kind), JSON.stringify(event), { msgID: eventMsgId(event), timeout: 10_000 });
+  }
+
+  /**
+   * The final event already stored for this job, if any: a redelivered job whose worker died between
+   * storing its final event and acking the message is acked, not run again.
+   */
+  async finalKind(jobId: string): Promise<"completed" | "failed" | "cancelled" | undefined> {
+    this.jsm ??= await jetstreamManager(this.nc);
+    const info = await this.jsm.streams.info(EVENTS_STREAM, { subjects_filter: subjects.jobEvents(jobId) });
+    const kinds = new Set(Object.keys(info.state.subjects ?? {}).map((s) => s.slice(s.lastIndexOf(".") + 1)));
+    return (["completed", "failed", "cancelled"] as const).find((k) => kinds.has(k));
   }
 
   /** Fire-and-forget: a lost progress event costs nothing. */

@@ -67,6 +67,14 @@ export class Runner {
     const attempt = m.info.deliveryCount;
     const job = this.parse(m);
     if (!job) return;
+    if (attempt > 1) {
+      const done = await this.events.finalKind(job.id).catch(() => undefined);
+      if (done) {
+        this.log.info({ jobId: job.id, attempt, final: done }, "redelivered job already ended; acked without running");
+        await m.ackAck().catch(() => m.nak(1_000));
+        return;
+      }
+    }
     const ac = new AbortController();
     this.inFlight.set(job.id, ac);
     const working = setInterval(() => m.working(), Math.max(1_000, this.options.ackWaitMs / 3));
