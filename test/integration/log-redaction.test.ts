@@ -56,10 +56,16 @@ describe("logs carry ids and codes, never content", () => {
       input: { text: doc(3).repeat(400) },
       params: { overflow: "fail", maxTokens: 4 },
     });
-    const batch = await post("/v1/batches", { task: "summarize", params: { maxTokens: 4 }, items: [{ text: doc(4) }, { text: doc(5) }] });
+    const batch = await post("/v1/batches", {
+      task: "summarize",
+      params: { maxTokens: 4 },
+      items: [{ text: doc(4) }, { text: doc(5) }],
+    });
     const jsonl = await post(
       "/v1/batches?task=classify&params=%7B%22labels%22%3A%5B%22lease%22%2C%22other%22%5D%2C%22maxTokens%22%3A4%7D",
-      [JSON.stringify({ text: doc(6) }), `{"text": "${SECRET} broken`, JSON.stringify({ text: doc(7), customId: "c7" })].join("\n"),
+      [JSON.stringify({ text: doc(6) }), `{"text": "${SECRET} broken`, JSON.stringify({ text: doc(7), customId: "c7" })].join(
+        "\n",
+      ),
       "application/x-ndjson",
     );
     const chat = await fetch(`${stack.producer.url}/openai/v1/chat/completions`, {
@@ -75,7 +81,9 @@ describe("logs carry ids and codes, never content", () => {
       }),
     });
     const completion = (await chat.json()) as { id: string };
-    expect([ask.status, extract.status, tooLong.status, batch.status, jsonl.status, chat.status]).toEqual([202, 202, 202, 202, 202, 200]);
+    expect([ask.status, extract.status, tooLong.status, batch.status, jsonl.status, chat.status]).toEqual([
+      202, 202, 202, 202, 202, 200,
+    ]);
     expect(jsonl.body.rejected.count).toBe(1);
 
     const chatJob = completion.id.replace(/^chatcmpl-/, "");
@@ -84,7 +92,9 @@ describe("logs carry ids and codes, never content", () => {
     expect(await stack.waitFor(tooLong.body.id, ["succeeded", "failed"], 30_000)).toBe("failed");
     expect(stack.producer.store.get(tooLong.body.id)?.error?.code).toBe("document_too_long");
     for (const b of [batch, jsonl]) {
-      const { data } = (await (await fetch(`${stack.producer.url}/v1/jobs?batchId=${b.body.id}`)).json()) as { data: { id: string }[] };
+      const { data } = (await (await fetch(`${stack.producer.url}/v1/jobs?batchId=${b.body.id}`)).json()) as {
+        data: { id: string }[];
+      };
       for (const j of data) await stack.waitFor(j.id, ["succeeded", "failed"], 30_000);
     }
     expect((await delivered).jobId).toBe(ask.body.id);
@@ -92,7 +102,8 @@ describe("logs carry ids and codes, never content", () => {
 
     const log = lines.join("");
     // The capture is real: it holds the ids of what was done, from producer and worker.
-    for (const id of [ask.body.id, extract.body.id, tooLong.body.id, batch.body.id, jsonl.body.id, chatJob]) expect(log).toContain(id);
+    for (const id of [ask.body.id, extract.body.id, tooLong.body.id, batch.body.id, jsonl.body.id, chatJob])
+      expect(log).toContain(id);
     expect(log).toContain('"msg":"job completed"');
     expect(log).toContain("document_too_long");
     expect(log).toContain("webhook");
