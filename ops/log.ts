@@ -1,4 +1,4 @@
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger } from "pino";
 
 /**
  * Paths that may hold document text, prompts or results. Logs carry ids, codes and counts, never content;
@@ -24,13 +24,21 @@ export const REDACT_PATHS = [
   "req.headers.authorization",
 ];
 
-/** JSON lines, or human-readable lines when writing to a terminal (DOCKET_LOG_FORMAT=json|pretty overrides). */
-export function createLogger(name: string, level = "info", format = process.env.DOCKET_LOG_FORMAT): Logger {
+/**
+ * JSON lines, or human-readable lines when writing to a terminal (DOCKET_LOG_FORMAT=json|pretty overrides).
+ * `destination` (JSON lines) replaces stdout: tests capture logs with it.
+ */
+export function createLogger(
+  name: string,
+  level = "info",
+  format = process.env.DOCKET_LOG_FORMAT,
+  destination?: DestinationStream,
+): Logger {
+  const options = { name, level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } };
+  if (destination) return pino(options, destination);
   const pretty = format ? format === "pretty" : process.stdout.isTTY === true;
   return pino({
-    name,
-    level,
-    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    ...options,
     ...(pretty ? { transport: { target: "pino-pretty", options: { colorize: true, ignore: "pid,hostname" } } } : {}),
   });
 }

@@ -1,12 +1,18 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../ops/log.ts";
+import { authenticate } from "./auth/authenticate.ts";
+import type { KeyStore } from "./auth/keys.ts";
+import { DASHBOARD_HTML } from "./dashboard/page.ts";
 import { ApiError } from "./errors.ts";
+import { type RateLimiter, rateLimit } from "./rate-limit.ts";
 import { type BatchRoutesDeps, batchRoutes } from "./routes/batches.ts";
 import { docsRoutes } from "./routes/docs.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { type OpenAIRoutesDeps, openaiRoutes } from "./routes/openai.ts";
 import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
+import { securityHeaders } from "./security-headers.ts";
 
 export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDeps, OpenAIRoutesDeps {
   log: Logger;
@@ -15,6 +21,9 @@ export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDe
   /** Largest batch request body (POST /v1/batches), in bytes. */
   maxBatchBody: number;
   ready: () => boolean;
+  keys: KeyStore;
+  /** Per-key request rate; undefined when DOCKET_RATE_LIMIT is 0. */
+  rateLimiter?: RateLimiter;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -30,6 +39,10 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.notFound((c) => c.json(new ApiError("not_found", `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
 
+  // Order: headers on every answer, then who is calling (401/403 before any body is read), their rate, body size.
+  app.use("*", securityHeaders([DASHBOARD_HTML]));
+  app.use("*", authenticate(deps.keys));
+  if (deps.rateLimiter) app.use("*", rateLimit(deps.rateLimiter, deps.keys.enabled));
   const limit = (maxSize: number) =>
     bodyLimit({
       maxSize,
@@ -48,6 +61,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/v1/batches", batchRoutes(deps));
   app.route("/v1/jobs", webhookRoutes(deps));
   app.route("/openai/v1", openaiRoutes(deps));
+  app.route("/v1/keys", keyRoutes(deps));
   app.route("/", docsRoutes());
   return app;
 }

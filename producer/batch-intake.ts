@@ -46,11 +46,12 @@ export class BatchIntake {
     jobs: JobMessage[],
     createdAt: string,
     idempotencyKey?: string,
+    owner: string | null = null,
   ): Promise<{ row: BatchRow; created: boolean }> {
     await this.admit(jobs.length);
     this.reserved += jobs.length;
     try {
-      return await this.write(id, options, jobs, createdAt, idempotencyKey);
+      return await this.write(id, options, jobs, createdAt, idempotencyKey, owner);
     } finally {
       this.reserved -= jobs.length;
     }
@@ -73,7 +74,8 @@ export class BatchIntake {
     options: BatchOptions,
     jobs: JobMessage[],
     createdAt: string,
-    idempotencyKey?: string,
+    idempotencyKey: string | undefined,
+    owner: string | null,
   ): Promise<{ row: BatchRow; created: boolean }> {
     const claimed: string[] = [];
     try {
@@ -98,6 +100,7 @@ export class BatchIntake {
       total: jobs.length,
       idempotencyKey,
       webhookUrl: options.webhookUrl,
+      owner,
       createdAt,
     });
     if (!created) {
@@ -108,7 +111,7 @@ export class BatchIntake {
     }
     try {
       for (let i = 0; i < jobs.length; i += CHUNK) {
-        this.batches.insertJobs(id, i, jobs.slice(i, i + CHUNK));
+        this.batches.insertJobs(id, i, jobs.slice(i, i + CHUNK), owner);
         await yieldToEventLoop();
       }
     } catch (err) {

@@ -4,6 +4,9 @@ import type { JobMessage } from "../schema/job.ts";
 import { ApiError } from "./errors.ts";
 import { newId } from "./ids.ts";
 import { yieldToEventLoop } from "./pipeline.ts";
+import { decodeUtf8 } from "./validate.ts";
+
+const NEWLINE = 0x0a;
 
 /** Items validated between two yields to the event loop. */
 const CHUNK = 500;
@@ -108,26 +111,28 @@ export async function jobsFromJsonl(
     else rejected.push({ line: lineNo, ...r, message: `line ${lineNo}: ${r.message}` });
   };
   if (!body) return { jobs, rejected };
-  const decoder = new TextDecoder();
-  let rest = "";
+  // Split on the newline byte, then decode each line strictly: 0x0A never occurs inside a multi-byte
+  // UTF-8 sequence, and a line that is not UTF-8 refuses the whole upload naming its line number.
+  const line = (bytes: Uint8Array) => take(decodeUtf8(bytes, `line ${lineNo + 1}`));
+  let rest: Uint8Array[] = [];
   let sinceYield = 0;
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    rest += decoder.decode(chunk, { stream: true });
-    let nl = rest.indexOf("\n");
     let start = 0;
+    let nl = chunk.indexOf(NEWLINE);
     while (nl !== -1) {
-      take(rest.slice(start, nl));
+      const part = chunk.subarray(start, nl);
+      line(rest.length ? Buffer.concat([...rest, part]) : part);
+      rest = [];
       start = nl + 1;
-      nl = rest.indexOf("\n", start);
+      nl = chunk.indexOf(NEWLINE, start);
       if (++sinceYield >= CHUNK) {
         sinceYield = 0;
         await yieldToEventLoop();
       }
     }
-    rest = rest.slice(start);
+    if (start < chunk.length) rest.push(chunk.subarray(start));
   }
-  rest += decoder.decode();
-  if (rest !== "") take(rest);
+  if (rest.length) line(Buffer.concat(rest));
   return { jobs, rejected };
 }
 

@@ -22,6 +22,8 @@ export interface NewBatch {
   total: number;
   idempotencyKey?: string;
   webhookUrl?: string;
+  /** API key id (null: admin or auth off); its jobs get the same owner. */
+  owner?: string | null;
   createdAt: string;
 }
 
@@ -40,8 +42,8 @@ export class BatchStore {
   constructor(private readonly database: OpenDatabase) {
     this.sqlite = database.sqlite;
     this.insertJob = this.sqlite.prepare(
-      `INSERT INTO jobs (id, lane, task, state, input, params, batch_id, batch_index, custom_id, submitted_at, updated_at)
-       VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO jobs (id, lane, task, state, input, params, batch_id, batch_index, custom_id, owner, submitted_at, updated_at)
+       VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.settle = this.sqlite.prepare(
       `UPDATE batches SET
@@ -71,8 +73,8 @@ export class BatchStore {
   create(b: NewBatch): boolean {
     const r = this.sqlite
       .prepare(
-        `INSERT INTO batches (id, state, lane, task, params, idempotency_key, webhook_url, total, queued, created_at, updated_at)
-         VALUES (?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+        `INSERT INTO batches (id, state, lane, task, params, idempotency_key, webhook_url, owner, total, queued, created_at, updated_at)
+         VALUES (?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
       )
       .run(
         b.id,
@@ -81,6 +83,7 @@ export class BatchStore {
         JSON.stringify(b.params),
         b.idempotencyKey ?? null,
         b.webhookUrl ?? null,
+        b.owner ?? null,
         b.total,
         b.total,
         b.createdAt,
@@ -90,7 +93,7 @@ export class BatchStore {
   }
 
   /** One transaction for a chunk of the batch's jobs (prepared statement, no per-row query building). */
-  insertJobs(batchId: string, firstIndex: number, msgs: readonly JobMessage[]): void {
+  insertJobs(batchId: string, firstIndex: number, msgs: readonly JobMessage[], owner: string | null = null): void {
     this.sqlite.transaction(() => {
       msgs.forEach((m, i) => {
         this.insertJob.run(
@@ -102,6 +105,7 @@ export class BatchStore {
           batchId,
           firstIndex + i,
           m.customId ?? null,
+          owner,
           m.submittedAt,
           m.submittedAt,
         );

@@ -9,7 +9,12 @@ export class JobStore {
   constructor(private readonly db: Db) {}
 
   /** Inserts the row for a job about to be published; returns the existing row for a known idempotency key. */
-  insert(msg: JobMessage, idempotencyKey?: string, webhookUrl?: string): { row: JobRow; created: boolean } {
+  insert(
+    msg: JobMessage,
+    idempotencyKey?: string,
+    webhookUrl?: string,
+    owner: string | null = null,
+  ): { row: JobRow; created: boolean } {
     return this.db.transaction((tx) => {
       if (idempotencyKey) {
         const existing = tx.select().from(jobs).where(eq(jobs.idempotencyKey, idempotencyKey)).get();
@@ -30,6 +35,7 @@ export class JobStore {
           submittedAt: msg.submittedAt,
           deadline: msg.deadline ?? null,
           webhookUrl: webhookUrl ?? null,
+          owner,
           updatedAt: msg.submittedAt,
         })
         .returning()
@@ -67,9 +73,10 @@ export class JobStore {
       .run();
   }
 
-  /** Newest first; `cursor` is the last id of the previous page (ids are time-ordered). */
-  list(q: ListJobsQuery): { rows: JobRow[]; nextCursor: string | null } {
+  /** Newest first; `cursor` is the last id of the previous page (ids are time-ordered). `owner` unset: every job. */
+  list(q: ListJobsQuery, owner?: string): { rows: JobRow[]; nextCursor: string | null } {
     const where = and(
+      owner !== undefined ? eq(jobs.owner, owner) : undefined,
       q.state ? eq(jobs.state, q.state) : undefined,
       q.batchId ? eq(jobs.batchId, q.batchId) : undefined,
       q.task ? eq(jobs.task, q.task) : undefined,

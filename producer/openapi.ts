@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { CreateJobRequest, ErrorResponse, JobView } from "../schema/api.ts";
+import { CreatedKey, CreateJobRequest, CreateKeyRequest, ErrorResponse, JobView, KeyList, KeyView } from "../schema/api.ts";
 import { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelList } from "../schema/openai.ts";
 import { WEBHOOK_EVENT_TYPES, WebhookDeliveryList, WebhookPayload } from "../schema/webhook.ts";
+import { accessOf } from "./auth/authenticate.ts";
 
 /**
  * Schemas published under components.schemas, from the same zod schemas that validate requests.
@@ -17,6 +18,10 @@ export const COMPONENTS: Record<string, { schema: z.ZodType; io: "input" | "outp
   ChatCompletion: { schema: ChatCompletion, io: "output" },
   ChatCompletionChunk: { schema: ChatCompletionChunk, io: "output" },
   ModelList: { schema: ModelList, io: "output" },
+  CreateKeyRequest: { schema: CreateKeyRequest, io: "input" },
+  CreatedKey: { schema: CreatedKey, io: "output" },
+  KeyView: { schema: KeyView, io: "output" },
+  KeyList: { schema: KeyList, io: "output" },
 };
 type ComponentName = keyof typeof COMPONENTS;
 
@@ -88,6 +93,28 @@ export const OPERATIONS: Operation[] = [
     summary: "Models the workers reported",
     responses: { "200": "ModelList" },
   },
+  {
+    method: "post",
+    path: "/v1/keys",
+    tag: "keys",
+    summary: "Create an API key (admin key only); the secret is in this answer and nowhere else",
+    body: "CreateKeyRequest",
+    responses: { "201": "CreatedKey", "400": "Error", "401": "Error", "403": "Error" },
+  },
+  {
+    method: "get",
+    path: "/v1/keys",
+    tag: "keys",
+    summary: "List API keys without their secrets (admin key only)",
+    responses: { "200": "KeyList", "401": "Error", "403": "Error" },
+  },
+  {
+    method: "delete",
+    path: "/v1/keys/{id}",
+    tag: "keys",
+    summary: "Revoke an API key (admin key only); its jobs and batches stay",
+    responses: { "200": "KeyView", "401": "Error", "403": "Error", "404": "Error" },
+  },
   { method: "get", path: "/healthz", tag: "operations", summary: "Liveness", responses: { "200": { description: "alive" } } },
   {
     method: "get",
@@ -152,6 +179,7 @@ export function openApiDocument(operations: Operation[] = OPERATIONS, version = 
       tags: [op.tag],
       summary: op.summary,
       ...(op.description ? { description: op.description } : {}),
+      ...(accessOf(op.path) === "open" ? { security: [] } : {}),
       ...(params.length || headers.length ? { parameters: [...params, ...headers] } : {}),
       ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: ref(op.body) } } } } : {}),
       responses,
@@ -174,11 +202,16 @@ export function openApiDocument(operations: Operation[] = OPERATIONS, version = 
     info: {
       title: "docket",
       version,
-      description: "Private, local LLM document analysis at batch scale.",
+      description:
+        "Private, local LLM document analysis at batch scale. When the server has DOCKET_API_KEY set, every route except /healthz, /readyz, /docs and /openapi.json needs `Authorization: Bearer <key>` (401 unauthorized without one); a key sees only its own jobs and batches (403 forbidden on another's).",
     },
+    security: [{ bearer: [] }],
     paths,
     webhooks,
-    components: { schemas: Object.fromEntries(Object.keys(COMPONENTS).map((name) => [name, jsonSchema(name)])) },
+    components: {
+      schemas: Object.fromEntries(Object.keys(COMPONENTS).map((name) => [name, jsonSchema(name)])),
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "DOCKET_API_KEY or a key from POST /v1/keys" } },
+    },
   };
 }
 export type OpenApiDocument = ReturnType<typeof openApiDocument>;

@@ -10,6 +10,7 @@ import type { Config } from "../schema/config.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
 import type { WebhookDeliveryRow } from "../schema/tables.ts";
 import { createApp } from "./app.ts";
+import { KeyStore } from "./auth/keys.ts";
 import { BatchIntake } from "./batch-intake.ts";
 import { BatchStore, toBatchView } from "./batches.ts";
 import { Canceller } from "./cancel.ts";
@@ -19,6 +20,7 @@ import { DocumentStore } from "./documents.ts";
 import { JobStore } from "./jobs.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
+import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -100,7 +102,14 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   dispatcher.start();
   void publisher.sweep();
 
+  const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
+  if (!keys.enabled)
+    log.warn("DOCKET_API_KEY is not set: the API is OPEN to anyone who can reach it; set it to require API keys");
+  else if ((config.DOCKET_API_KEY?.length ?? 0) < 32)
+    log.warn("DOCKET_API_KEY is shorter than 32 characters: use a long random key (openssl rand -base64 32)");
   const app = createApp({
+    keys,
+    rateLimiter: config.DOCKET_RATE_LIMIT > 0 ? new RateLimiter(config.DOCKET_RATE_LIMIT, config.DOCKET_RATE_BURST) : undefined,
     store,
     publisher,
     outbox,

@@ -2,15 +2,30 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "./errors.ts";
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Bytes → text, refusing invalid UTF-8 (400 invalid_utf8) rather than letting U+FFFD into documents. */
+export function decodeUtf8(bytes: Uint8Array, where = "request body"): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new ApiError("invalid_utf8", `${where} is not valid UTF-8; send text encoded as UTF-8`);
+  }
+}
+
+/** The body as JSON: 400 invalid_utf8 on bytes that are not UTF-8, 400 invalid_json on bad syntax. */
+export async function readJson(c: Context, hint = ""): Promise<unknown> {
+  const text = decodeUtf8(new Uint8Array(await c.req.arrayBuffer()));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError("invalid_json", `request body is not valid JSON${hint}`);
+  }
+}
+
 /** Parses a JSON body with a zod schema; the error names the first offending field. */
 export async function parseJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ApiError("invalid_json", "request body is not valid JSON");
-  }
-  return parseValue(schema, body);
+  return parseValue(schema, await readJson(c));
 }
 
 export function parseValue<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {

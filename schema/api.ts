@@ -86,3 +86,23 @@ export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
 export const ErrorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
 });
+
+/** POST /v1/keys body. */
+export const CreateKeyRequest = z.object({ name: z.string().trim().min(1).max(128) });
+export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
+
+/** GET /v1/keys items: never the secret. */
+export const KeyView = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+export type KeyView = z.infer<typeof KeyView>;
+
+/** POST /v1/keys answer: the only time the secret is shown. */
+export const CreatedKey = KeyView.extend({ key: z.string() });
+export type CreatedKey = z.infer<typeof CreatedKey>;
+
+export const KeyList = z.object({ data: z.array(KeyView) });
+export type KeyList = z.infer<typeof KeyList>;

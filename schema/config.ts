@@ -40,6 +40,7 @@ export const ConfigSchema = z.object({
   /** GGUF path or hf: URI; unset means the generated demo model (noise). */
   DOCKET_MODEL: optionalString,
   DOCKET_FALLBACK_MODEL: optionalString,
+  /** Bootstrap admin key: when set, every /v1, /openai/v1, /dashboard and /metrics call needs a key. Unset: auth is off. */
   DOCKET_API_KEY: optionalString,
   DOCKET_WEBHOOK_SECRET: optionalString,
   DOCKET_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -123,6 +124,11 @@ export const ConfigSchema = z.object({
   DOCKET_PROVISION: z.enum(["auto", "skip"]).default("auto"),
   /** Replicas of every stream and bucket: 1 for one server, 3 for a three-node cluster. */
   DOCKET_REPLICAS: int(1, 1),
+
+  /** Requests per second per API key (per client address when auth is off); 0 turns rate limiting off. */
+  DOCKET_RATE_LIMIT: z.coerce.number().min(0).default(50),
+  /** Requests a key may make at once above the rate (token bucket size). */
+  DOCKET_RATE_BURST: int(100, 1),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -26,6 +26,8 @@ export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 
 export const API_ERROR_CODES = {
   invalid_json: 400,
+  /** The body (JSON or a JSONL upload) holds bytes that are not UTF-8. */
+  invalid_utf8: 400,
   validation_failed: 400,
   /** webhookUrl resolves to a private, loopback, link-local or metadata address (see DOCKET_WEBHOOK_ALLOW). */
   webhook_url_forbidden: 400,
@@ -36,6 +38,8 @@ export const API_ERROR_CODES = {
   unauthorized: 401,
   forbidden: 403,
   backpressure: 429,
+  /** The key (or client address) made more requests than DOCKET_RATE_LIMIT allows; see Retry-After. */
+  rate_limited: 429,
   unavailable: 503,
   /** A synchronous call (chat completions) waited longer than its limit. */
   timeout: 504,

@@ -28,6 +28,8 @@ export const jobs = sqliteTable(
     deadline: text("deadline"),
     /** Callback URL for the job's terminal event (webhook). */
     webhookUrl: text("webhook_url"),
+    /** API key id that submitted the job; null for the admin key or when auth is off (producer/auth/). */
+    owner: text("owner"),
     /** Set once JetStream acked the job message; a row left null is republished. */
     publishedAt: text("published_at"),
     startedAt: text("started_at"),
@@ -40,6 +42,7 @@ export const jobs = sqliteTable(
     index("jobs_unpublished_idx").on(t.publishedAt),
     index("jobs_batch_order_idx").on(t.batchId, t.batchIndex),
     index("jobs_submitted_idx").on(t.submittedAt),
+    index("jobs_owner_idx").on(t.owner, t.id),
   ],
 );
 export type JobRow = typeof jobs.$inferSelect;
@@ -74,6 +77,8 @@ export const batches = sqliteTable("batches", {
   params: text("params", { mode: "json" }).$type<JobParams>().notNull(),
   idempotencyKey: text("idempotency_key").unique(),
   webhookUrl: text("webhook_url"),
+  /** API key id that submitted the batch; null for the admin key or when auth is off. */
+  owner: text("owner"),
   total: integer("total").notNull(),
   queued: integer("queued").notNull().default(0),
   running: integer("running").notNull().default(0),
@@ -129,3 +134,17 @@ export const settings = sqliteTable("settings", {
   value: text("value").notNull(),
   createdAt: text("created_at").notNull(),
 });
+
+/**
+ * API keys created through POST /v1/keys. Only the SHA-256 of the secret is kept: the secret is shown
+ * once, at creation. A revoked key stays listed (and keeps owning its jobs) but no longer authenticates.
+ */
+export const apiKeys = sqliteTable("api_keys", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  /** Hex SHA-256 of the secret. */
+  hash: text("hash").notNull().unique(),
+  createdAt: text("created_at").notNull(),
+  revokedAt: text("revoked_at"),
+});
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

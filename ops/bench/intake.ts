@@ -44,6 +44,8 @@ async function main() {
     NATS_URL: `nats://127.0.0.1:${port}`,
     DOCKET_DB: join(dir, "docket.db"),
     DOCKET_LOG_LEVEL: "warn",
+    // One client at full speed: the per-client rate limit would measure itself, not intake.
+    DOCKET_RATE_LIMIT: "0",
   });
   const producer = await startProducer(config, createLogger("bench", config.DOCKET_LOG_LEVEL));
   const rows: Row[] = [];

@@ -3,6 +3,7 @@ import { stream } from "hono/streaming";
 import type { z } from "zod";
 import { BatchOptions, CreateBatchRequest, type RejectedItem } from "../../schema/batch.ts";
 import type { JobMessage } from "../../schema/job.ts";
+import { ownBatch, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";
 import { type ItemContext, isJob, itemToJob, jobsFromArray, jobsFromJsonl } from "../batch-items.ts";
 import { type BatchStore, toBatchView } from "../batches.ts";
@@ -10,7 +11,7 @@ import type { Canceller } from "../cancel.ts";
 import { ApiError } from "../errors.ts";
 import { extractText } from "../extract-text.ts";
 import { newId } from "../ids.ts";
-import { parseValue } from "../validate.ts";
+import { parseValue, readJson } from "../validate.ts";
 import type { AddressPolicy } from "../webhooks/address.ts";
 import { checkWebhookUrl } from "./webhooks.ts";
 
@@ -51,7 +52,8 @@ export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchI
   const app = new Hono();
 
   app.post("/", async (c) => {
-    const key = c.req.header("idempotency-key");
+    const principal = principalOf(c);
+    const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
     if (key) {
       const existing = batches.byIdempotencyKey(key);
       if (existing) return c.json(toBatchView(existing), 200);
@@ -101,19 +103,13 @@ export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchI
         jobs.push(r);
       }
     } else {
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new ApiError("invalid_json", "request body is not valid JSON (or send JSONL as application/x-ndjson)");
-      }
-      const req = parseValue(CreateBatchRequest, body);
+      const req = parseValue(CreateBatchRequest, await readJson(c, " (or send JSONL as application/x-ndjson)"));
       options = req;
       jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
     }
 
     if (options.webhookUrl) await checkWebhookUrl(webhookPolicy, options.webhookUrl);
-    const { row, created } = await intake.submit(id, options, jobs, createdAt, key);
+    const { row, created } = await intake.submit(id, options, jobs, createdAt, key, principal.keyId);
     const view = toBatchView(row);
     return c.json(
       rejected.length ? { ...view, rejected: { count: rejected.length, items: rejected.slice(0, MAX_REPORTED) } } : view,
@@ -121,15 +117,10 @@ export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchI
     );
   });
 
-  app.get("/:id", (c) => {
-    const row = batches.get(c.req.param("id"));
-    if (!row) throw new ApiError("not_found", `no batch with id ${c.req.param("id")}`);
-    return c.json(toBatchView(row));
-  });
+  app.get("/:id", (c) => c.json(toBatchView(ownBatch(batches, principalOf(c), c.req.param("id")))));
 
   app.get("/:id/results", (c) => {
-    const id = c.req.param("id");
-    if (!batches.get(id)) throw new ApiError("not_found", `no batch with id ${id}`);
+    const { id } = ownBatch(batches, principalOf(c), c.req.param("id"));
     c.header("content-type", "application/x-ndjson");
     return stream(c, async (s) => {
       let after = -1;
@@ -142,7 +133,10 @@ export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchI
     });
   });
 
-  app.post("/:id/cancel", async (c) => c.json(toBatchView(await canceller.cancelBatch(c.req.param("id"))), 202));
+  app.post("/:id/cancel", async (c) => {
+    const { id } = ownBatch(batches, principalOf(c), c.req.param("id"));
+    return c.json(toBatchView(await canceller.cancelBatch(id)), 202);
+  });
 
   return app;
 }

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { Logger } from "../../ops/log.ts";
 import { CreateJobRequest, ListJobsQuery } from "../../schema/api.ts";
 import type { JobInput, JobMessage } from "../../schema/job.ts";
+import { ownerFilter, ownJob, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { Canceller } from "../cancel.ts";
 import type { DocumentStore } from "../documents.ts";
 import { ApiError } from "../errors.ts";
@@ -38,7 +39,8 @@ export function jobRoutes({ store, publisher, log, documents, canceller, recorde
     const req = await parseJson(c, CreateJobRequest);
     documents.check(req.input.text, "input.text");
     const id = newId("job");
-    const key = c.req.header("idempotency-key");
+    const principal = principalOf(c);
+    const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
     const known = key ? store.byIdempotencyKey(key) : undefined;
     if (known) return c.json(toView(known), 200);
     if (req.webhookUrl) await checkWebhookUrl(webhookPolicy, req.webhookUrl);
@@ -53,7 +55,7 @@ export function jobRoutes({ store, publisher, log, documents, canceller, recorde
       ...(req.deadline ? { deadline: req.deadline } : {}),
       submittedAt: new Date().toISOString(),
     };
-    const { row, created } = store.insert(msg, key, req.webhookUrl);
+    const { row, created } = store.insert(msg, key, req.webhookUrl, principal.keyId);
     if (!created && msg.input.ref) await documents.remove(msg.input.ref);
     if (created) {
       try {
@@ -74,23 +76,21 @@ export function jobRoutes({ store, publisher, log, documents, canceller, recorde
 
   app.get("/", (c) => {
     const q = parseValue(ListJobsQuery, c.req.query());
-    const { rows, nextCursor } = store.list(q);
+    const { rows, nextCursor } = store.list(q, ownerFilter(principalOf(c)));
     return c.json({ data: rows.map(toView), nextCursor, hasMore: nextCursor !== null });
   });
 
-  app.post("/:id/cancel", async (c) => c.json(toView(await canceller.cancelJob(c.req.param("id"))), 202));
+  app.post("/:id/cancel", async (c) => {
+    const { id } = ownJob(store, principalOf(c), c.req.param("id"));
+    return c.json(toView(await canceller.cancelJob(id)), 202);
+  });
 
   app.get("/:id/events", (c) => {
-    const id = c.req.param("id");
-    if (!store.get(id)) throw new ApiError("not_found", `no job with id ${id}`);
+    const { id } = ownJob(store, principalOf(c), c.req.param("id"));
     return jobEventStream(c, id, store, recorder);
   });
 
-  app.get("/:id", (c) => {
-    const row = store.get(c.req.param("id"));
-    if (!row) throw new ApiError("not_found", `no job with id ${c.req.param("id")}`);
-    return c.json(toView(row));
-  });
+  app.get("/:id", (c) => c.json(toView(ownJob(store, principalOf(c), c.req.param("id")))));
 
   return app;
 }

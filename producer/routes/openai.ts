@@ -6,6 +6,7 @@ import type { EventMessage } from "../../schema/event.ts";
 import { type ChatMessage, type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletion, type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
+import { principalOf } from "../auth/principal.ts";
 import type { Db } from "../db.ts";
 import { ApiError } from "../errors.ts";
 import { newId } from "../ids.ts";
@@ -84,7 +85,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
       },
       submittedAt: new Date().toISOString(),
     };
-    store.insert(msg);
+    store.insert(msg, undefined, undefined, principalOf(c).keyId);
     try {
       await publisher.publish(msg);
     } catch (err) {

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { WebhookDeliveryList } from "../../schema/webhook.ts";
+import { ownJob, principalOf } from "../auth/principal.ts";
 import { ApiError } from "../errors.ts";
 import type { JobStore } from "../jobs.ts";
 import { type AddressPolicy, ForbiddenAddressError } from "../webhooks/address.ts";
@@ -14,8 +15,7 @@ export interface WebhookRoutesDeps {
 export function webhookRoutes({ store, outbox }: WebhookRoutesDeps) {
   const app = new Hono();
   app.get("/:id/webhooks", (c) => {
-    const id = c.req.param("id");
-    if (!store.get(id)) throw new ApiError("not_found", `no job with id ${id}`);
+    const { id } = ownJob(store, principalOf(c), c.req.param("id"));
     return c.json({ data: outbox.forJob(id).map(toDeliveryView) } satisfies WebhookDeliveryList);
   });
   return app;

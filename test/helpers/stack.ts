@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { DestinationStream } from "pino";
 import { createLogger } from "../../ops/log.ts";
 import { type Producer, startProducer } from "../../producer/producer.ts";
 import { type Config, loadConfig } from "../../schema/config.ts";
@@ -34,11 +35,18 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   });
 }
 
-export async function startStack(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startStack(
+  options: {
+    worker?: boolean;
+    env?: Record<string, string>;
+    /** Where producer and worker logs go (JSON lines) instead of nowhere; set DOCKET_LOG_LEVEL in env too. */
+    logTo?: DestinationStream;
+  } = {},
+): Promise<TestStack> {
   const nats = await startTestNats();
   const dir = await mkdtemp(join(tmpdir(), "docket-test-"));
   const config = testConfig({ NATS_URL: nats.url, DOCKET_DB: join(dir, "docket.db"), ...options.env });
-  const log = createLogger("test", config.DOCKET_LOG_LEVEL);
+  const log = createLogger("test", config.DOCKET_LOG_LEVEL, undefined, options.logTo);
   const producer = await startProducer(config, log);
   const worker = options.worker === false ? undefined : await startWorker(config, log);
   return {

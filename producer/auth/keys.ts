@@ -1,0 +1,89 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { eq } from "drizzle-orm";
+import type { CreatedKey, KeyView } from "../../schema/api.ts";
+import { type ApiKeyRow, apiKeys } from "../../schema/tables.ts";
+import type { Db } from "../db.ts";
+import { ApiError } from "../errors.ts";
+import { newId } from "../ids.ts";
+import type { Principal } from "./principal.ts";
+
+/**
+ * SHA-256, not bcrypt/argon2: a key is 256 random bits, so there is no dictionary to slow down and
+ * brute force is out of reach at any hash speed; a slow hash would only cost ~100 ms of CPU on every
+ * request (a denial-of-service lever) for no gain. Slow hashes protect low-entropy human passwords.
+ */
+const sha256 = (secret: string): Buffer => createHash("sha256").update(secret, "utf8").digest();
+
+const toKeyView = (row: ApiKeyRow): KeyView => ({
+  id: row.id,
+  name: row.name,
+  createdAt: row.createdAt,
+  revokedAt: row.revokedAt,
+});
+
+/**
+ * API keys: DOCKET_API_KEY is the bootstrap admin key (never stored); keys created through /v1/keys are
+ * `dk_` + 32 random bytes (base64url), stored as their SHA-256. Active keys' hashes are held in memory
+ * (the producer is the only writer of the table) and compared with crypto.timingSafeEqual.
+ */
+export class KeyStore {
+  private readonly adminHash?: Buffer;
+  private active: { id: string; hash: Buffer }[] = [];
+
+  constructor(
+    private readonly db: Db,
+    adminKey: string | undefined,
+  ) {
+    if (adminKey) this.adminHash = sha256(adminKey);
+    this.reload();
+  }
+
+  /** False when DOCKET_API_KEY is unset: auth is off and every caller is admin. */
+  get enabled(): boolean {
+    return this.adminHash !== undefined;
+  }
+
+  /** The principal a presented secret stands for, or undefined when it matches no active key. */
+  verify(secret: string): Principal | undefined {
+    const hash = sha256(secret);
+    if (this.adminHash && timingSafeEqual(hash, this.adminHash)) return { keyId: null, admin: true };
+    let found: string | undefined;
+    // No early exit: the time taken does not depend on which key (if any) matched.
+    for (const k of this.active) if (timingSafeEqual(hash, k.hash)) found = k.id;
+    return found ? { keyId: found, admin: false } : undefined;
+  }
+
+  create(name: string, at = new Date().toISOString()): CreatedKey {
+    const key = `dk_${randomBytes(32).toString("base64url")}`;
+    const row = this.db
+      .insert(apiKeys)
+      .values({ id: newId("key"), name, hash: sha256(key).toString("hex"), createdAt: at })
+      .returning()
+      .get();
+    this.reload();
+    return { ...toKeyView(row), key };
+  }
+
+  list(): KeyView[] {
+    return this.db.select().from(apiKeys).orderBy(apiKeys.id).all().map(toKeyView);
+  }
+
+  /** Revokes a key (idempotent); its jobs and batches stay, visible to the admin. */
+  revoke(id: string, at = new Date().toISOString()): KeyView {
+    const row = this.db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+    if (!row) throw new ApiError("not_found", `no key with id ${id}`);
+    if (row.revokedAt) return toKeyView(row);
+    const revoked = this.db.update(apiKeys).set({ revokedAt: at }).where(eq(apiKeys.id, id)).returning().get();
+    this.reload();
+    return toKeyView(revoked ?? row);
+  }
+
+  private reload(): void {
+    this.active = this.db
+      .select()
+      .from(apiKeys)
+      .all()
+      .filter((r) => !r.revokedAt)
+      .map((r) => ({ id: r.id, hash: Buffer.from(r.hash, "hex") }));
+  }
+}

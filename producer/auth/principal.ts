@@ -1,0 +1,51 @@
+import type { Context } from "hono";
+import type { BatchRow, JobRow } from "../../schema/tables.ts";
+import type { BatchStore } from "../batches.ts";
+import { ApiError } from "../errors.ts";
+import type { JobStore } from "../jobs.ts";
+
+/**
+ * Who is calling. `keyId` is the created key's id, written as `owner` on the jobs and batches it submits;
+ * null for the admin (DOCKET_API_KEY) and when auth is off. The admin sees every row; a key sees its own.
+ */
+export interface Principal {
+  keyId: string | null;
+  admin: boolean;
+}
+
+declare module "hono" {
+  interface ContextVariableMap {
+    principal: Principal;
+  }
+}
+
+/** Auth off, or a route mounted outside the auth middleware (tests of one router): full access. */
+const OPEN: Principal = { keyId: null, admin: true };
+
+export const principalOf = (c: Context): Principal => c.get("principal") ?? OPEN;
+
+/** The owner filter for lists: undefined (everything) for the admin. */
+export const ownerFilter = (p: Principal): string | undefined => (p.admin ? undefined : (p.keyId ?? undefined));
+
+/** Idempotency keys are per API key: another key's same Idempotency-Key must not return its job. */
+export const scopedIdempotencyKey = (p: Principal, key: string | undefined): string | undefined =>
+  key && p.keyId ? `${p.keyId}:${key}` : key;
+
+function check(p: Principal, owner: string | null, what: string): void {
+  if (!p.admin && owner !== p.keyId) throw new ApiError("forbidden", `${what} belongs to another API key`);
+}
+
+/** The job, if it exists (404) and the caller may see it (403). */
+export function ownJob(store: JobStore, p: Principal, id: string): JobRow {
+  const row = store.get(id);
+  if (!row) throw new ApiError("not_found", `no job with id ${id}`);
+  check(p, row.owner, `job ${id}`);
+  return row;
+}
+
+export function ownBatch(batches: BatchStore, p: Principal, id: string): BatchRow {
+  const row = batches.get(id);
+  if (!row) throw new ApiError("not_found", `no batch with id ${id}`);
+  check(p, row.owner, `batch ${id}`);
+  return row;
+}
