@@ -33,7 +33,7 @@ export const FileDeleted = z.object({ id: z.string(), object: z.literal("file"),
 
 /** GET /openai/v1/files and /openai/v1/batches: newest first, `after` is the last id of the previous page. */
 export const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(10_000).default(20),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
   after: z.string().max(64).optional(),
   purpose: z.string().max(64).optional(),
 });
