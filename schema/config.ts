@@ -105,6 +105,8 @@ export const ConfigSchema = z.object({
   DOCKET_WORKER_PORT: int(9090),
   /** Where `docket model pull` and `model list` keep models. */
   DOCKET_MODELS_DIR: z.string().default("./models"),
+  /** Producer the CLI's batch commands (submit, status, watch, results, cancel) call; unset: http://DOCKET_HOST:DOCKET_PORT. */
+  DOCKET_URL: optionalString,
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
