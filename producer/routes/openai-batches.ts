@@ -82,11 +82,11 @@ export function openaiBatchRoutes(deps: OpenAIBatchRoutesDeps) {
     c.header("content-disposition", `attachment; filename="${row.filename.replace(/["\\\r\n]/g, "_")}"`);
     if (!row.batchId) {
       c.header("content-type", "application/octet-stream");
-      return c.body(new Uint8Array(files.content(row.id) ?? Buffer.alloc(0)));
+      const bytes = files.content(row.id) ?? Buffer.alloc(0);
+      return c.body(new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength));
     }
     const chunks = batches.content(row);
     c.header("content-type", "application/x-ndjson");
-    c.header("content-length", String(row.bytes));
     return stream(c, async (s) => {
       for await (const chunk of chunks) {
         if (s.aborted) break;
