@@ -11,10 +11,11 @@ import { docsRoutes } from "./routes/docs.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { type OpenAIRoutesDeps, openaiRoutes } from "./routes/openai.ts";
+import { type OpenAIBatchRoutesDeps, openaiBatchRoutes } from "./routes/openai-batches.ts";
 import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
 import { securityHeaders } from "./security-headers.ts";
 
-export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDeps, OpenAIRoutesDeps {
+export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDeps, OpenAIRoutesDeps, OpenAIBatchRoutesDeps {
   log: Logger;
   /** Largest request body, in bytes. */
   maxBody: number;
@@ -25,6 +26,9 @@ export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDe
   /** Per-key request rate; undefined when DOCKET_RATE_LIMIT is 0. */
   rateLimiter?: RateLimiter;
 }
+
+/** Routes whose body may be as large as DOCKET_MAX_BATCH_BODY. */
+const BATCH_BODY_PATHS = ["/v1/batches", "/openai/v1/files"];
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -52,7 +56,7 @@ export function createApp(deps: AppDeps): Hono {
     });
   const bodyLimits = { body: limit(deps.maxBody), batch: limit(deps.maxBatchBody) };
   app.use("*", (c, next) =>
-    (c.req.path === "/v1/batches" && c.req.method === "POST" ? bodyLimits.batch : bodyLimits.body)(c, next),
+    (c.req.method === "POST" && BATCH_BODY_PATHS.includes(c.req.path) ? bodyLimits.batch : bodyLimits.body)(c, next),
   );
 
   app.get("/healthz", (c) => c.json({ ok: true }));
@@ -62,6 +66,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/v1/jobs", webhookRoutes(deps));
   app.route("/openai/v1", openaiRoutes(deps));
   app.route("/v1/keys", keyRoutes(deps));
+  app.route("/openai/v1", openaiBatchRoutes(deps));
   app.route("/", docsRoutes());
   return app;
 }

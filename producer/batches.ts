@@ -136,6 +136,21 @@ export class BatchStore {
     this.settle.run({ id: batchId, at });
   }
 
+  /** Ends a batch with no jobs to wait for (an OpenAI batch refused as a whole, or whose every request was refused). */
+  close(
+    id: string,
+    state: "completed" | "failed",
+    error?: { code: string; message: string },
+    at = new Date().toISOString(),
+  ): void {
+    this.sqlite
+      .prepare(
+        `UPDATE batches SET state = @state, error = @error, in_progress_at = coalesce(in_progress_at, @at), finished_at = @at,
+           updated_at = @at WHERE id = @id AND queued + running = 0`,
+      )
+      .run({ id, state, at, error: error ? JSON.stringify(error) : null });
+  }
+
   /** Records a cancel request; the batch is `cancelling` until its last queued or running job ends. */
   requestCancel(id: string, at = new Date().toISOString()): void {
     this.sqlite

@@ -1,8 +1,36 @@
 import { z } from "zod";
 import { CreatedKey, CreateJobRequest, CreateKeyRequest, ErrorResponse, JobView, KeyList, KeyView } from "../schema/api.ts";
+import { BatchItem, BatchResultLine, BatchView, CreateBatchRequest, RejectedItem } from "../schema/batch.ts";
 import { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelList } from "../schema/openai.ts";
+import {
+  BatchOutputLine,
+  BatchRequestLine,
+  CreateOpenAIBatchRequest,
+  FileDeleted,
+  FileList,
+  FileObject,
+  OpenAIBatch,
+  OpenAIBatchList,
+} from "../schema/openai-batch.ts";
 import { WEBHOOK_EVENT_TYPES, WebhookDeliveryList, WebhookPayload } from "../schema/webhook.ts";
 import { accessOf } from "./auth/authenticate.ts";
+
+/** Bodies that only the document describes (the routes read them as multipart forms or build them inline). */
+const BatchCreated = BatchView.extend({
+  rejected: z.object({ count: z.number(), items: z.array(RejectedItem) }).optional(),
+});
+const BatchUploadForm = z.object({
+  files: z.array(z.file()).min(1).meta({ description: "txt, md, pdf or docx files; each file name becomes its customId" }),
+  task: z.string(),
+  lane: z.string().optional(),
+  params: z.string().optional().meta({ description: "JSON object" }),
+  webhookUrl: z.string().optional(),
+});
+const FileUploadForm = z.object({
+  file: z.file().meta({ description: "JSONL of batch request lines (BatchRequestLine)" }),
+  purpose: z.literal("batch"),
+});
+const JobList = z.object({ data: z.array(JobView), nextCursor: z.string().nullable(), hasMore: z.boolean() });
 
 /**
  * Schemas published under components.schemas, from the same zod schemas that validate requests.
@@ -22,6 +50,22 @@ export const COMPONENTS: Record<string, { schema: z.ZodType; io: "input" | "outp
   CreatedKey: { schema: CreatedKey, io: "output" },
   KeyView: { schema: KeyView, io: "output" },
   KeyList: { schema: KeyList, io: "output" },
+  CreateBatchRequest: { schema: CreateBatchRequest, io: "input" },
+  BatchItem: { schema: BatchItem, io: "input" },
+  BatchUploadForm: { schema: BatchUploadForm, io: "input" },
+  BatchView: { schema: BatchView, io: "output" },
+  BatchCreated: { schema: BatchCreated, io: "output" },
+  BatchResultLine: { schema: BatchResultLine, io: "output" },
+  JobList: { schema: JobList, io: "output" },
+  FileUploadForm: { schema: FileUploadForm, io: "input" },
+  FileObject: { schema: FileObject, io: "output" },
+  FileList: { schema: FileList, io: "output" },
+  FileDeleted: { schema: FileDeleted, io: "output" },
+  BatchRequestLine: { schema: BatchRequestLine, io: "input" },
+  CreateOpenAIBatchRequest: { schema: CreateOpenAIBatchRequest, io: "input" },
+  OpenAIBatch: { schema: OpenAIBatch, io: "output" },
+  OpenAIBatchList: { schema: OpenAIBatchList, io: "output" },
+  BatchOutputLine: { schema: BatchOutputLine, io: "output" },
 };
 type ComponentName = keyof typeof COMPONENTS;
 
@@ -32,8 +76,10 @@ export interface Operation {
   summary: string;
   description?: string;
   tag: string;
-  body?: ComponentName;
+  /** A JSON body, or content type → component for other or several types. */
+  body?: ComponentName | Record<string, ComponentName>;
   headers?: { name: string; description: string }[];
+  query?: { name: string; description: string }[];
   /** status → component (JSON body), `text/event-stream: <description>`, or a description alone. */
   responses: Record<string, ComponentName | { description: string; contentType?: string; schema?: ComponentName }>;
 }
@@ -115,6 +161,170 @@ export const OPERATIONS: Operation[] = [
     summary: "Revoke an API key (admin key only); its jobs and batches stay",
     responses: { "200": "KeyView", "401": "Error", "403": "Error", "404": "Error" },
   },
+  {
+    method: "get",
+    path: "/v1/jobs",
+    tag: "jobs",
+    summary: "List jobs, newest first, with filters and cursor pagination",
+    query: [
+      { name: "state", description: "queued, running, succeeded, failed or cancelled" },
+      { name: "batchId", description: "jobs of one batch" },
+      { name: "task", description: "summarize, extract, classify, ask or chat" },
+      { name: "createdAfter", description: "ISO time" },
+      { name: "createdBefore", description: "ISO time" },
+      { name: "cursor", description: "`nextCursor` of the previous page" },
+      { name: "limit", description: "1 to 1000, default 100" },
+    ],
+    responses: { "200": "JobList", "400": "Error" },
+  },
+  {
+    method: "post",
+    path: "/v1/jobs/{id}/cancel",
+    tag: "jobs",
+    summary: "Cancel a queued or running job",
+    responses: { "202": "JobView", "404": "Error", "409": "Error" },
+  },
+  {
+    method: "get",
+    path: "/v1/jobs/{id}/events",
+    tag: "jobs",
+    summary: "Live job events (Server-Sent Events)",
+    description:
+      "`event: state` with the job view first and on every change, `event: progress` with token counts; the stream ends after a terminal state.",
+    responses: { "200": { description: "text/event-stream", contentType: "text/event-stream" }, "404": "Error" },
+  },
+  {
+    method: "post",
+    path: "/v1/batches",
+    tag: "batches",
+    summary: "Submit a batch: JSON items, a JSONL upload or multipart files",
+    description:
+      "JSON: CreateBatchRequest. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY bytes.",
+    body: {
+      "application/json": "CreateBatchRequest",
+      "application/x-ndjson": "BatchItem",
+      "multipart/form-data": "BatchUploadForm",
+    },
+    headers: [{ name: "Idempotency-Key", description: "The same key returns the same batch (200) instead of a new one." }],
+    query: [
+      { name: "task", description: "JSONL uploads: the batch's task" },
+      { name: "lane", description: "JSONL uploads: lane (default batch)" },
+      { name: "params", description: "JSONL uploads: params as a JSON object" },
+      { name: "webhookUrl", description: "JSONL uploads: callback for batch.completed / failed / cancelled" },
+    ],
+    responses: {
+      "202": "BatchCreated",
+      "200": { description: "The batch an earlier request with this Idempotency-Key created.", schema: "BatchView" },
+      "400": "Error",
+      "413": "Error",
+      "429": "Error",
+    },
+  },
+  {
+    method: "get",
+    path: "/v1/batches/{id}",
+    tag: "batches",
+    summary: "Get a batch: state, counts by job state, progress",
+    responses: { "200": "BatchView", "404": "Error" },
+  },
+  {
+    method: "get",
+    path: "/v1/batches/{id}/results",
+    tag: "batches",
+    summary: "Download a batch's results as JSONL, one BatchResultLine per item in submission order",
+    responses: {
+      "200": { description: "JSONL of BatchResultLine", contentType: "application/x-ndjson", schema: "BatchResultLine" },
+      "404": "Error",
+    },
+  },
+  {
+    method: "post",
+    path: "/v1/batches/{id}/cancel",
+    tag: "batches",
+    summary: "Cancel a batch: queued jobs at once, running ones by their workers",
+    responses: { "202": "BatchView", "404": "Error", "409": "Error" },
+  },
+  {
+    method: "post",
+    path: "/openai/v1/files",
+    tag: "openai",
+    summary: "Upload a batch input file (OpenAI Files API, purpose batch)",
+    description:
+      "Multipart with `file` and `purpose=batch`; at most DOCKET_MAX_BATCH_BODY bytes. The bytes are kept in the database.",
+    body: { "multipart/form-data": "FileUploadForm" },
+    responses: { "200": "FileObject", "400": "Error", "413": "Error" },
+  },
+  {
+    method: "get",
+    path: "/openai/v1/files",
+    tag: "openai",
+    summary: "List files, newest first",
+    query: [
+      { name: "purpose", description: "batch or batch_output" },
+      { name: "limit", description: "1 to 100, default 20" },
+      { name: "after", description: "last id of the previous page" },
+    ],
+    responses: { "200": "FileList" },
+  },
+  {
+    method: "get",
+    path: "/openai/v1/files/{id}",
+    tag: "openai",
+    summary: "Get a file object",
+    responses: { "200": "FileObject", "404": "Error" },
+  },
+  {
+    method: "get",
+    path: "/openai/v1/files/{id}/content",
+    tag: "openai",
+    summary: "Download a file: an upload's bytes, or a batch's output or error JSONL (BatchOutputLine per line)",
+    responses: {
+      "200": { description: "The file", contentType: "application/octet-stream" },
+      "404": "Error",
+    },
+  },
+  {
+    method: "delete",
+    path: "/openai/v1/files/{id}",
+    tag: "openai",
+    summary: "Delete a file",
+    responses: { "200": "FileDeleted", "404": "Error" },
+  },
+  {
+    method: "post",
+    path: "/openai/v1/batches",
+    tag: "openai",
+    summary: "Create an OpenAI batch from an uploaded JSONL of chat completion requests",
+    description:
+      "Each BatchRequestLine becomes a chat job on the batch lane (customId = custom_id). A malformed line (not JSON, wrong method or url, duplicate custom_id) fails the whole batch with `errors`; a well-formed line whose body is not a valid chat completion request goes to the error file with status_code 400.",
+    body: "CreateOpenAIBatchRequest",
+    responses: { "200": "OpenAIBatch", "400": "Error", "404": "Error", "429": "Error" },
+  },
+  {
+    method: "get",
+    path: "/openai/v1/batches",
+    tag: "openai",
+    summary: "List OpenAI batches, newest first",
+    query: [
+      { name: "limit", description: "1 to 100, default 20" },
+      { name: "after", description: "last id of the previous page" },
+    ],
+    responses: { "200": "OpenAIBatchList" },
+  },
+  {
+    method: "get",
+    path: "/openai/v1/batches/{id}",
+    tag: "openai",
+    summary: "Get an OpenAI batch; once it has ended, output_file_id and error_file_id name its result files",
+    responses: { "200": "OpenAIBatch", "404": "Error" },
+  },
+  {
+    method: "post",
+    path: "/openai/v1/batches/{id}/cancel",
+    tag: "openai",
+    summary: "Cancel an OpenAI batch",
+    responses: { "200": "OpenAIBatch", "404": "Error", "409": "Error" },
+  },
   { method: "get", path: "/healthz", tag: "operations", summary: "Liveness", responses: { "200": { description: "alive" } } },
   {
     method: "get",
@@ -164,6 +374,14 @@ export function openApiDocument(operations: Operation[] = OPERATIONS, version = 
       description: h.description,
       schema: { type: "string" },
     }));
+    const query = (op.query ?? []).map((q) => ({
+      name: q.name,
+      in: "query",
+      required: false,
+      description: q.description,
+      schema: { type: "string" },
+    }));
+    const bodies = typeof op.body === "string" ? { "application/json": op.body } : op.body;
     const responses: Record<string, unknown> = {};
     for (const [status, r] of Object.entries(op.responses)) {
       const {
@@ -180,8 +398,15 @@ export function openApiDocument(operations: Operation[] = OPERATIONS, version = 
       summary: op.summary,
       ...(op.description ? { description: op.description } : {}),
       ...(accessOf(op.path) === "open" ? { security: [] } : {}),
-      ...(params.length || headers.length ? { parameters: [...params, ...headers] } : {}),
-      ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: ref(op.body) } } } } : {}),
+      ...(params.length || headers.length || query.length ? { parameters: [...params, ...query, ...headers] } : {}),
+      ...(bodies
+        ? {
+            requestBody: {
+              required: true,
+              content: Object.fromEntries(Object.entries(bodies).map(([type, name]) => [type, { schema: ref(name) }])),
+            },
+          }
+        : {}),
       responses,
     };
   }

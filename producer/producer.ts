@@ -115,6 +115,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     outbox,
     webhookPolicy,
     db: database.db,
+    sqlite: database.sqlite,
     recorder,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT * 1000,

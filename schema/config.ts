@@ -129,6 +129,9 @@ export const ConfigSchema = z.object({
   DOCKET_RATE_LIMIT: z.coerce.number().min(0).default(50),
   /** Requests a key may make at once above the rate (token bucket size). */
   DOCKET_RATE_BURST: int(100, 1),
+
+  /** Producer the CLI's batch commands (submit, status, watch, results, cancel) call; unset: http://DOCKET_HOST:DOCKET_PORT. */
+  DOCKET_URL: optionalString,
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

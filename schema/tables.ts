@@ -1,4 +1,4 @@
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { BatchState } from "./batch.ts";
 import type { JobError, JobResult } from "./event.ts";
 import type { JobInput, JobParams, JobState } from "./job.ts";
@@ -148,3 +148,48 @@ export const apiKeys = sqliteTable("api_keys", {
   revokedAt: text("revoked_at"),
 });
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/**
+ * OpenAI Files (/openai/v1/files). An uploaded file keeps its bytes in `content`, in the database, so
+ * `docket backup` and restore carry it with the batches it feeds. A batch's output and error files have
+ * no content: their lines are rendered from the batch's jobs when downloaded (`batchId` + `batchPart`).
+ */
+export const files = sqliteTable(
+  "files",
+  {
+    id: text("id").primaryKey(),
+    filename: text("filename").notNull(),
+    /** "batch" (uploaded input) or "batch_output" (a batch's output or error file). */
+    purpose: text("purpose").notNull(),
+    bytes: integer("bytes").notNull(),
+    batchId: text("batch_id"),
+    batchPart: text("batch_part").$type<"output" | "error">(),
+    /** Reserved for API-key ownership (unused until scoping lands). */
+    owner: text("owner"),
+    createdAt: text("created_at").notNull(),
+    content: blob("content", { mode: "buffer" }),
+  },
+  (t) => [index("files_created_idx").on(t.createdAt)],
+);
+export type FileRow = typeof files.$inferSelect;
+
+/** What an OpenAI batch (/openai/v1/batches) adds to its docket batch (same id). */
+export const openaiBatches = sqliteTable("openai_batches", {
+  id: text("id").primaryKey(),
+  inputFileId: text("input_file_id").notNull(),
+  endpoint: text("endpoint").notNull(),
+  completionWindow: text("completion_window").notNull(),
+  metadata: text("metadata", { mode: "json" }).$type<Record<string, string>>(),
+  model: text("model"),
+  /** Request lines refused before they became jobs (bad body): reported in the error file. */
+  rejected: text("rejected", { mode: "json" }).$type<{ customId: string; line: number; code: string; message: string }[]>(),
+  /** Why the input file was refused as a whole (the batch is `failed` with these errors). */
+  errors: text("errors", { mode: "json" }).$type<{ code: string; message: string; line?: number; param?: string }[]>(),
+  outputFileId: text("output_file_id"),
+  errorFileId: text("error_file_id"),
+  /** Set once the output and error files exist (the batch ended). */
+  filesAt: text("files_at"),
+  owner: text("owner"),
+  createdAt: text("created_at").notNull(),
+});
+export type OpenAIBatchRow = typeof openaiBatches.$inferSelect;

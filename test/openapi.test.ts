@@ -44,6 +44,37 @@ describe("/openapi.json", () => {
     expect(Object.keys(doc.webhooks)).toEqual(expect.arrayContaining(["job.succeeded", "job.failed", "batch.completed"]));
   });
 
+  it("documents the batch, job list and OpenAI Files + Batch routes, with multipart and JSONL bodies", async () => {
+    const doc = await document();
+    const expected: [string, string][] = [
+      ["get", "/v1/jobs"],
+      ["post", "/v1/jobs/{id}/cancel"],
+      ["get", "/v1/jobs/{id}/events"],
+      ["post", "/v1/batches"],
+      ["get", "/v1/batches/{id}"],
+      ["get", "/v1/batches/{id}/results"],
+      ["post", "/v1/batches/{id}/cancel"],
+      ["post", "/openai/v1/files"],
+      ["get", "/openai/v1/files"],
+      ["get", "/openai/v1/files/{id}"],
+      ["get", "/openai/v1/files/{id}/content"],
+      ["delete", "/openai/v1/files/{id}"],
+      ["post", "/openai/v1/batches"],
+      ["get", "/openai/v1/batches"],
+      ["get", "/openai/v1/batches/{id}"],
+      ["post", "/openai/v1/batches/{id}/cancel"],
+    ];
+    for (const [method, path] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    expect(Object.keys(doc.paths["/v1/batches"].post.requestBody.content).sort()).toEqual([
+      "application/json",
+      "application/x-ndjson",
+      "multipart/form-data",
+    ]);
+    expect(doc.components.schemas.FileUploadForm.properties.file).toMatchObject({ type: "string", format: "binary" });
+    expect(doc.components.schemas.OpenAIBatch.properties.status.enum).toContain("cancelling");
+    expect(doc.paths["/openai/v1/batches"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["limit", "after"]);
+  });
+
   it("POST /v1/jobs takes the CreateJobRequest schema the route validates with", async () => {
     const doc = await document();
     const body = doc.paths["/v1/jobs"].post.requestBody.content["application/json"].schema;

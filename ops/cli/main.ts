@@ -10,7 +10,19 @@ const COMMANDS: Record<string, Command> = {
   model: { summary: "pull, list and inspect GGUF models", load: () => import("./model.ts") },
   backup: { summary: "copy the SQLite database while docket runs (online backup)", load: () => import("./backup.ts") },
   restore: { summary: "put a backup in place of the database (producer stopped)", load: () => import("./restore.ts") },
+  submit: { summary: "submit files, folders or a JSONL file as one batch; prints its id", load: () => import("./submit.ts") },
+  status: { summary: "a batch's state and counts (--json)", load: () => import("./batch.ts").then((m) => ({ run: m.status })) },
+  watch: { summary: "a live progress bar until a batch ends", load: () => import("./batch.ts").then((m) => ({ run: m.watch })) },
+  results: {
+    summary: "download a batch's results (JSONL, or one file per document)",
+    load: () => import("./batch.ts").then((m) => ({ run: m.results })),
+  },
+  cancel: { summary: "cancel a batch", load: () => import("./batch.ts").then((m) => ({ run: m.cancel })) },
 };
+
+const EXIT_CODES = `
+exit codes: 0 ok, 1 failure, 2 usage error, 3 server unreachable or HTTP error,
+            4 batch ended failed or cancelled (watch), 5 not found`;
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
@@ -20,6 +32,7 @@ function usage(): string {
 const [name, ...args] = process.argv.slice(2);
 if (!name || name === "--help" || name === "-h" || name === "help") {
   console.log(usage());
+  console.log(EXIT_CODES);
 } else {
   const command = COMMANDS[name];
   if (!command) {

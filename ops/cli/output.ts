@@ -1,3 +1,18 @@
+/** Exit codes a shell script can branch on. */
+export const EXIT = {
+  ok: 0,
+  /** Anything else that went wrong (a file could not be read or written, ...). */
+  failure: 1,
+  /** Unknown command or option, missing or invalid argument. */
+  usage: 2,
+  /** The server could not be reached, or answered with an error other than 404. */
+  http: 3,
+  /** `watch`: the batch ended failed, cancelled or expired. */
+  batchEnded: 4,
+  /** The batch (or job) does not exist (HTTP 404). */
+  notFound: 5,
+} as const;
+
 /** An error the CLI prints as one line (no stack) and exits with. */
 export class CliError extends Error {
   constructor(
@@ -9,17 +24,22 @@ export class CliError extends Error {
 }
 
 /**
- * A download progress bar on stderr: redrawn in place on a terminal, one line per 10% otherwise (logs, CI).
+ * A progress bar on stderr (bytes by default; `describe` words other units): redrawn in place on a terminal, one line per 10% otherwise (logs, CI).
  */
-export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr) {
+export function progressBar(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  describe: (done: number, total: number, seconds: number) => string = (done, total, seconds) => {
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    return `${mb(done)}/${mb(total)} MB ${(done / 1e6 / Math.max(0.001, seconds)).toFixed(1)} MB/s`;
+  },
+) {
   const started = Date.now();
   let lastDecile = -1;
   return {
     update(done: number, total: number) {
       const ratio = total > 0 ? Math.min(1, done / total) : 0;
-      const mb = (n: number) => (n / 1e6).toFixed(1);
-      const speed = done / 1e6 / Math.max(0.001, (Date.now() - started) / 1000);
-      const text = `${label} ${(ratio * 100).toFixed(0).padStart(3)}% ${mb(done)}/${mb(total)} MB ${speed.toFixed(1)} MB/s`;
+      const text = `${label} ${(ratio * 100).toFixed(0).padStart(3)}% ${describe(done, total, (Date.now() - started) / 1000)}`;
       if (stream.isTTY) {
         const width = 30;
         const filled = Math.round(ratio * width);

@@ -3,14 +3,15 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Logger } from "../../ops/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
-import { type ChatMessage, type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
-import { type ChatCompletion, type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
+import { type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
+import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
 import { principalOf } from "../auth/principal.ts";
 import type { Db } from "../db.ts";
 import { ApiError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import type { JobStore } from "../jobs.ts";
+import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
 import { type Publisher, QueueFullError } from "../publisher.ts";
 import type { Recorder } from "../recorder.ts";
 import { parseJson } from "../validate.ts";
@@ -28,32 +29,6 @@ export interface OpenAIRoutesDeps {
 
 /** Name listed by GET /models before any job has reported the worker's model; accepted as `model`. */
 export const DEFAULT_MODEL_ID = "docket";
-
-function toMessages(req: ChatCompletionRequest): ChatMessage[] {
-  return req.messages.map((m, i) => {
-    const content = typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text).join("");
-    if (m.role === "user" && !content)
-      throw new ApiError("validation_failed", `messages.${i}.content: is empty`, `messages.${i}.content`);
-    return { role: m.role === "developer" ? "system" : m.role, content };
-  });
-}
-
-/** A failed or cancelled chat job as an OpenAI-style error body (the openai client reads error.message). */
-function jobErrorBody(row: JobRow) {
-  const code = row.state === "cancelled" ? "cancelled" : (row.error?.code ?? "internal");
-  const permanent = row.error && !row.error.retryable && row.error.code !== "max_deliveries";
-  return {
-    status: (permanent ? 400 : 500) as 400 | 500,
-    body: {
-      error: {
-        code,
-        message: row.error?.message ?? `job ${row.id} was ${row.state}`,
-        type: permanent ? "invalid_request_error" : "server_error",
-        param: null,
-      },
-    },
-  };
-}
 
 /**
  * OpenAI-compatible chat completions: each request becomes a `chat` job on the interactive lane,
@@ -110,16 +85,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
       }
       return store.get(msg.id)!;
     };
-    const usageOf = (row: JobRow) => {
-      const u = row.result!.usage;
-      return {
-        prompt_tokens: u.promptTokens,
-        completion_tokens: u.completionTokens,
-        total_tokens: u.promptTokens + u.completionTokens,
-      };
-    };
-    const finishReason = (row: JobRow) =>
-      row.result!.usage.completionTokens >= (maxTokens ?? deps.defaultMaxTokens) ? ("length" as const) : ("stop" as const);
+    const budget = maxTokens ?? deps.defaultMaxTokens;
 
     if (!req.stream) {
       const row = await finished();
@@ -127,21 +93,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
         const { status, body } = jobErrorBody(row);
         return c.json(body, status);
       }
-      return c.json({
-        id,
-        object: "chat.completion",
-        created,
-        model: row.result.model,
-        choices: [
-          {
-            index: 0,
-            message: { role: "assistant", content: row.result.text, refusal: null },
-            finish_reason: finishReason(row),
-            logprobs: null,
-          },
-        ],
-        usage: usageOf(row),
-      } satisfies ChatCompletion);
+      return c.json(toChatCompletion(row, row.result, budget));
     }
 
     return streamSSE(c, async (stream) => {
@@ -181,7 +133,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
         return;
       }
       await chunk(row, { content: row.result.text }, null);
-      await chunk(row, {}, finishReason(row));
+      await chunk(row, {}, finishReason(row.result, budget));
       if (req.stream_options?.include_usage) {
         await stream.writeSSE({
           data: JSON.stringify({
@@ -190,7 +142,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
             created,
             model: row.result.model,
             choices: [],
-            usage: usageOf(row),
+            usage: completionUsage(row.result),
           } satisfies ChatCompletionChunk),
         });
       }

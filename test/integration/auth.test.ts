@@ -195,6 +195,41 @@ describe("ownership: each key sees only its own jobs and batches", () => {
 });
 
 describe("OpenAI-compatible endpoint", () => {
+  it("OpenAI files and batches belong to the key that made them: another key gets 403 and never sees them listed", async () => {
+    const a = await newKey("files-a");
+    const b = await newKey("files-b");
+    const clientA = new OpenAI({ apiKey: a.key, baseURL: `${stack.producer.url}/openai/v1` });
+    const clientB = new OpenAI({ apiKey: b.key, baseURL: `${stack.producer.url}/openai/v1` });
+    const line = {
+      custom_id: "r1",
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: { model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 4 },
+    };
+    const file = await clientA.files.create({ file: new File([`${JSON.stringify(line)}\n`], "in.jsonl"), purpose: "batch" });
+    const batch = await clientA.batches.create({
+      input_file_id: file.id,
+      endpoint: "/v1/chat/completions",
+      completion_window: "24h",
+    });
+
+    await expect(clientB.files.retrieve(file.id)).rejects.toMatchObject({ status: 403 });
+    await expect(clientB.files.content(file.id)).rejects.toMatchObject({ status: 403 });
+    await expect(clientB.files.delete(file.id)).rejects.toMatchObject({ status: 403 });
+    await expect(clientB.batches.retrieve(batch.id)).rejects.toMatchObject({ status: 403 });
+    await expect(clientB.batches.cancel(batch.id)).rejects.toMatchObject({ status: 403 });
+    await expect(
+      clientB.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" }),
+    ).rejects.toMatchObject({ status: 403 });
+    expect((await clientB.files.list()).data.map((f) => f.id)).not.toContain(file.id);
+    expect((await clientB.batches.list()).data.map((x) => x.id)).not.toContain(batch.id);
+
+    expect((await clientA.files.retrieve(file.id)).id).toBe(file.id);
+    expect((await clientA.batches.retrieve(batch.id)).id).toBe(batch.id);
+    expect((await clientA.files.list()).data.map((f) => f.id)).toContain(file.id);
+    expect((await call("GET", `/v1/batches/${batch.id}`, b.key)).status).toBe(403);
+  });
+
   it("the openai client's apiKey is the docket key: a valid key gets a completion, a wrong one AuthenticationError", async () => {
     const a = await newKey("openai");
     const client = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${stack.producer.url}/openai/v1`, maxRetries: 0 });

@@ -1,0 +1,59 @@
+import type { BatchView } from "../../schema/batch.ts";
+import { loadConfig } from "../../schema/config.ts";
+import { CliError, EXIT } from "./output.ts";
+
+/** Where the CLI's batch commands send requests: --url / --api-key, else DOCKET_URL / DOCKET_API_KEY. */
+export interface ApiTarget {
+  url: string;
+  apiKey?: string;
+}
+
+export const TARGET_OPTIONS = {
+  url: { type: "string" },
+  "api-key": { type: "string" },
+} as const;
+
+export function target(values: { url?: string; "api-key"?: string }): ApiTarget {
+  const config = loadConfig();
+  const url = values.url ?? config.DOCKET_URL ?? `http://${config.DOCKET_HOST}:${config.DOCKET_PORT}`;
+  const apiKey = values["api-key"] ?? config.DOCKET_API_KEY;
+  return { url: url.replace(/\/+$/, ""), ...(apiKey ? { apiKey } : {}) };
+}
+
+/**
+ * One HTTP call to the producer. An unreachable server and an error answer become CliErrors with the
+ * documented exit codes (404 → notFound, anything else → http), carrying the server's error message.
+ */
+export async function call(t: ApiTarget, path: string, init: RequestInit & { duplex?: "half" } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (t.apiKey) headers.set("authorization", `Bearer ${t.apiKey}`);
+  let res: Response;
+  try {
+    res = await fetch(`${t.url}${path}`, { ...init, headers });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new CliError(
+      `cannot reach ${t.url} (${cause?.code ?? cause?.message ?? (err as Error).message}); is the producer running? (--url, DOCKET_URL)`,
+      EXIT.http,
+    );
+  }
+  if (res.ok) return res;
+  let message = `${res.status} ${res.statusText}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    if (body.error?.message) message = `${body.error.message} (${body.error.code ?? res.status})`;
+  } catch {
+    // Not a docket error body: the status line says enough.
+  }
+  throw new CliError(message, res.status === 404 ? EXIT.notFound : EXIT.http);
+}
+
+export async function getBatch(t: ApiTarget, id: string): Promise<BatchView> {
+  return (await (await call(t, `/v1/batches/${encodeURIComponent(id)}`)).json()) as BatchView;
+}
+
+/** `batch_… in_progress 3/10 done (succeeded 2, failed 1, cancelled 0, running 2, queued 5)` */
+export function describeBatch(b: BatchView): string {
+  const c = b.counts;
+  return `${b.id} ${b.state} ${b.progress.done}/${b.progress.total} done (succeeded ${c.succeeded}, failed ${c.failed}, cancelled ${c.cancelled}, running ${c.running}, queued ${c.queued})`;
+}

@@ -1,0 +1,116 @@
+import { createWriteStream } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { type BatchResultLine, type BatchView, TERMINAL_BATCH_STATES } from "../../schema/batch.ts";
+import { call, describeBatch, getBatch, TARGET_OPTIONS, target } from "./api.ts";
+import { CliError, EXIT, progressBar } from "./output.ts";
+
+/** `docket status|watch|results|cancel <batchId>`: one batch, through the producer's HTTP API. */
+
+function args(argv: string[], usage: string, options: ParseArgsConfig["options"] = {}) {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...TARGET_OPTIONS, help: { type: "boolean", short: "h", default: false }, ...options },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${usage}`, EXIT.usage);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help) {
+    console.log(usage);
+    return undefined;
+  }
+  const id = parsed.positionals[0];
+  if (!id || parsed.positionals.length > 1) throw new CliError(`one batch id is needed\n${usage}`, EXIT.usage);
+  return { id, values, t: target(values as { url?: string; "api-key"?: string }) };
+}
+
+const TARGET_USAGE = "[--url URL] [--api-key KEY]";
+
+export async function status(argv: string[]): Promise<void> {
+  const usage = `usage: docket status <batchId> [--json] ${TARGET_USAGE}\nPrints the batch's state and counts (--json: the batch object).`;
+  const a = args(argv, usage, { json: { type: "boolean", default: false } });
+  if (!a) return;
+  const b = await getBatch(a.t, a.id);
+  console.log(a.values.json ? JSON.stringify(b, null, 2) : describeBatch(b));
+}
+
+export async function watch(argv: string[]): Promise<void> {
+  const usage = `usage: docket watch <batchId> [--interval 1] ${TARGET_USAGE}
+Shows a progress bar until the batch ends, then prints its state and counts.
+Exits 0 when it completed, 4 when it failed, was cancelled or expired.`;
+  const a = args(argv, usage, { interval: { type: "string", default: "1" } });
+  if (!a) return;
+  const seconds = Number(a.values.interval);
+  if (!(seconds > 0)) throw new CliError(`--interval must be a positive number of seconds`, EXIT.usage);
+  const bar = progressBar("batch", process.stderr, (done, total) => `${done}/${total} documents`);
+  let b: BatchView;
+  for (;;) {
+    b = await getBatch(a.t, a.id);
+    bar.update(b.progress.done, b.progress.total);
+    if (TERMINAL_BATCH_STATES.includes(b.state)) break;
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+  }
+  bar.done();
+  console.log(describeBatch(b));
+  if (b.state !== "completed") process.exitCode = EXIT.batchEnded;
+}
+
+/** A customId as a path inside `dir`: separators kept, anything that would leave the folder neutralised. */
+export function resultPath(dir: string, name: string): string {
+  const safe = name
+    .split(/[/\\]+/)
+    .filter((s) => s !== "" && s !== "." && s !== "..")
+    .map((s) => s.replace(/[\0:]/g, "_"))
+    .join(sep);
+  const root = resolve(dir);
+  const path = resolve(root, `${safe || "_"}.json`);
+  return path.startsWith(root + sep) ? path : join(root, "_.json");
+}
+
+export async function results(argv: string[]): Promise<void> {
+  const usage = `usage: docket results <batchId> [--out results.jsonl | --dir outdir] ${TARGET_USAGE}
+Downloads the results as JSONL (to stdout, or --out FILE), or with --dir one <customId>.json per document.`;
+  const a = args(argv, usage, { out: { type: "string" }, dir: { type: "string" } });
+  if (!a) return;
+  const { out, dir } = a.values as { out?: string; dir?: string };
+  if (out && dir) throw new CliError("choose --out or --dir, not both", EXIT.usage);
+  const res = await call(a.t, `/v1/batches/${encodeURIComponent(a.id)}/results`);
+  const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+  if (!dir) {
+    await pipeline(body, out ? createWriteStream(out) : process.stdout);
+    return;
+  }
+  let rest = "";
+  let count = 0;
+  const write = async (line: string) => {
+    if (line.trim() === "") return;
+    const r = JSON.parse(line) as BatchResultLine;
+    const path = resultPath(dir, r.customId ?? r.jobId);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, `${JSON.stringify(r, null, 2)}\n`);
+    count++;
+  };
+  for await (const chunk of body) {
+    rest += chunk.toString();
+    const lines = rest.split("\n");
+    rest = lines.pop() ?? "";
+    for (const l of lines) await write(l);
+  }
+  await write(rest);
+  console.error(`${count} results written to ${dir}`);
+}
+
+export async function cancel(argv: string[]): Promise<void> {
+  const usage = `usage: docket cancel <batchId> ${TARGET_USAGE}\nCancels the batch's queued jobs at once and its running ones as workers see the flag.`;
+  const a = args(argv, usage);
+  if (!a) return;
+  const res = await call(a.t, `/v1/batches/${encodeURIComponent(a.id)}/cancel`, { method: "POST" });
+  console.log(describeBatch((await res.json()) as BatchView));
+}

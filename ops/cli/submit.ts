@@ -1,0 +1,181 @@
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { basename, extname, join, relative } from "node:path";
+import { parseArgs } from "node:util";
+import type { BatchView } from "../../schema/batch.ts";
+import { call, TARGET_OPTIONS, target } from "./api.ts";
+import { CliError, EXIT, progressBar } from "./output.ts";
+
+const USAGE = `usage: docket submit <files|folders|file.jsonl> [--task summarize] [--params '{"maxTokens":200}']
+                     [--lane batch] [--webhook-url URL] [--url URL] [--api-key KEY]
+
+Submits the documents as ONE batch and prints its id on stdout (id=$(docket submit docs/)).
+Files: .txt, .md, .pdf, .docx; folders are walked recursively (other files are skipped) and each
+document's customId is its path inside the folder. A single .jsonl file is sent as a JSONL batch,
+one item per line. The upload shows a progress bar on stderr.`;
+
+const MIME: Record<string, string> = {
+  ".txt": "text/plain",
+  ".text": "text/plain",
+  ".md": "text/markdown",
+  ".markdown": "text/markdown",
+  ".pdf": "application/pdf",
+  ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+};
+
+interface Upload {
+  path: string;
+  /** Becomes the document's customId. */
+  name: string;
+  size: number;
+}
+
+async function walk(dir: string, root: string, out: Upload[], skipped: string[]): Promise<void> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) await walk(path, root, out, skipped);
+    else if (e.isFile() && MIME[extname(e.name).toLowerCase()])
+      out.push({ path, name: relative(root, path).split("\\").join("/"), size: (await stat(path)).size });
+    else skipped.push(path);
+  }
+}
+
+async function collect(paths: string[]): Promise<{ uploads: Upload[]; skipped: string[] }> {
+  const uploads: Upload[] = [];
+  const skipped: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined);
+    if (!s) throw new CliError(`${p}: no such file or folder`, EXIT.usage);
+    if (s.isDirectory()) await walk(p, p, uploads, skipped);
+    else if (MIME[extname(p).toLowerCase()]) uploads.push({ path: p, name: basename(p), size: s.size });
+    else throw new CliError(`${p}: unsupported file type; send .txt, .md, .pdf, .docx or one .jsonl`, EXIT.usage);
+  }
+  return { uploads, skipped };
+}
+
+/** multipart/form-data built as a stream, so a folder of documents is never held in memory at once. */
+function multipart(fields: Record<string, string>, uploads: Upload[]) {
+  const boundary = `docket-${randomBytes(12).toString("hex")}`;
+  const quote = (s: string) => s.replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  const head = Buffer.from(
+    Object.entries(fields)
+      .map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`)
+      .join(""),
+  );
+  const parts = uploads.map((u) => ({
+    u,
+    header: Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${quote(u.name)}"\r\nContent-Type: ${MIME[extname(u.name).toLowerCase()]}\r\n\r\n`,
+    ),
+  }));
+  const tail = Buffer.from(`--${boundary}--\r\n`);
+  const length = head.length + parts.reduce((n, p) => n + p.header.length + p.u.size + 2, 0) + tail.length;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    yield head;
+    for (const p of parts) {
+      yield p.header;
+      for await (const chunk of createReadStream(p.u.path)) yield chunk as Buffer;
+      yield Buffer.from("\r\n");
+    }
+    yield tail;
+  }
+  return { contentType: `multipart/form-data; boundary=${boundary}`, length, chunks };
+}
+
+async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  for await (const chunk of createReadStream(path)) yield chunk as Buffer;
+}
+
+/** A request body that reports the bytes handed to the connection (fetch pulls as the socket drains). */
+function counted(chunks: AsyncGenerator<Buffer>, total: number): ReadableStream<Uint8Array> {
+  const bar = progressBar("upload");
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) {
+        bar.update(total, total);
+        bar.done();
+        controller.close();
+        return;
+      }
+      controller.enqueue(next.value);
+      sent += next.value.length;
+      bar.update(sent, total);
+    },
+  });
+}
+
+const parseSubmitArgs = (args: string[]) =>
+  parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      task: { type: "string", default: "summarize" },
+      params: { type: "string" },
+      lane: { type: "string", default: "batch" },
+      "webhook-url": { type: "string" },
+      ...TARGET_OPTIONS,
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+
+export async function run(argv: string[]): Promise<void> {
+  let parsed: ReturnType<typeof parseSubmitArgs>;
+  try {
+    parsed = parseSubmitArgs(argv);
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`, EXIT.usage);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return void console.log(USAGE);
+  if (positionals.length === 0) throw new CliError(`nothing to submit\n${USAGE}`, EXIT.usage);
+  if (values.params !== undefined) {
+    try {
+      JSON.parse(values.params);
+    } catch {
+      throw new CliError(`--params is not valid JSON: ${values.params}`, EXIT.usage);
+    }
+  }
+  const t = target(values);
+  const fields: Record<string, string> = {
+    task: values.task,
+    lane: values.lane,
+    ...(values.params !== undefined ? { params: values.params } : {}),
+    ...(values["webhook-url"] ? { webhookUrl: values["webhook-url"] } : {}),
+  };
+
+  let res: Response;
+  const jsonl = positionals.filter((p) => extname(p).toLowerCase() === ".jsonl");
+  if (jsonl.length > 0) {
+    if (positionals.length > 1) throw new CliError("a .jsonl file is submitted on its own, as one batch", EXIT.usage);
+    const file = jsonl[0]!;
+    const s = await stat(file).catch(() => undefined);
+    if (!s?.isFile()) throw new CliError(`${file}: no such file`, EXIT.usage);
+    res = await call(t, `/v1/batches?${new URLSearchParams(fields)}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson", "content-length": String(s.size) },
+      body: counted(fileChunks(file), s.size),
+      duplex: "half",
+    });
+  } else {
+    const { uploads, skipped } = await collect(positionals);
+    if (skipped.length) console.error(`skipped ${skipped.length} files that are not .txt, .md, .pdf or .docx`);
+    if (uploads.length === 0) throw new CliError("no .txt, .md, .pdf or .docx files found", EXIT.usage);
+    const body = multipart(fields, uploads);
+    res = await call(t, "/v1/batches", {
+      method: "POST",
+      headers: { "content-type": body.contentType, "content-length": String(body.length) },
+      body: counted(body.chunks(), body.length),
+      duplex: "half",
+    });
+  }
+  const batch = (await res.json()) as BatchView & { rejected?: { count: number; items: { message: string }[] } };
+  if (batch.rejected?.count) {
+    console.error(`${batch.rejected.count} lines were not accepted, e.g. ${batch.rejected.items[0]?.message}`);
+  }
+  console.error(`${batch.total} documents in batch ${batch.id} (${batch.state})`);
+  console.log(batch.id);
+}

@@ -1,0 +1,113 @@
+import type Database from "better-sqlite3";
+import type { JobError, JobResult } from "../schema/event.ts";
+import type { JobParams, JobState } from "../schema/job.ts";
+import type { BatchOutputLine } from "../schema/openai-batch.ts";
+import type { OpenAIBatchRow } from "../schema/tables.ts";
+import { jobErrorBody, toChatCompletion } from "./openai-chat.ts";
+import { yieldToEventLoop } from "./pipeline.ts";
+
+/** Jobs rendered per page (one query, one chunk written). */
+const PAGE = 500;
+
+export type BatchPart = "output" | "error";
+
+const STATES: Record<BatchPart, JobState[]> = { output: ["succeeded"], error: ["failed", "cancelled"] };
+
+interface PageRow {
+  id: string;
+  idx: number;
+  customId: string | null;
+  state: JobState;
+  params: string;
+  result: string | null;
+  error: string | null;
+  submittedAt: string;
+}
+
+/**
+ * Renders a finished batch's output file (succeeded requests, status 200 with the chat.completion) or error
+ * file (refused request bodies first, then failed and cancelled jobs) from its jobs, a page at a time, in
+ * submission order. Nothing random goes into a line, so every download of a file is byte-identical.
+ */
+export class BatchOutput {
+  private readonly page: Database.Statement;
+
+  constructor(
+    sqlite: Database.Database,
+    private readonly defaultMaxTokens: number,
+  ) {
+    this.page = sqlite.prepare(
+      `SELECT id, batch_index AS idx, custom_id AS customId, state, params, result, error, submitted_at AS submittedAt
+       FROM jobs WHERE batch_id = ? AND batch_index > ? AND state IN (?, ?) ORDER BY batch_index LIMIT ?`,
+    );
+  }
+
+  /** Chunks of JSONL (each ends with a newline). */
+  async *chunks(batch: Pick<OpenAIBatchRow, "id" | "rejected">, part: BatchPart): AsyncGenerator<string> {
+    if (part === "error" && batch.rejected?.length) {
+      for (let i = 0; i < batch.rejected.length; i += PAGE) {
+        yield lines(batch.rejected.slice(i, i + PAGE).map(rejectedLine));
+      }
+    }
+    const [a, b = a] = STATES[part];
+    let after = -1;
+    for (;;) {
+      const rows = this.page.all(batch.id, after, a, b, PAGE) as PageRow[];
+      if (rows.length === 0) return;
+      after = rows.at(-1)?.idx ?? after;
+      yield lines(rows.map((r) => this.jobLine(r)));
+      await yieldToEventLoop();
+    }
+  }
+
+  /** Bytes and lines of a part, rendered once to size the file object. */
+  async measure(batch: Pick<OpenAIBatchRow, "id" | "rejected">, part: BatchPart): Promise<{ bytes: number; lines: number }> {
+    let bytes = 0;
+    let count = 0;
+    for await (const chunk of this.chunks(batch, part)) {
+      bytes += Buffer.byteLength(chunk);
+      count += chunk.split("\n").length - 1;
+    }
+    return { bytes, lines: count };
+  }
+
+  private jobLine(r: PageRow): BatchOutputLine {
+    const customId = r.customId ?? r.id;
+    const base = { id: `batch_req_${r.id}`, custom_id: customId };
+    if (r.state === "succeeded" && r.result) {
+      const params = JSON.parse(r.params) as JobParams;
+      const result = JSON.parse(r.result) as JobResult;
+      return {
+        ...base,
+        response: {
+          status_code: 200,
+          request_id: r.id,
+          body: toChatCompletion(r, result, params.maxTokens ?? this.defaultMaxTokens),
+        },
+        error: null,
+      };
+    }
+    const error = r.error ? (JSON.parse(r.error) as JobError) : null;
+    const { status, body } = jobErrorBody({ id: r.id, state: r.state, error });
+    return {
+      ...base,
+      response: { status_code: status, request_id: r.id, body },
+      error: { code: body.error.code, message: body.error.message },
+    };
+  }
+}
+
+function rejectedLine(r: NonNullable<OpenAIBatchRow["rejected"]>[number]): BatchOutputLine {
+  return {
+    id: `batch_req_line_${r.line}`,
+    custom_id: r.customId,
+    response: {
+      status_code: 400,
+      request_id: `line_${r.line}`,
+      body: { error: { code: r.code, message: r.message, type: "invalid_request_error", param: null } },
+    },
+    error: { code: r.code, message: r.message },
+  };
+}
+
+const lines = (ls: BatchOutputLine[]) => `${ls.map((l) => JSON.stringify(l)).join("\n")}\n`;

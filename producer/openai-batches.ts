@@ -1,0 +1,229 @@
+import type Database from "better-sqlite3";
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { Logger } from "../ops/log.ts";
+import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
+import { BATCH_ENDPOINT, type CreateOpenAIBatchRequest, type OpenAIBatch } from "../schema/openai-batch.ts";
+import { type BatchRow, type OpenAIBatchRow, openaiBatches } from "../schema/tables.ts";
+import type { BatchIntake } from "./batch-intake.ts";
+import type { BatchStore } from "./batches.ts";
+import type { Canceller } from "./cancel.ts";
+import type { Db } from "./db.ts";
+import { ApiError } from "./errors.ts";
+import type { FileMeta } from "./files.ts";
+import { type FileStore, newFileId } from "./files.ts";
+import { newId } from "./ids.ts";
+import { parseBatchInput } from "./openai-batch-input.ts";
+import type { BatchOutput, BatchPart } from "./openai-batch-output.ts";
+
+const DAY_SECONDS = 24 * 60 * 60;
+const secs = (iso: string | null | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) : null);
+
+export interface OpenAIBatchesDeps {
+  db: Db;
+  sqlite: Database.Database;
+  batches: BatchStore;
+  intake: BatchIntake;
+  canceller: Canceller;
+  files: FileStore;
+  output: BatchOutput;
+  maxBatchItems: number;
+  maxDocument: number;
+  log: Logger;
+}
+
+/**
+ * OpenAI batches: each is a docket batch of chat jobs on the batch lane (same id), plus what OpenAI's
+ * object adds (input file, endpoint, metadata, refused requests). Once the batch has ended, its output
+ * and error files are created on first read: file rows sized by one rendering pass, whose content is
+ * rendered again from the jobs at each download.
+ */
+export class OpenAIBatches {
+  private readonly finalizing = new Map<string, Promise<OpenAIBatchRow>>();
+
+  constructor(private readonly deps: OpenAIBatchesDeps) {}
+
+  async create(req: CreateOpenAIBatchRequest, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
+    const { batches, files, intake, db } = this.deps;
+    const file = files.get(req.input_file_id);
+    if (!file) throw new ApiError("not_found", `no file with id ${req.input_file_id}`, "input_file_id");
+    if (!admin && file.owner !== owner) throw new ApiError("forbidden", `file ${file.id} belongs to another API key`, "input_file_id");
+    if (file.purpose !== "batch")
+      throw new ApiError(
+        "validation_failed",
+        `file ${file.id} has purpose ${file.purpose}; upload the input with purpose "batch"`,
+        "input_file_id",
+      );
+    const content = files.content(file.id) ?? Buffer.alloc(0);
+    const id = newId("batch");
+    const createdAt = new Date().toISOString();
+    const options = { task: "chat" as const, lane: "batch" as const, params: {} };
+    const input = await parseBatchInput(
+      { options, batchId: id, submittedAt: createdAt, maxDocument: this.deps.maxDocument },
+      content,
+      this.deps.maxBatchItems,
+    );
+    const failed = input.errors.length > 0;
+    if (failed || input.jobs.length === 0) {
+      batches.create({ id, lane: options.lane, task: options.task, params: {}, total: 0, createdAt, owner });
+      const first = input.errors[0];
+      batches.close(id, failed ? "failed" : "completed", first ? { code: first.code, message: first.message } : undefined);
+    } else {
+      await intake.submit(id, options, input.jobs, createdAt, undefined, owner);
+    }
+    db.insert(openaiBatches)
+      .values({
+        id,
+        inputFileId: file.id,
+        endpoint: BATCH_ENDPOINT,
+        completionWindow: req.completion_window,
+        metadata: req.metadata ?? null,
+        model: input.model,
+        rejected: failed ? null : input.rejected,
+        errors: failed ? input.errors : null,
+        owner,
+        createdAt,
+      })
+      .run();
+    this.deps.log.info(
+      {
+        batchId: id,
+        fileId: file.id,
+        jobs: failed ? 0 : input.jobs.length,
+        rejected: input.rejected.length,
+        errors: input.errors.length,
+      },
+      "openai batch created",
+    );
+    return this.get(id, owner, admin);
+  }
+
+  async get(id: string, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
+    const found = this.rows(id, owner, admin);
+    if (!found) throw new ApiError("not_found", `no batch with id ${id}`);
+    return toOpenAIBatch(found.batch, await this.finalize(found.batch, found.ob));
+  }
+
+  /** `owner` undefined lists every batch (the admin). */
+  async list(q: { limit: number; after?: string }, owner: string | undefined) {
+    const obs = this.deps.db
+      .select()
+      .from(openaiBatches)
+      .where(
+        and(q.after ? lt(openaiBatches.id, q.after) : undefined, owner !== undefined ? eq(openaiBatches.owner, owner) : undefined),
+      )
+      .orderBy(desc(openaiBatches.id))
+      .limit(q.limit + 1)
+      .all();
+    const hasMore = obs.length > q.limit;
+    if (hasMore) obs.pop();
+    const data: OpenAIBatch[] = [];
+    for (const ob of obs) {
+      const batch = this.deps.batches.get(ob.id);
+      if (batch) data.push(toOpenAIBatch(batch, await this.finalize(batch, ob)));
+    }
+    return { object: "list" as const, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore };
+  }
+
+  async cancel(id: string, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
+    if (!this.rows(id, owner, admin)) throw new ApiError("not_found", `no batch with id ${id}`);
+    await this.deps.canceller.cancelBatch(id);
+    return this.get(id, owner, admin);
+  }
+
+  /** The lines of a batch's output or error file, rendered from its jobs. */
+  content(file: FileMeta): AsyncGenerator<string> {
+    const ob = file.batchId
+      ? this.deps.db.select().from(openaiBatches).where(eq(openaiBatches.id, file.batchId)).get()
+      : undefined;
+    if (!ob || !file.batchPart) throw new ApiError("not_found", `file ${file.id} has no content`);
+    return this.deps.output.chunks(ob, file.batchPart);
+  }
+
+  private rows(id: string, owner?: string | null, admin = true): { batch: BatchRow; ob: OpenAIBatchRow } | undefined {
+    const ob = this.deps.db.select().from(openaiBatches).where(eq(openaiBatches.id, id)).get();
+    if (ob && !admin && ob.owner !== owner) throw new ApiError("forbidden", `batch ${id} belongs to another API key`);
+    const batch = ob && this.deps.batches.get(id);
+    return ob && batch ? { batch, ob } : undefined;
+  }
+
+  /** Creates the output and error files of an ended batch, once (concurrent readers share the one pass). */
+  private finalize(batch: BatchRow, ob: OpenAIBatchRow): Promise<OpenAIBatchRow> | OpenAIBatchRow {
+    if (ob.filesAt || !TERMINAL_BATCH_STATES.includes(batch.state)) return ob;
+    let pending = this.finalizing.get(ob.id);
+    if (!pending) {
+      pending = this.writeFiles(ob).finally(() => this.finalizing.delete(ob.id));
+      this.finalizing.set(ob.id, pending);
+    }
+    return pending;
+  }
+
+  private async writeFiles(ob: OpenAIBatchRow): Promise<OpenAIBatchRow> {
+    const { files, output, db, sqlite } = this.deps;
+    const at = new Date().toISOString();
+    const ids: Record<BatchPart, string | null> = { output: null, error: null };
+    const sized: [BatchPart, { bytes: number; lines: number }][] = [];
+    for (const part of ["output", "error"] as const) sized.push([part, await output.measure(ob, part)]);
+    sqlite.transaction(() => {
+      for (const [part, { bytes, lines }] of sized) {
+        if (lines === 0) continue;
+        const id = newFileId();
+        files.insert({
+          id,
+          filename: `${ob.id}_${part}.jsonl`,
+          purpose: "batch_output",
+          bytes,
+          batchId: ob.id,
+          batchPart: part,
+          owner: ob.owner,
+          createdAt: at,
+          content: null,
+        });
+        ids[part] = id;
+      }
+      db.update(openaiBatches)
+        .set({ outputFileId: ids.output, errorFileId: ids.error, filesAt: at })
+        .where(eq(openaiBatches.id, ob.id))
+        .run();
+    })();
+    this.deps.log.info({ batchId: ob.id, outputFileId: ids.output, errorFileId: ids.error }, "openai batch files ready");
+    return { ...ob, outputFileId: ids.output, errorFileId: ids.error, filesAt: at };
+  }
+}
+
+export function toOpenAIBatch(batch: BatchRow, ob: OpenAIBatchRow): OpenAIBatch {
+  const rejected = ob.rejected?.length ?? 0;
+  const created = secs(ob.createdAt) ?? 0;
+  const ended = secs(batch.finishedAt);
+  return {
+    id: batch.id,
+    object: "batch",
+    endpoint: ob.endpoint,
+    model: ob.model,
+    errors: ob.errors?.length
+      ? {
+          object: "list",
+          data: ob.errors.map((e) => ({ code: e.code, message: e.message, line: e.line ?? null, param: e.param ?? null })),
+        }
+      : null,
+    input_file_id: ob.inputFileId,
+    completion_window: ob.completionWindow,
+    status: batch.state,
+    output_file_id: ob.outputFileId,
+    error_file_id: ob.errorFileId,
+    created_at: created,
+    in_progress_at: secs(batch.inProgressAt),
+    expires_at: created + DAY_SECONDS,
+    finalizing_at: batch.state === "completed" ? ended : null,
+    completed_at: batch.state === "completed" ? ended : null,
+    failed_at: batch.state === "failed" ? ended : null,
+    expired_at: null,
+    cancelling_at: secs(batch.cancelRequestedAt),
+    cancelled_at: batch.state === "cancelled" ? ended : null,
+    request_counts: {
+      total: batch.total + rejected,
+      completed: batch.succeeded,
+      failed: batch.failed + batch.cancelled + rejected,
+    },
+    metadata: ob.metadata ?? null,
+  };
+}
