@@ -46,7 +46,8 @@ export class OpenAIBatches {
     const { batches, files, intake, db } = this.deps;
     const file = files.get(req.input_file_id);
     if (!file) throw new ApiError("not_found", `no file with id ${req.input_file_id}`, "input_file_id");
-    if (!admin && file.owner !== owner) throw new ApiError("forbidden", `file ${file.id} belongs to another API key`, "input_file_id");
+    if (!admin && file.owner !== owner)
+      throw new ApiError("forbidden", `file ${file.id} belongs to another API key`, "input_file_id");
     if (file.purpose !== "batch")
       throw new ApiError(
         "validation_failed",
@@ -109,7 +110,10 @@ export class OpenAIBatches {
       .select()
       .from(openaiBatches)
       .where(
-        and(q.after ? lt(openaiBatches.id, q.after) : undefined, owner !== undefined ? eq(openaiBatches.owner, owner) : undefined),
+        and(
+          q.after ? lt(openaiBatches.id, q.after) : undefined,
+          owner !== undefined ? eq(openaiBatches.owner, owner) : undefined,
+        ),
       )
       .orderBy(desc(openaiBatches.id))
       .limit(q.limit + 1)

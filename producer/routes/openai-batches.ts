@@ -1,9 +1,9 @@
 import type Database from "better-sqlite3";
 import { type Context, Hono } from "hono";
-import { ownerFilter, principalOf } from "../auth/principal.ts";
 import { stream } from "hono/streaming";
 import type { Logger } from "../../ops/log.ts";
 import { CreateOpenAIBatchRequest, ListQuery } from "../../schema/openai-batch.ts";
+import { ownerFilter, principalOf } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";
 import type { BatchStore } from "../batches.ts";
 import type { Canceller } from "../cancel.ts";
@@ -109,9 +109,7 @@ export function openaiBatchRoutes(deps: OpenAIBatchRoutesDeps) {
     const p = principalOf(c);
     return c.json(await batches.create(await parseJson(c, CreateOpenAIBatchRequest), p.keyId, p.admin));
   });
-  app.get("/batches", async (c) =>
-    c.json(await batches.list(parseValue(ListQuery, c.req.query()), ownerFilter(principalOf(c)))),
-  );
+  app.get("/batches", async (c) => c.json(await batches.list(parseValue(ListQuery, c.req.query()), ownerFilter(principalOf(c)))));
   app.get("/batches/:id", async (c) => {
     const p = principalOf(c);
     return c.json(await batches.get(c.req.param("id"), p.keyId, p.admin));

@@ -49,10 +49,18 @@ describe("a worker killed with SIGKILL in the middle of a generation", () => {
     const res = await fetch(`${stack.producer.url}/v1/jobs`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ task: "summarize", input: { text: "A long memo about rent." } }),
+      // The grammar forces a long generation: the random model cannot end it early before the kill.
+      body: JSON.stringify({
+        task: "extract",
+        input: { text: "A long memo about rent." },
+        params: {
+          schema: { type: "object", properties: { a: { type: "string", minLength: 1000, maxLength: 1000 } }, required: ["a"] },
+        },
+      }),
     });
     const { id } = (await res.json()) as { id: string };
-    expect(await stack.waitFor(id, ["running", "succeeded", "failed"], 30_000)).toBe("running");
+    const first = await stack.waitFor(id, ["running", "succeeded", "failed"], 30_000);
+    expect(first, JSON.stringify(stack.producer.store.get(id)?.error)).toBe("running");
     expect(await a.kill("SIGKILL")).toBe("SIGKILL");
     expect(stack.producer.store.get(id)?.state).toBe("running");
 
