@@ -37,7 +37,7 @@ describe("AdaptiveBatcher", () => {
     b.sample(false);
     b.addTokens(100);
     expect(b.tick(1000)).toBeUndefined();
-    expect(b.current).toBe(4);
+    expect(b.current).toBe(1);
     expect(b.status().measured).toEqual({});
   });
 

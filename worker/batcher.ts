@@ -52,6 +52,8 @@ export class AdaptiveBatcher {
   private from: number | undefined;
   private start: number;
   private refineSteps = 0;
+  /** A probe that does not pay goes back to the best size, not exploring downwards. */
+  private probing = false;
   private readonly measured = new Map<number, number>();
   private windowStart: number;
   private windowTokens = 0;
@@ -64,7 +66,7 @@ export class AdaptiveBatcher {
 
   constructor(options: BatcherOptions, now = Date.now()) {
     this.o = {
-      initial: Math.min(options.max, 4),
+      initial: 1,
       latencyTargetMs: 0,
       windowMs: 2_000,
       gain: 0.05,
@@ -89,7 +91,7 @@ export class AdaptiveBatcher {
     };
   }
 
-  /** Tokens generated (all sequences) since the last call. */
+  /** Tokens processed (prompts evaluated and tokens generated, all sequences) since the last call. */
   addTokens(n: number): void {
     this.windowTokens += n;
   }
@@ -148,6 +150,7 @@ export class AdaptiveBatcher {
           }
         } else if (
           this.direction === 1 &&
+          !this.probing &&
           this.from === this.start &&
           this.start > 1 &&
           !this.measured.has(Math.floor(this.start / 2))
@@ -173,6 +176,7 @@ export class AdaptiveBatcher {
           this.direction = 1;
           this.from = this.limit;
           this.start = this.limit;
+          this.probing = true;
           return this.move(probe, `probing batch ${probe} in case the workload changed`, tps);
         }
         return undefined;
@@ -194,6 +198,7 @@ export class AdaptiveBatcher {
 
   private settle(tps: number): BatcherDecision | undefined {
     this.phase = "settled";
+    this.probing = false;
     this.settledWindows = 0;
     const best = this.best();
     if (best === this.limit) return undefined;

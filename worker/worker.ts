@@ -138,6 +138,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   metrics.batchSize.set(slots.size);
 
   let countedTokens = engine.generatedTokens;
+  let countedWork = engine.processedTokens;
   let tokensPerSecond = 0;
   let lastSample = Date.now();
   const sampler = setInterval(() => {
@@ -148,7 +149,9 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     lastSample = now;
     metrics.tokensPerSecond.set(Math.round(tokensPerSecond * 10) / 10);
     if (!batcher) return;
-    batcher.addTokens(tokens);
+    const work = engine.processedTokens;
+    batcher.addTokens(work - countedWork);
+    countedWork = work;
     batcher.sample(slots.saturated);
     const decision = batcher.tick(now);
     if (decision) {

@@ -5,7 +5,7 @@
  * Prints a table and ratios; writes bench/results/worker.json and worker.svg.
  *
  * Options (env): BENCH_JOBS (jobs per run, default calibrated to ~BENCH_SECONDS of work for the best
- * raw batch), BENCH_SECONDS (15), BENCH_MAX_TOKENS (48), BENCH_BATCHES ("1,2,4,8,16"), BENCH_THREADS (1).
+ * raw batch), BENCH_SECONDS (30), BENCH_MAX_TOKENS (48), BENCH_BATCHES ("1,2,4,8,16"), BENCH_THREADS (1).
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,7 +25,7 @@ import { freePort, startNatsServer } from "../nats-server.ts";
 import { provision } from "../provision.ts";
 
 const env = process.env;
-const SECONDS = Number(env.BENCH_SECONDS ?? 15);
+const SECONDS = Number(env.BENCH_SECONDS ?? 30);
 const MAX_TOKENS = Number(env.BENCH_MAX_TOKENS ?? 48);
 const BATCHES = (env.BENCH_BATCHES ?? "1,2,4,8,16").split(",").map(Number);
 const THREADS = Number(env.BENCH_THREADS ?? 1);

@@ -82,9 +82,9 @@ describe("metrics", () => {
     const text = await scrape(`${url}/metrics`);
     const w = `worker="${worker.id}"`;
     expect(sample(text, `docket_worker_info{model="${worker.engine.modelName}",${w}}`)).toBe(1);
-    // DOCKET_MAX_BATCH=4: the batcher starts at 4; the context holds one more sequence, the interactive reserve.
+    // The adaptive batcher starts at 1 (of DOCKET_MAX_BATCH=4); the context holds one more sequence, the interactive reserve.
     expect(sample(text, `docket_worker_batch_size{${w}}`)).toBe(worker.status().batchSize);
-    expect(worker.status().batchSize).toBe(4);
+    expect(worker.status().batchSize).toBe(1);
     expect(sample(text, `docket_worker_sequences{${w}}`)).toBe(5);
     expect(sample(text, `docket_worker_jobs_running{${w}}`)).toBe(0);
     expect(sample(text, `docket_worker_ready{${w}}`)).toBe(1);
