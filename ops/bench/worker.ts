@@ -97,7 +97,10 @@ async function rawEngine(modelPath: string, jobs: number, batch: number): Promis
           chatWrapper,
           systemPrompt: p.systemPrompt,
         });
-        await session.prompt(p.prompt, { maxTokens: MAX_TOKENS, seed: i, onToken: (t) => (tokens += t.length) });
+        const before = sequence.tokenMeter.getState();
+        await session.prompt(p.prompt, { maxTokens: MAX_TOKENS, seed: i });
+        // Counted as the worker counts completionTokens: the sequence's token meter.
+        tokens += sequence.tokenMeter.diff(before).usedOutputTokens;
         session.dispose({ disposeSequence: false });
         await sequence.clearHistory();
         // Latency from the start of the run, as if every job was submitted then (as the worker runs measure it).
@@ -112,12 +115,18 @@ async function rawEngine(modelPath: string, jobs: number, batch: number): Promis
   return row("raw engine", String(batch), jobs, tokens, ms, latencies);
 }
 
-async function throughWorker(modelPath: string, natsUrl: string, jobs: number, batch: number | "adaptive"): Promise<Row> {
+async function throughWorker(
+  modelPath: string,
+  natsUrl: string,
+  jobs: number,
+  batch: number | "adaptive",
+  threads = THREADS,
+): Promise<Row> {
   const config = loadConfig({
     NATS_URL: natsUrl,
     DOCKET_MODEL: modelPath,
     DOCKET_GPU: "false",
-    DOCKET_THREADS: String(THREADS),
+    DOCKET_THREADS: String(threads),
     DOCKET_MAX_BATCH: String(MAX_BATCH),
     DOCKET_BATCH_SIZE: batch === "adaptive" ? "0" : String(batch),
     DOCKET_CONTEXT_SIZE: String(CONTEXT),
@@ -159,7 +168,13 @@ async function throughWorker(modelPath: string, natsUrl: string, jobs: number, b
   await nc.close();
   const values = [...done.values()];
   const r = row(
-    batch === 1 ? "worker, sequential" : batch === "adaptive" ? "worker, adaptive" : "worker, fixed",
+    threads !== THREADS
+      ? `worker, ${threads} threads`
+      : batch === 1
+        ? "worker, sequential"
+        : batch === "adaptive"
+          ? "worker, adaptive"
+          : "worker, fixed",
     batch === "adaptive" ? `adaptive (ended at ${status.batchSize})` : String(batch),
     jobs,
     values.reduce((a, v) => a + v.tokens, 0),
@@ -191,22 +206,6 @@ async function main() {
   const modelPath = await ensureDemoModel(BENCH_MODEL);
   console.log(`bench model: ${modelPath}`);
 
-  // Threads: on 2 cores the event loop competes with llama.cpp's math threads.
-  for (const threads of [1, 2]) {
-    const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error });
-    const model = await llama.loadModel({ modelPath });
-    const ctx = await model.createContext({ contextSize: CONTEXT, threads });
-    const p = plan(0);
-    const s = new LlamaChatSession({ contextSequence: ctx.getSequence(), systemPrompt: p.systemPrompt });
-    let tokens = 0;
-    const t0 = performance.now();
-    await s.prompt(p.prompt, { maxTokens: 64, onToken: (t) => (tokens += t.length) });
-    console.log(`threads=${threads}: ${Math.round((tokens * 1000) / (performance.now() - t0))} tok/s (one sequence)`);
-    await ctx.dispose();
-    await model.dispose();
-    await llama.dispose();
-  }
-
   const calib = await rawEngine(modelPath, MAX_BATCH * 2, MAX_BATCH);
   const jobs = Number(env.BENCH_JOBS ?? Math.max(MAX_BATCH * 4, Math.round((calib.jobsPerSecond * SECONDS) / 4) * 4));
   console.log(`${jobs} jobs per run, maxTokens ${MAX_TOKENS}, context ${CONTEXT}, batches ${BATCHES.join(",")}`);
@@ -230,23 +229,35 @@ async function main() {
   try {
     for (const b of BATCHES) print(await throughWorker(modelPath, url, jobs, b));
     print(await throughWorker(modelPath, url, jobs, "adaptive"));
+    // Threads: in the worker, llama.cpp's math threads compete with Node's event loop for the cores.
+    print(await throughWorker(modelPath, url, jobs, "adaptive", THREADS + 1));
   } finally {
     await nats.stop();
     await rm(dir, { recursive: true, force: true });
   }
 
-  const tps = (pred: (r: Row) => boolean) => Math.max(...rows.filter(pred).map((r) => r.tokensPerSecond));
-  const adaptive = tps((r) => r.run === "worker, adaptive");
-  const sequential = tps((r) => r.run === "worker, sequential");
-  const bestFixed = tps((r) => r.run.startsWith("worker, fixed") || r.run === "worker, sequential");
-  const rawBest = tps((r) => r.run === "raw engine");
+  const best = (key: "tokensPerSecond" | "jobsPerSecond", pred: (r: Row) => boolean) =>
+    Math.max(...rows.filter(pred).map((r) => r[key]));
+  const ratio = (key: "tokensPerSecond" | "jobsPerSecond", of: (r: Row) => boolean, over: (r: Row) => boolean) =>
+    Math.round((best(key, of) / best(key, over)) * 100) / 100;
+  const adaptive = (r: Row) => r.run === "worker, adaptive";
+  const sequential = (r: Row) => r.run === "worker, sequential";
+  const fixed = (r: Row) => r.run.startsWith("worker, fixed") || r.run === "worker, sequential";
+  const raw = (r: Row) => r.run === "raw engine";
+  const moreThreads = (r: Row) => r.run.endsWith("threads");
   const ratios = {
-    adaptiveOverSequential: Math.round((adaptive / sequential) * 100) / 100,
-    adaptiveOverBestFixed: Math.round((adaptive / bestFixed) * 100) / 100,
-    adaptiveOverRawBest: Math.round((adaptive / rawBest) * 100) / 100,
+    adaptiveOverSequential: ratio("tokensPerSecond", adaptive, sequential),
+    adaptiveOverBestFixed: ratio("tokensPerSecond", adaptive, fixed),
+    adaptiveOverRawBest: ratio("tokensPerSecond", adaptive, raw),
+    adaptiveOverBestFixedJobs: ratio("jobsPerSecond", adaptive, fixed),
+    adaptiveOverRawBestJobs: ratio("jobsPerSecond", adaptive, raw),
+    moreThreadsOverDefault: ratio("tokensPerSecond", moreThreads, adaptive),
   };
   console.log(
-    `adaptive/sequential ${ratios.adaptiveOverSequential}×  adaptive/best fixed ${ratios.adaptiveOverBestFixed}×  adaptive/raw best ${ratios.adaptiveOverRawBest}×`,
+    `tokens/s: adaptive/sequential ${ratios.adaptiveOverSequential}×  adaptive/best fixed ${ratios.adaptiveOverBestFixed}×  adaptive/raw best ${ratios.adaptiveOverRawBest}×`,
+  );
+  console.log(
+    `jobs/s:   adaptive/best fixed ${ratios.adaptiveOverBestFixedJobs}×  adaptive/raw best ${ratios.adaptiveOverRawBestJobs}×   ${THREADS + 1} threads/${THREADS} ${ratios.moreThreadsOverDefault}×`,
   );
   const out = join(process.cwd(), "bench", "results");
   await mkdir(out, { recursive: true });
