@@ -32,6 +32,18 @@ describe("AdaptiveBatcher", () => {
     });
   }
 
+  it("learns nothing from the first saturated window, which runs on a cold engine", () => {
+    const b = new AdaptiveBatcher({ max: 32, windowMs: 1000 }, 0);
+    for (let i = 0; i < 4; i++) b.sample(true);
+    b.addTokens(100);
+    expect(b.tick(1000)).toBeUndefined();
+    expect(b.status().measured).toEqual({});
+    for (let i = 0; i < 4; i++) b.sample(true);
+    b.addTokens(100);
+    b.tick(2000);
+    expect(b.status().measured).toEqual({ 1: 100 });
+  });
+
   it("learns nothing from windows that did not run saturated", () => {
     const b = new AdaptiveBatcher({ max: 32, windowMs: 1000 }, 0);
     b.sample(false);
@@ -44,9 +56,11 @@ describe("AdaptiveBatcher", () => {
   it("cuts the batch when p95 job latency is over target", () => {
     const b = new AdaptiveBatcher({ max: 32, initial: 16, windowMs: 1000, latencyTargetMs: 5000 }, 0);
     for (let i = 0; i < 4; i++) b.sample(true);
+    expect(b.tick(1000)).toBeUndefined(); // the warm-up window teaches nothing
+    for (let i = 0; i < 4; i++) b.sample(true);
     b.addTokens(1000);
     for (let i = 0; i < 20; i++) b.addJob(9000);
-    const d = b.tick(1000);
+    const d = b.tick(2000);
     expect(d?.limit).toBe(12);
     expect(d?.reason).toMatch(/latency/);
   });

@@ -52,6 +52,7 @@ export class AdaptiveBatcher {
   private from: number | undefined;
   private start: number;
   private refineSteps = 0;
+  private warm = false;
   /** A probe that does not pay goes back to the best size, not exploring downwards. */
   private probing = false;
   private readonly measured = new Map<number, number>();
@@ -127,6 +128,11 @@ export class AdaptiveBatcher {
     const latencies = this.latencies;
     this.resetWindow(now);
     if (!saturated) return undefined; // no backlog: nothing was learned about this batch size
+    // The first saturated window runs on a cold engine (measured: ~40% under steady state): learn nothing from it.
+    if (!this.warm) {
+      this.warm = true;
+      return undefined;
+    }
     this.lastTps = tps;
     const before = this.measured.get(this.limit);
     this.measured.set(this.limit, before === undefined ? tps : (before + tps) / 2);
