@@ -60,6 +60,7 @@ describe("the producer killed with SIGKILL while it records results", () => {
     );
 
     let kill!: () => void;
+    let killRequested = false;
     const killed = new Promise<unknown>((resolve) => {
       kill = () => resolve(first.kill("SIGKILL"));
     });
@@ -68,10 +69,22 @@ describe("the producer killed with SIGKILL while it records results", () => {
       Array.from({ length: JOBS }, (_, i) => tinyJob(i)),
       4,
       (n) => {
-        // Half submitted, the worker finishing jobs and the recorder writing their results: kill -9.
-        if (n === JOBS / 2) kill();
+        // Half submitted or more, the worker finishing jobs and the recorder writing their results: kill -9.
+        if (!killRequested && n >= JOBS / 2 && terminalRows(db) > 0) {
+          killRequested = true;
+          kill();
+        }
       },
     );
+    // On a loaded machine every job may be submitted before the first result is recorded: kill then.
+    void submitting.then(async () => {
+      for (const deadline = Date.now() + 60_000; !killRequested && Date.now() < deadline; ) {
+        if (terminalRows(db) > 0) {
+          killRequested = true;
+          kill();
+        } else await new Promise((r) => setTimeout(r, 50));
+      }
+    });
     expect(await killed).toBe("SIGKILL");
     const recordedBeforeKill = terminalRows(db);
 
