@@ -7,6 +7,8 @@ export interface FileServer {
   url: string;
   /** Every request, in order: method, path and Range header. */
   requests: { method: string; path: string; range?: string }[];
+  /** File bytes sent so far, over every response. */
+  sentBytes(): number;
   close(): Promise<void>;
 }
 
@@ -20,6 +22,8 @@ export interface FileServerOptions {
   cutAfterBytes?: number;
   /** Once this many file bytes were sent in all, every response stops sending and hangs (a stalled network). */
   stallAfterTotalBytes?: number;
+  /** Pause this long after each 64 KiB sent (a slow network); read on every chunk, so it can be lifted. */
+  chunkDelayMs?: number;
 }
 
 /** A local HTTP file server with Range support (node:http) that can drop connections mid-file. */
@@ -70,6 +74,10 @@ export async function startFileServer(o: FileServerOptions): Promise<FileServer>
       const part = chunk.length > budget ? chunk.subarray(0, budget) : chunk;
       sent += part.length;
       res.write(part);
+      if (o.chunkDelayMs) {
+        stream.pause();
+        setTimeout(() => stream.resume(), o.chunkDelayMs);
+      }
       if (part.length < chunk.length) stream.destroy();
     });
     stream.on("end", () => res.end());
@@ -79,6 +87,7 @@ export async function startFileServer(o: FileServerOptions): Promise<FileServer>
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    sentBytes: () => sent,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -1,5 +1,6 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +58,43 @@ describe("docket model", () => {
       const { path } = await pullModel({ uri: `${server.url}/files/bench.gguf`, directory: join(dir, "cut") });
       expect(await sha(path)).toBe(await sha(source));
       expect(server.requests.some((r) => r.range?.startsWith("bytes=0-"))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a pull stopped with Ctrl-C keeps its partial file, and the next pull fetches only the rest", async () => {
+    const size = (await readFile(source)).length;
+    const options: Parameters<typeof startFileServer>[0] = { files: { "/files/bench.gguf": source }, chunkDelayMs: 40 };
+    const server = await startFileServer(options);
+    const out = join(dir, "interrupted");
+    try {
+      const first = spawn(process.execPath, [BIN, "model", "pull", `${server.url}/files/bench.gguf`, "--dir", out], {
+        stdio: "ignore",
+      });
+      // A slow network: interrupt once 90% has arrived (ipull writes whole 5 MB chunks, in parallel).
+      for (const deadline = Date.now() + 30_000; server.sentBytes() < size * 0.9; ) {
+        if (Date.now() > deadline) throw new Error(`the first pull got only ${server.sentBytes()} bytes`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const exited = new Promise((r) => first.once("exit", r));
+      first.kill("SIGINT");
+      await exited;
+      expect(existsSync(join(out, "bench.gguf.ipull"))).toBe(true);
+      expect(existsSync(join(out, "bench.gguf"))).toBe(false);
+
+      options.chunkDelayMs = undefined;
+      const before = server.requests.length;
+      await run(process.execPath, [BIN, "model", "pull", `${server.url}/files/bench.gguf`, "--dir", out]);
+      expect(await sha(join(out, "bench.gguf"))).toBe(await sha(source));
+      // Only the chunks the first pull had not written were asked for again (ipull's first GET only reads the size).
+      const ranged = server.requests
+        .slice(before)
+        .map((r) => /^bytes=(\d+)-(\d+)$/.exec(r.range ?? ""))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .reduce((n, m) => n + Number(m[2]) - Number(m[1]) + 1, 0);
+      expect(ranged).toBeGreaterThan(0);
+      expect(ranged).toBeLessThan(size * 0.5);
     } finally {
       await server.close();
     }
