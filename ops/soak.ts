@@ -40,6 +40,8 @@ const env = {
   DOCKET_CONTEXT_SIZE: process.env.DOCKET_CONTEXT_SIZE ?? "256",
   DOCKET_THREADS: process.env.DOCKET_THREADS ?? "1",
   DOCKET_GPU: process.env.DOCKET_GPU ?? "false",
+  // A free monitor port per worker: a restarted worker, or another run beside this one, never collides on 9090.
+  DOCKET_WORKER_PORT: process.env.DOCKET_WORKER_PORT ?? "0",
 };
 
 function launch(entry: string, name: string): { child: ChildProcess; ready: Promise<void> } {

@@ -20,7 +20,8 @@ export function spawnDocket(entry: "producer/main.ts" | "worker/main.ts", env: R
   const child = fork(resolve(root, entry), [], {
     cwd: root,
     execArgv: ["--import", import.meta.resolve("tsx")],
-    env: { ...process.env, DOCKET_LOG_FORMAT: "json", ...env },
+    // Test files run in parallel: every worker takes a free monitor port unless the test names one.
+    env: { ...process.env, DOCKET_LOG_FORMAT: "json", DOCKET_WORKER_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   let out = "";
