@@ -53,6 +53,10 @@ export const EventMessage = z.object({
   submittedAt: z.string().optional(),
   /** progress: tokens generated so far. */
   tokens: z.number().int().min(0).optional(),
+  /** progress of an interactive chat job: the text generated since the last progress event... */
+  delta: z.string().optional(),
+  /** ...which starts at this character offset of the answer (a gap means an event was lost). */
+  offset: z.number().int().min(0).optional(),
   result: JobResult.optional(),
   error: JobError.optional(),
 });

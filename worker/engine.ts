@@ -101,6 +101,8 @@ export interface GenerateRequest {
   signal?: AbortSignal;
   /** Called with the number of tokens generated so far. */
   onTokens?: (generated: number) => void;
+  /** Called with each piece of text as it is generated (streamed chat answers). */
+  onText?: (text: string) => void;
 }
 
 export interface GenerateResult {
@@ -265,6 +267,7 @@ export class Engine {
         ...(req.seed !== undefined ? { seed: req.seed } : {}),
         ...(req.grammar ? { grammar: req.grammar } : {}),
         ...(req.signal ? { signal: req.signal, stopOnAbortSignal: false } : {}),
+        ...(req.onText ? { onTextChunk: req.onText } : {}),
         onToken: (tokens) => {
           generated += tokens.length;
           this.generatedTokens += tokens.length;

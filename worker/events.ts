@@ -4,7 +4,7 @@ import { type EventMessage, eventMsgId } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { EVENTS_STREAM, type EventKind, subjects } from "../schema/subjects.ts";
 
-type EventBody = Partial<Pick<EventMessage, "tokens" | "result" | "error">>;
+type EventBody = Partial<Pick<EventMessage, "tokens" | "delta" | "offset" | "result" | "error">>;
 
 /** Publishes a worker's events for one job attempt to DOCKET_EVENTS. */
 export class EventPublisher {
@@ -53,7 +53,10 @@ export class EventPublisher {
   }
 
   /** Fire-and-forget: a lost progress event costs nothing. */
-  progress(job: JobMessage, attempt: number, tokens: number): void {
-    this.nc.publish(subjects.event(job.id, "progress"), JSON.stringify(this.message(job, attempt, "progress", { tokens })));
+  progress(job: JobMessage, attempt: number, tokens: number, text?: { delta: string; offset: number }): void {
+    this.nc.publish(
+      subjects.event(job.id, "progress"),
+      JSON.stringify(this.message(job, attempt, "progress", { tokens, ...(text ?? {}) })),
+    );
   }
 }

@@ -31,6 +31,8 @@ export interface ExecuteOptions {
   signal: AbortSignal;
   /** Called with the number of tokens generated so far (over every call of a long document). */
   onTokens?: (generated: number) => void;
+  /** Called with each piece of generated text (only asked for single-call jobs: interactive chat). */
+  onText?: (text: string) => void;
 }
 
 export type ExecuteResult = Omit<JobResult, "timings"> & { runMs: number };
@@ -206,6 +208,7 @@ class JobExecution {
       ...(grammar ? { grammar } : {}),
       signal: o.signal,
       ...(o.onTokens ? { onTokens: (n: number) => o.onTokens?.(before + n) } : {}),
+      ...(o.onText ? { onText: o.onText } : {}),
     });
     if (o.signal.aborted) throw o.signal.reason;
     this.usage.promptTokens += gen.promptTokens;

@@ -22,6 +22,9 @@ export interface RunnerOptions {
   onEngineFailed?: () => void;
 }
 
+/** Least time between two text-carrying progress events of a streamed (interactive chat) job. */
+const STREAM_EVERY_MS = 50;
+
 export function retryDelayMs(attempt: number): number {
   const base = Math.min(60_000, 1_000 * 2 ** (attempt - 1));
   return Math.round(base * (0.75 + Math.random() * 0.5));
@@ -143,18 +146,28 @@ export class Runner {
       if (await this.cancellations.isCancelled(job.id)) return { kind: "cancelled" };
       await this.events.publish(job, attempt, "started");
       let lastProgress = 0;
+      let generated = 0;
+      // A person waits on an interactive chat: its text streams in progress events (every STREAM_EVERY_MS).
+      const streams = job.lane === "interactive" && job.task === "chat";
+      let pending = "";
+      let offset = 0;
       const { runMs, ...result } = await executeJob(job, {
         engine: this.engine,
         document: await this.documents.text(job),
         defaultMaxTokens: this.options.defaultMaxTokens,
         signal,
         onTokens: (tokens) => {
+          generated = tokens;
           const now = Date.now();
-          if (now - lastProgress < this.options.progressEveryMs) return;
+          if (now - lastProgress < (streams ? STREAM_EVERY_MS : this.options.progressEveryMs)) return;
           lastProgress = now;
-          this.events.progress(job, attempt, tokens);
+          this.events.progress(job, attempt, tokens, streams ? { delta: pending, offset } : undefined);
+          offset += pending.length;
+          pending = "";
         },
+        ...(streams ? { onText: (text: string) => (pending += text) } : {}),
       });
+      if (streams && pending) this.events.progress(job, attempt, generated, { delta: pending, offset });
       return {
         kind: "completed",
         result: {

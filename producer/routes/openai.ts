@@ -113,9 +113,25 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
           } satisfies ChatCompletionChunk),
         });
       await chunk(undefined, { role: "assistant", content: "" }, null);
-      // Progress events keep idle proxies from closing the stream during long generations.
+      // The worker streams the answer in progress events (delta at offset). What reaches the client is the
+      // answer as the job will store it: leading whitespace dropped, trailing whitespace held back until
+      // more text follows, so the chunks add up to the final text exactly.
+      let received = "";
+      let emitted = "";
+      let writing = Promise.resolve();
       const onProgress = (e: EventMessage) => {
-        if (e.jobId === msg.id) void stream.write(": progress\n\n");
+        if (e.jobId !== msg.id) return;
+        if (e.delta === undefined || e.offset !== received.length) {
+          // No text (or a lost event): a comment keeps idle proxies from closing the stream.
+          writing = writing.then(() => stream.write(": progress\n\n")).then(() => undefined);
+          return;
+        }
+        received += e.delta;
+        const visible = received.trimStart().trimEnd();
+        if (visible.length <= emitted.length || !visible.startsWith(emitted)) return;
+        const piece = visible.slice(emitted.length);
+        emitted = visible;
+        writing = writing.then(() => chunk(undefined, { content: piece }, null));
       };
       recorder.on("progress", onProgress);
       let row: JobRow;
@@ -127,12 +143,15 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
         return;
       } finally {
         recorder.off("progress", onProgress);
+        await writing;
       }
       if (row.state !== "succeeded" || !row.result) {
         await stream.writeSSE({ data: JSON.stringify(jobErrorBody(row).body) });
         return;
       }
-      await chunk(row, { content: row.result.text }, null);
+      // What the progress events did not carry (the tail, or all of it for a short answer).
+      const rest = row.result.text.startsWith(emitted) ? row.result.text.slice(emitted.length) : "";
+      if (rest) await chunk(row, { content: rest }, null);
       await chunk(row, {}, finishReason(row.result, budget));
       if (req.stream_options?.include_usage) {
         await stream.writeSSE({

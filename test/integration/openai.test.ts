@@ -69,6 +69,35 @@ describe("OpenAI-compatible chat completions (official openai client)", () => {
     expect(text).toBe(job?.result?.text);
   });
 
+  it("a long streamed answer arrives in pieces while it is generated, adding up to the job's text", async () => {
+    const stream = await client.chat.completions.create({
+      model: "docket",
+      messages,
+      max_completion_tokens: 1500,
+      seed: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = "";
+    let id = "";
+    let contentChunks = 0;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      id = chunk.id;
+      const content = chunk.choices[0]?.delta.content;
+      if (content) {
+        contentChunks++;
+        text += content;
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    const job = stack.producer.store.get(id.replace("chatcmpl-", ""));
+    expect(text).toBe(job?.result?.text);
+    // The random model rarely stops early; when it writes for a while, the answer must come in pieces.
+    expect(usage?.completion_tokens).toBeGreaterThan(300);
+    expect(contentChunks).toBeGreaterThanOrEqual(2);
+  });
+
   it("a conversation that does not end with a user message is a 400 the client raises", async () => {
     await expect(
       client.chat.completions.create({ model: "docket", messages: [{ role: "assistant", content: "Hi" }] }),
