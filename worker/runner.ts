@@ -80,7 +80,7 @@ export class Runner {
     }
     const ac = new AbortController();
     this.inFlight.set(job.id, ac);
-    const working = setInterval(() => m.working(), Math.max(1_000, this.options.ackWaitMs / 3));
+    const working = setInterval(() => m.working(), Math.max(250, this.options.ackWaitMs / 3));
     const log = this.log.child({ jobId: job.id, batchId: job.batchId, attempt, task: job.task, lane: job.lane });
     try {
       const outcome = await this.execute(job, attempt, ac.signal);
