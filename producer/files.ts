@@ -42,8 +42,7 @@ export class FileStore {
     return this.db.select({ content: files.content }).from(files).where(eq(files.id, id)).get()?.content ?? undefined;
   }
 
-  /** Newest first; `after` is the last id of the previous page. */
-  /** `owner` undefined lists every file (the admin). */
+  /** Newest first; `after` is the last id of the previous page; `owner` undefined lists every file (the admin). */
   list(q: { limit: number; after?: string; purpose?: string }, owner?: string): { rows: FileMeta[]; hasMore: boolean } {
     const rows = this.db
       .select(META)
