@@ -10,7 +10,7 @@ import { provision } from "../../ops/provision.ts";
 import { type Producer, startProducer } from "../../producer/producer.ts";
 import { JOBS_STREAM } from "../../schema/subjects.ts";
 import { startWorker, type Worker } from "../../worker/worker.ts";
-import { ledger, storedFinalEvents, submitJobs, tinyJob } from "../helpers/jobs.ts";
+import { ledger, storedFinalEvents, submitJobs } from "../helpers/jobs.ts";
 import { testConfig } from "../helpers/stack.ts";
 
 const JOBS = 90;
@@ -83,7 +83,7 @@ beforeAll(async () => {
     DOCKET_DB: join(dir, "docket.db"),
     DOCKET_REPLICAS: "3",
     DOCKET_ACK_WAIT: "5",
-    DOCKET_CONTEXT_SIZE: "256",
+    DOCKET_CONTEXT_SIZE: "1024",
     DOCKET_MAX_BATCH: "3",
   };
   producer = await startProducer(testConfig(base), log);
@@ -94,6 +94,20 @@ afterAll(async () => {
   await producer?.close();
   for (const n of nodes) await n.server?.stop("SIGKILL");
   if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/**
+ * A job with some work in it (the grammar holds the model to 100 characters): one-token jobs finish
+ * faster than they are submitted, so one worker could take them all and "share the work" would test timing.
+ */
+const workJob = (i: number) => ({
+  task: "extract",
+  lane: "batch",
+  input: { text: `note ${i}` },
+  params: {
+    schema: { type: "object", properties: { a: { type: "string", minLength: 100, maxLength: 100 } }, required: ["a"] },
+    maxTokens: 600,
+  },
 });
 
 describe("a three-node JetStream cluster with replicated streams (R3)", () => {
@@ -108,7 +122,7 @@ describe("a three-node JetStream cluster with replicated streams (R3)", () => {
     let killed: Promise<void> | undefined;
     const ids = await submitJobs(
       () => p.url,
-      Array.from({ length: JOBS }, (_, i) => tinyJob(i)),
+      Array.from({ length: JOBS }, (_, i) => workJob(i)),
       4,
       (n) => {
         if (n === JOBS / 3) killed = leader?.server.stop("SIGKILL");
