@@ -3,4 +3,4 @@
 import { register } from "tsx/esm/api";
 
 register();
-await import("../ops/cli/main.ts");
+await import("../tools/cli/main.ts");

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { authenticate } from "./auth/authenticate.ts";
 import type { KeyStore } from "./auth/keys.ts";
 import { DASHBOARD_HTML } from "./dashboard/page.ts";

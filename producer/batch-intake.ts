@@ -1,5 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import type { BatchOptions } from "../schema/batch.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { JOBS_STREAM } from "../schema/subjects.ts";

@@ -1,7 +1,7 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
 import { type EventMessage, eventMsgId } from "../schema/event.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";

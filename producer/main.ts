@@ -1,4 +1,4 @@
-import { runService } from "../ops/service.ts";
+import { runService } from "../runtime/service.ts";
 import { startProducer } from "./producer.ts";
 
 await runService("producer", async (config, log) => {

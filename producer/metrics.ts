@@ -2,8 +2,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type Database from "better-sqlite3";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { LATENCY_BUCKETS } from "../runtime/metrics.ts";
 import { JOBS_STREAM, LANES, workerConsumer } from "../schema/subjects.ts";
-import { LATENCY_BUCKETS } from "../worker/metrics.ts";
 import type { JobChange, Recorder } from "./recorder.ts";
 
 export const WEBHOOK_OUTCOMES = ["delivered", "retry", "dead"] as const;

@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
 import { BATCH_ENDPOINT, type CreateOpenAIBatchRequest, type OpenAIBatch } from "../schema/openai-batch.ts";
 import { type BatchRow, type OpenAIBatchRow, openaiBatches } from "../schema/tables.ts";

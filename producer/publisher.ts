@@ -1,6 +1,6 @@
 import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { subjects } from "../schema/subjects.ts";
 import { type JobStore, rowToMessage } from "./jobs.ts";

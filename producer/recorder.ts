@@ -2,7 +2,7 @@ import { EventEmitter, on } from "node:events";
 import { type ConsumerMessages, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { eq, sql } from "drizzle-orm";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { EventMessage } from "../schema/event.ts";
 import { type JobState, TERMINAL_STATES } from "../schema/job.ts";
 import { EVENTS_STREAM, RECORDER_CONSUMER } from "../schema/subjects.ts";

@@ -37,7 +37,7 @@ export const ConfigSchema = z.object({
   DOCKET_HOST: z.string().default("127.0.0.1"),
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
   DOCKET_DB: z.string().default("./data/docket.db"),
-  /** GGUF path or hf: URI; unset means the generated demo model (noise). */
+  /** GGUF path or hf: URI; the worker needs it (`npm start` sets the generated demo model, noise, when unset). */
   DOCKET_MODEL: optionalString,
   DOCKET_FALLBACK_MODEL: optionalString,
   /** Bootstrap admin key: when set, every /v1, /openai/v1, /dashboard and /metrics call needs a key. Unset: auth is off. */

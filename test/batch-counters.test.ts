@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLogger } from "../ops/log.ts";
 import { BatchStore, toBatchView } from "../producer/batches.ts";
 import { type OpenDatabase, openDatabase } from "../producer/db.ts";
 import { Recorder } from "../producer/recorder.ts";
+import { createLogger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
 

@@ -1,6 +1,6 @@
 import { join, resolve, sep } from "node:path";
 import { describe, expect, it } from "vitest";
-import { resultPath } from "../ops/cli/batch.ts";
+import { resultPath } from "../tools/cli/batch.ts";
 
 describe("docket results --dir file names", () => {
   const dir = resolve("out");

@@ -24,7 +24,7 @@ import {
   ensureDemoModel,
   TEST_MODEL,
   writeDemoModel,
-} from "../ops/model/demo-model.ts";
+} from "../tools/model/demo-model.ts";
 import {
   dequantizeQ8_0,
   float16BitsToFloat32,
@@ -32,7 +32,7 @@ import {
   GgmlType,
   GgufWriter,
   quantizeQ8_0,
-} from "../ops/model/gguf-writer.ts";
+} from "../tools/model/gguf-writer.ts";
 
 const KB = 1024;
 const MB = 1024 * 1024;

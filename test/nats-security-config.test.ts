@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { natsSecurity } from "../ops/nats.ts";
-import { provisionOptions } from "../ops/provision.ts";
+import { natsSecurity } from "../runtime/nats.ts";
+import { provisionOptions } from "../runtime/provision.ts";
 import { loadConfig } from "../schema/config.ts";
 
 describe("NATS security and provisioning config", () => {

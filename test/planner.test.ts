@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GgufInsights, readGgufFileInfo } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BENCH_MODEL, ensureDemoModel, TEST_MODEL } from "../ops/model/demo-model.ts";
-import { QWEN3NEXT, qwen3NextHeader } from "../ops/model/qwen3next-header.ts";
+import { BENCH_MODEL, ensureDemoModel, TEST_MODEL } from "../tools/model/demo-model.ts";
+import { QWEN3NEXT, qwen3NextHeader } from "../tools/model/qwen3next-header.ts";
 import {
   DEFAULT_RESERVE_BYTES,
   describePlan,

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../ops/log.ts";
 import { openDatabase } from "../producer/db.ts";
 import { Recorder } from "../producer/recorder.ts";
+import { createLogger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
 

@@ -1,7 +1,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { CONTROL_BUCKET, cancelKey } from "../schema/subjects.ts";
 
 /** The reason a cancelled job's generation is aborted with. */

@@ -13,7 +13,7 @@ import {
   type LlamaModel,
   resolveChatWrapper,
 } from "node-llama-cpp";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 
 export interface EngineOptions {
   modelPath: string;

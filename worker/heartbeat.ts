@@ -1,6 +1,6 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { HEARTBEAT_INTERVAL_MS, type WorkerHeartbeat } from "../schema/heartbeat.ts";
 import { CONTROL_BUCKET, workerKey } from "../schema/subjects.ts";
 

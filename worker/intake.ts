@@ -1,6 +1,6 @@
 import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import { JOBS_STREAM, LANES, type Lane, workerConsumer } from "../schema/subjects.ts";
 import type { SlotPool } from "./slots.ts";
 

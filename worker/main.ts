@@ -1,4 +1,4 @@
-import { runService } from "../ops/service.ts";
+import { runService } from "../runtime/service.ts";
 import { startWorker } from "./worker.ts";
 
 // close() drains: stop pulling, finish in-flight jobs within DOCKET_GRACE_SECONDS, return the rest.

@@ -1,7 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-
-/** Seconds buckets for job run time and queue wait: interactive jobs take a second, batch documents minutes. */
-export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+import { LATENCY_BUCKETS } from "../runtime/metrics.ts";
 
 export type MemoryPart = "model" | "context" | "total" | "budget";
 

@@ -1,10 +1,12 @@
 import { existsSync } from "node:fs";
 import { resolveModelFile } from "node-llama-cpp";
-import type { Logger } from "../ops/log.ts";
-import { ensureDemoModel, TEST_MODEL } from "../ops/model/demo-model.ts";
+import type { Logger } from "../runtime/log.ts";
 
 export interface ResolveModelOptions {
-  /** DOCKET_MODEL: a GGUF path, an https URL or an hf: URI; undefined means the generated demo model. */
+  /**
+   * DOCKET_MODEL: a GGUF path, an https URL or an hf: URI. `npm start` sets it to the generated demo model
+   * when it is unset; the worker itself never generates a model (that code is a tool, tools/model/).
+   */
   model: string | undefined;
   /** Where downloaded models are kept. */
   directory?: string;
@@ -18,16 +20,12 @@ export class ModelNotFoundError extends Error {
 }
 
 /** Turns DOCKET_MODEL into a local GGUF path, downloading hf: URIs and URLs once (resumable). */
-export async function resolveModel(o: ResolveModelOptions): Promise<{ path: string; demo: boolean }> {
+export async function resolveModel(o: ResolveModelOptions): Promise<{ path: string }> {
   if (!o.model) {
-    const path = await ensureDemoModel(TEST_MODEL);
-    o.log.warn(
-      { path },
-      "DOCKET_MODEL is not set: using the generated demo model. Its weights are random and its output is noise. " +
-        "Set DOCKET_MODEL to a GGUF file (DOCKET_MODEL=./models/model.gguf) or an hf: URI " +
-        "(DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M) for real analysis.",
+    throw new ModelNotFoundError(
+      "DOCKET_MODEL is not set: set it to a GGUF file (DOCKET_MODEL=./models/model.gguf) or an hf: URI " +
+        "(DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M); `npm start` uses the generated demo model when it is unset",
     );
-    return { path, demo: true };
   }
   const remote = /^(hf:|huggingface:|https?:\/\/)/.test(o.model);
   if (!remote && !existsSync(o.model)) {
@@ -41,5 +39,5 @@ export async function resolveModel(o: ResolveModelOptions): Promise<{ path: stri
       o.log.debug({ downloadedSize, totalSize }, "downloading model");
     },
   });
-  return { path, demo: false };
+  return { path };
 }

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Gauge } from "prom-client";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import type { Config } from "../schema/config.ts";
 import type { Engine } from "./engine.ts";
 import { Heartbeat } from "./heartbeat.ts";

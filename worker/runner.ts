@@ -1,5 +1,5 @@
 import type { JsMsg } from "@nats-io/jetstream";
-import type { Logger } from "../ops/log.ts";
+import type { Logger } from "../runtime/log.ts";
 import type { JobResult } from "../schema/event.ts";
 import { JobId, JobMessage } from "../schema/job.ts";
 import { LANES, TASKS } from "../schema/subjects.ts";

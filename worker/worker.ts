@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../ops/log.ts";
-import { connectNats, natsSecurity } from "../ops/nats.ts";
+import type { Logger } from "../runtime/log.ts";
+import { connectNats, natsSecurity } from "../runtime/nats.ts";
 import type { Config } from "../schema/config.ts";
 import type { Lane } from "../schema/subjects.ts";
 import { AdaptiveBatcher, type BatcherStatus } from "./batcher.ts";
@@ -57,7 +57,12 @@ const SAMPLE_MS = 250;
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
   const observability = await WorkerObservability.start(config, log, id);
-  const { path } = await resolveModel({ model: config.DOCKET_MODEL, directory: config.DOCKET_MODELS_DIR, log });
+  const { path } = await resolveModel({ model: config.DOCKET_MODEL, directory: config.DOCKET_MODELS_DIR, log }).catch(
+    async (err) => {
+      await observability.close();
+      throw err;
+    },
+  );
   const loadStarted = performance.now();
   const fallback = config.DOCKET_FALLBACK_MODEL
     ? (

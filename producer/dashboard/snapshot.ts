@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type Database from "better-sqlite3";
-import type { Logger } from "../../ops/log.ts";
+import type { Logger } from "../../runtime/log.ts";
 import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../../schema/heartbeat.ts";
 import { CONTROL_BUCKET, WORKER_KEYS } from "../../schema/subjects.ts";
 import { type QueueDepth, queueDepth } from "../metrics.ts";

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { Logger } from "../../ops/log.ts";
+import type { Logger } from "../../runtime/log.ts";
 import { CreateJobRequest, ListJobsQuery } from "../../schema/api.ts";
 import type { JobInput, JobMessage } from "../../schema/job.ts";
 import { ownerFilter, ownJob, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { Logger } from "../../ops/log.ts";
+import type { Logger } from "../../runtime/log.ts";
 import { CreateKeyRequest, type KeyList } from "../../schema/api.ts";
 import type { KeyStore } from "../auth/keys.ts";
 import { parseJson } from "../validate.ts";

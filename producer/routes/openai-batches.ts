@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { type Context, Hono } from "hono";
 import { stream } from "hono/streaming";
-import type { Logger } from "../../ops/log.ts";
+import type { Logger } from "../../runtime/log.ts";
 import { CreateOpenAIBatchRequest, ListQuery } from "../../schema/openai-batch.ts";
 import { ownerFilter, principalOf } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";

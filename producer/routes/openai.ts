@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { Logger } from "../../ops/log.ts";
+import type { Logger } from "../../runtime/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
 import { type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";

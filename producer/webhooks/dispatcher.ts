@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
-import type { Logger } from "../../ops/log.ts";
+import type { Logger } from "../../runtime/log.ts";
 import type { WebhookDeliveryRow } from "../../schema/tables.ts";
 import { type AddressPolicy, ForbiddenAddressError } from "./address.ts";
 import type { AttemptOutcome, Outbox } from "./outbox.ts";

@@ -3,18 +3,18 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
-import { connectNats } from "../../ops/nats.ts";
-import { freePort, type RunningNatsServer, startNatsServer } from "../../ops/nats-server.ts";
-import { provision } from "../../ops/provision.ts";
 import { type Producer, startProducer } from "../../producer/producer.ts";
+import { createLogger } from "../../runtime/log.ts";
+import { connectNats } from "../../runtime/nats.ts";
+import { provision } from "../../runtime/provision.ts";
 import { JOBS_STREAM } from "../../schema/subjects.ts";
+import { freePort, type RunningNatsServer, startNatsServer } from "../../tools/nats-server.ts";
 import { startWorker, type Worker } from "../../worker/worker.ts";
 import { ledger, storedFinalEvents, submitJobs } from "../helpers/jobs.ts";
 import { testConfig } from "../helpers/stack.ts";
 
 const JOBS = 90;
-const conf = (i: number) => resolve(import.meta.dirname, `../../ops/cluster/node-${i}.conf`);
+const conf = (i: number) => resolve(import.meta.dirname, `../../deploy/nats/cluster/node-${i}.conf`);
 
 interface Node {
   name: string;
@@ -27,7 +27,7 @@ const nodes: Node[] = [];
 let producer: Producer | undefined;
 const workers: Worker[] = [];
 
-/** ops/cluster/node-{1,2,3}.conf on free loopback ports (flags override the files' ports and routes). */
+/** deploy/nats/cluster/node-{1,2,3}.conf on free loopback ports (flags override the files' ports and routes). */
 async function startCluster(): Promise<string> {
   dir = await mkdtemp(join(tmpdir(), "docket-cluster-"));
   const ports = await Promise.all([1, 2, 3].map(async () => ({ client: await freePort(), route: await freePort() })));

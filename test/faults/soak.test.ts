@@ -6,7 +6,7 @@ const root = resolve(import.meta.dirname, "../..");
 
 describe("npm run soak (a small N)", () => {
   it("jobs go through producer, nats-server and a worker restarted twice with none lost or duplicated", async () => {
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "ops/soak.ts", "--jobs", "60"], {
+    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), "tools/soak.ts", "--jobs", "60"], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
     });

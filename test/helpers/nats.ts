@@ -2,8 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats, type NatsSecurity } from "../../ops/nats.ts";
-import { freePort, type RunningNatsServer, startNatsServer } from "../../ops/nats-server.ts";
+import { connectNats, type NatsSecurity } from "../../runtime/nats.ts";
+import { freePort, type RunningNatsServer, startNatsServer } from "../../tools/nats-server.ts";
 
 export interface TestNats {
   url: string;
@@ -19,7 +19,7 @@ export interface TestNats {
 
 export interface TestNatsOptions {
   /**
-   * A config file (e.g. ops/nats/secure.conf) instead of plain `-js`. Its relative store_dir
+   * A config file (e.g. deploy/nats/secure.conf) instead of plain `-js`. Its relative store_dir
    * (./data/nats) lands in the temporary folder, which is the server's working directory.
    */
   conf?: string;

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DestinationStream } from "pino";
-import { createLogger } from "../../ops/log.ts";
 import { type Producer, startProducer } from "../../producer/producer.ts";
+import { createLogger } from "../../runtime/log.ts";
 import { type Config, loadConfig } from "../../schema/config.ts";
 import type { JobState } from "../../schema/job.ts";
 import { startWorker, type Worker } from "../../worker/worker.ts";
@@ -31,6 +31,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     DOCKET_MAX_TOKENS: "24",
     DOCKET_LOG_LEVEL: "silent",
     DOCKET_WORKER_PORT: "0",
+    ...(process.env.DOCKET_MODEL ? { DOCKET_MODEL: process.env.DOCKET_MODEL } : {}),
     ...overrides,
   });
 }

@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backupDatabase, restoreDatabase } from "../../ops/backup.ts";
 import { openDatabase } from "../../producer/db.ts";
+import { backupDatabase, restoreDatabase } from "../../tools/backup.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const run = promisify(execFile);

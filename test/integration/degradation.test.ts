@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
-import { ensureDemoModel, TEST_MODEL } from "../../ops/model/demo-model.ts";
+import { createLogger } from "../../runtime/log.ts";
+import { ensureDemoModel, TEST_MODEL } from "../../tools/model/demo-model.ts";
 import { Engine, EngineLoadError } from "../../worker/engine.ts";
 
 let dir: string;
@@ -68,6 +68,14 @@ describe("memory planner at worker start", () => {
     const config = testConfig({ DOCKET_GPU_MEMORY: "1MB", NATS_URL: "nats://127.0.0.1:1" });
     await expect(startWorker(config, log)).rejects.toMatchObject({ code: "insufficient_memory" });
     await expect(startWorker(config, log)).rejects.toThrow(/DOCKET_GPU_MEMORY/);
+  });
+
+  it("a worker without DOCKET_MODEL refuses to start and says how to name a model (it never generates one)", async () => {
+    const { startWorker } = await import("../../worker/worker.ts");
+    const { testConfig } = await import("../helpers/stack.ts");
+    const config = testConfig({ DOCKET_MODEL: "", NATS_URL: "nats://127.0.0.1:1" });
+    await expect(startWorker(config, log)).rejects.toMatchObject({ code: "model_not_found" });
+    await expect(startWorker(config, log)).rejects.toThrow(/DOCKET_MODEL is not set/);
   });
 });
 

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BENCH_MODEL, ensureDemoModel } from "../../ops/model/demo-model.ts";
-import { estimateMemoryPlan, readModel } from "../../ops/model/inspect.ts";
-import { pullModel } from "../../ops/model/pull.ts";
+import { BENCH_MODEL, ensureDemoModel } from "../../tools/model/demo-model.ts";
+import { estimateMemoryPlan, readModel } from "../../tools/model/inspect.ts";
+import { pullModel } from "../../tools/model/pull.ts";
 import { DEFAULT_RESERVE_BYTES } from "../../worker/planner.ts";
 import { startFileServer } from "../helpers/file-server.ts";
 

@@ -6,11 +6,11 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
-import { connectNats } from "../../ops/nats.ts";
-import { provision } from "../../ops/provision.ts";
 import { newId } from "../../producer/ids.ts";
 import { startProducer } from "../../producer/producer.ts";
+import { createLogger } from "../../runtime/log.ts";
+import { connectNats } from "../../runtime/nats.ts";
+import { provision } from "../../runtime/provision.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import {
   CONTROL_BUCKET,
@@ -25,7 +25,7 @@ import { startWorker } from "../../worker/worker.ts";
 import { startTestNats, type TestNats } from "../helpers/nats.ts";
 import { testConfig } from "../helpers/stack.ts";
 
-const SECURE_CONF = resolve(import.meta.dirname, "../../ops/nats/secure.conf");
+const SECURE_CONF = resolve(import.meta.dirname, "../../deploy/nats/secure.conf");
 const PASSWORDS = { admin: "admin-secret", producer: "producer-secret", worker: "worker-secret" };
 
 let nats: TestNats;
@@ -55,7 +55,7 @@ const refused = /permissions violation/i;
 const pullSubject = (stream: string, consumer: string) => `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`;
 const pull = JSON.stringify({ batch: 1, expires: 1_000_000_000 });
 
-describe("NATS users (ops/nats/secure.conf)", () => {
+describe("NATS users (deploy/nats/secure.conf)", () => {
   it("refuses a client without a password, or with a wrong one", async () => {
     await expect(connectNats(nats.url, "anonymous")).rejects.toThrow(/authorization/i);
     await expect(connectNats(nats.url, "guess", { user: "worker", password: "guess" })).rejects.toThrow(/authorization/i);

@@ -4,13 +4,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats, natsSecurity } from "../../ops/nats.ts";
-import { provision } from "../../ops/provision.ts";
+import { connectNats, natsSecurity } from "../../runtime/nats.ts";
+import { provision } from "../../runtime/provision.ts";
 import { subjects } from "../../schema/subjects.ts";
 import { startTestNats, type TestNats } from "../helpers/nats.ts";
 import { testConfig } from "../helpers/stack.ts";
 
-const TLS_CONF = resolve(import.meta.dirname, "../../ops/nats/secure-tls.conf");
+const TLS_CONF = resolve(import.meta.dirname, "../../deploy/nats/secure-tls.conf");
 const PASSWORDS = { admin: "admin-secret", producer: "producer-secret", worker: "worker-secret" };
 
 let nats: TestNats;
@@ -63,7 +63,7 @@ afterAll(async () => {
   if (certDir) await rm(certDir, { recursive: true, force: true });
 });
 
-describe("NATS over TLS (ops/nats/secure-tls.conf)", () => {
+describe("NATS over TLS (deploy/nats/secure-tls.conf)", () => {
   it("a client that trusts the CA (NATS_TLS_CA) connects encrypted and works", async () => {
     const config = testConfig({
       NATS_URL: nats.url,

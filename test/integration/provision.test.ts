@@ -1,6 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { provision } from "../../ops/provision.ts";
+import { provision } from "../../runtime/provision.ts";
 import { EVENTS_STREAM, JOBS_STREAM, LANES, RECORDER_CONSUMER, workerConsumer } from "../../schema/subjects.ts";
 import { startTestNats, type TestNats } from "../helpers/nats.ts";
 

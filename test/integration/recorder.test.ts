@@ -2,10 +2,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
 import { type OpenDatabase, openDatabase } from "../../producer/db.ts";
 import { JobStore } from "../../producer/jobs.ts";
 import { Recorder } from "../../producer/recorder.ts";
+import { createLogger } from "../../runtime/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
 
 let dir: string;

@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
+import { createLogger } from "../../runtime/log.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import { EVENTS_STREAM, JOBS_STREAM, subjects, workerConsumer } from "../../schema/subjects.ts";
 import { EventPublisher } from "../../worker/events.ts";

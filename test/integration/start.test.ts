@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, isListening } from "../../ops/nats-server.ts";
+import { freePort, isListening } from "../../tools/nats-server.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 let child: ChildProcess | undefined;
@@ -37,7 +37,7 @@ describe("npm start", () => {
     dir = await mkdtemp(join(tmpdir(), "docket-start-"));
     const natsPort = await freePort();
     const apiPort = await freePort();
-    child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(root, "ops/start.ts")], {
+    child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(root, "tools/start.ts")], {
       cwd: dir,
       env: {
         ...process.env,
@@ -50,6 +50,8 @@ describe("npm start", () => {
         DOCKET_CONTEXT_SIZE: "1024",
         DOCKET_MAX_TOKENS: "16",
         DOCKET_LOG_FORMAT: "json",
+        // As a new user runs it: no model named, so the launcher hands the worker the generated demo model.
+        DOCKET_MODEL: "",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
 import { type OpenDatabase, openDatabase } from "../../producer/db.ts";
 import { JobStore } from "../../producer/jobs.ts";
 import { Recorder } from "../../producer/recorder.ts";
@@ -15,6 +14,7 @@ import { AddressPolicy } from "../../producer/webhooks/address.ts";
 import { Dispatcher } from "../../producer/webhooks/dispatcher.ts";
 import { enqueueWebhook, Outbox } from "../../producer/webhooks/outbox.ts";
 import { webhookSecret } from "../../producer/webhooks/signature.ts";
+import { createLogger } from "../../runtime/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
 import type { WebhookDeliveryRow } from "../../schema/tables.ts";
 

@@ -1,10 +1,10 @@
 import { on } from "node:events";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../ops/nats-server.ts";
 import { webhookSecret } from "../../producer/webhooks/signature.ts";
 import type { WebhookDeliveryRow } from "../../schema/tables.ts";
 import type { WebhookDeliveryView } from "../../schema/webhook.ts";
+import { freePort } from "../../tools/nats-server.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 

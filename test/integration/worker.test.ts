@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../ops/log.ts";
 import type { JobChange } from "../../producer/recorder.ts";
+import { createLogger } from "../../runtime/log.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import { CONTROL_BUCKET, cancelKey, EVENTS_STREAM, subjects } from "../../schema/subjects.ts";
 import { startWorker } from "../../worker/worker.ts";

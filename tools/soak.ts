@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
+import { ensureDemoModel, TEST_MODEL } from "./model/demo-model.ts";
 import { freePort, startNatsServer } from "./nats-server.ts";
 
 const { values } = parseArgs({
@@ -34,6 +35,7 @@ const env = {
   DOCKET_PORT: String(apiPort),
   DOCKET_LOG_LEVEL: process.env.DOCKET_LOG_LEVEL ?? "warn",
   DOCKET_LOG_FORMAT: "json",
+  DOCKET_MODEL: process.env.DOCKET_MODEL || (await ensureDemoModel(TEST_MODEL)),
   // A killed worker's jobs come back after the ack wait: keep it short.
   DOCKET_ACK_WAIT: process.env.DOCKET_ACK_WAIT ?? "5",
   DOCKET_MAX_BATCH: process.env.DOCKET_MAX_BATCH ?? "4",

@@ -1,11 +1,12 @@
 /**
  * `npm run provision`: creates or updates docket's streams, consumers and buckets, then exits. Run it as a
- * NATS user allowed to manage JetStream (ops/nats/secure.conf: admin) when the producer runs as the
+ * NATS user allowed to manage JetStream (deploy/nats/secure.conf: admin) when the producer runs as the
  * restricted producer user with DOCKET_PROVISION=skip. Same config keys as the producer.
  */
+
+import { connectNats, natsSecurity } from "../runtime/nats.ts";
+import { provision, provisionOptions } from "../runtime/provision.ts";
 import { loadConfig } from "../schema/config.ts";
-import { connectNats, natsSecurity } from "./nats.ts";
-import { provision, provisionOptions } from "./provision.ts";
 
 const config = loadConfig();
 const options = provisionOptions(config);

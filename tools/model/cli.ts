@@ -1,7 +1,7 @@
 /**
  * Generate a demo GGUF model.
  *
- *   npx tsx ops/model/cli.ts [--bench] [--out path] [--seed N]
+ *   npx tsx tools/model/cli.ts [--bench] [--out path] [--seed N]
  *
  * Without --out the model is cached in <repo>/.cache/models (reused if already present).
  */
@@ -20,7 +20,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("usage: npx tsx ops/model/cli.ts [--bench] [--out path] [--seed N]");
+  console.log("usage: npx tsx tools/model/cli.ts [--bench] [--out path] [--seed N]");
   process.exit(0);
 }
 

@@ -2,7 +2,7 @@ import { type Config, loadConfig } from "../schema/config.ts";
 import { createLogger, type Logger } from "./log.ts";
 
 export interface Service {
-  /** What `npm start` (ops/start.ts) is told once the process is ready: the URL, or the worker id. */
+  /** What `npm start` (tools/start.ts) is told once the process is ready: the URL, or the worker id. */
   ready: string;
   close(): Promise<void>;
 }

@@ -10,8 +10,8 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startProducer } from "../../producer/producer.ts";
+import { createLogger } from "../../runtime/log.ts";
 import { loadConfig } from "../../schema/config.ts";
-import { createLogger } from "../log.ts";
 import { freePort, startNatsServer } from "../nats-server.ts";
 
 const BATCH_ITEMS = Number(process.env.BENCH_BATCH_ITEMS ?? 10_000);

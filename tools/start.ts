@@ -1,12 +1,13 @@
 /**
  * `npm start`: the whole stack on one machine. Uses NATS at NATS_URL when one answers; otherwise starts
- * `nats-server -c nats.conf` itself. Then one producer (which migrates SQLite and provisions JetStream)
+ * `nats-server -c deploy/nats/nats.conf` itself. Then one producer (which migrates SQLite and provisions JetStream)
  * and one worker, as child processes. Ctrl-C stops them in order: worker (drains), producer, nats-server.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../schema/config.ts";
+import { ensureDemoModel, TEST_MODEL } from "./model/demo-model.ts";
 import { findNatsServer, isListening, NATS_INSTALL_HINT, type RunningNatsServer, startNatsServer } from "./nats-server.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,10 +34,18 @@ if (await isListening(natsHost, natsPort)) {
     say(NATS_INSTALL_HINT);
     process.exit(1);
   }
-  say(`starting nats-server -c nats.conf on ${natsHost}:${natsPort} (store ${resolve("data/nats")})`);
+  say(`starting nats-server -c deploy/nats/nats.conf on ${natsHost}:${natsPort} (store ${resolve("data/nats")})`);
   nats = await startNatsServer({
     // A non-default port means a second local stack (tests, a demo beside a real one): no monitoring port then.
-    args: ["-c", join(root, "nats.conf"), "-a", natsHost, "-p", String(natsPort), ...(natsPort === 4222 ? [] : ["-m", "0"])],
+    args: [
+      "-c",
+      join(root, "deploy/nats/nats.conf"),
+      "-a",
+      natsHost,
+      "-p",
+      String(natsPort),
+      ...(natsPort === 4222 ? [] : ["-m", "0"]),
+    ],
     // nats.conf's store_dir is relative: the store lives in ./data beside the default DOCKET_DB.
     cwd: process.cwd(),
     detached: true,
@@ -44,6 +53,8 @@ if (await isListening(natsHost, natsPort)) {
 }
 
 if (!config.DOCKET_MODEL) {
+  // The worker never generates a model itself: the launcher hands it the demo model's path.
+  process.env.DOCKET_MODEL = await ensureDemoModel(TEST_MODEL);
   say("DOCKET_MODEL is not set: the worker runs the GENERATED DEMO MODEL. Its weights are random: its output is NOISE.");
   say("  For real analysis point DOCKET_MODEL at a GGUF file or an hf: URI, for example:");
   say("  DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M npm start");
