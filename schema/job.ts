@@ -35,6 +35,11 @@ export const JobParams = z.object({
   overflow: Overflow.optional(),
   /** A ready extraction schema instead of params.schema (extract). */
   preset: z.enum(PRESET_NAMES).optional(),
+  /**
+   * Generate exactly maxTokens: end-of-generation tokens are never sampled (vLLM's and llama.cpp server's
+   * `ignore_eos`). For benchmarks and load tests that compare runs on equal work; not for analysis.
+   */
+  ignoreEos: z.boolean().optional(),
 });
 export type JobParams = z.infer<typeof JobParams>;
 

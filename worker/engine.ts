@@ -12,6 +12,7 @@ import {
   LlamaLogLevel,
   type LlamaModel,
   resolveChatWrapper,
+  TokenBias,
 } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
 
@@ -98,6 +99,8 @@ export interface GenerateRequest {
   temperature?: number;
   seed?: number;
   grammar?: LlamaGrammar;
+  /** Never sample an end-of-generation token: the answer runs to maxTokens (benchmarks, load tests). */
+  ignoreEos?: boolean;
   signal?: AbortSignal;
   /** Called with the number of tokens generated so far. */
   onTokens?: (generated: number) => void;
@@ -249,6 +252,18 @@ export class Engine {
     else this.free.push(s);
   }
 
+  private eogBias?: TokenBias;
+
+  /** A bias that forbids every end-of-generation token of the model (EOS, EOT, the chat template's end of turn). */
+  private noEndOfGeneration(): TokenBias {
+    if (!this.eogBias) {
+      const bias = new TokenBias(this.model.tokenizer);
+      for (const token of this.model.iterateAllTokens()) if (this.model.isEogToken(token)) bias.set(token, "never");
+      this.eogBias = bias;
+    }
+    return this.eogBias;
+  }
+
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const sequence = await this.acquire();
     const meterBefore = sequence.tokenMeter.getState();
@@ -271,6 +286,7 @@ export class Engine {
         ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
         ...(req.seed !== undefined ? { seed: req.seed } : {}),
         ...(req.grammar ? { grammar: req.grammar } : {}),
+        ...(req.ignoreEos ? { tokenBias: this.noEndOfGeneration() } : {}),
         ...(req.signal ? { signal: req.signal, stopOnAbortSignal: false } : {}),
         ...(req.onText ? { onTextChunk: req.onText } : {}),
         onToken: (tokens) => {

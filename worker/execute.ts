@@ -206,6 +206,7 @@ class JobExecution {
       ...(job.params.temperature !== undefined ? { temperature: job.params.temperature } : {}),
       ...(job.params.seed !== undefined ? { seed: job.params.seed } : {}),
       ...(grammar ? { grammar } : {}),
+      ...(job.params.ignoreEos ? { ignoreEos: true } : {}),
       signal: o.signal,
       ...(o.onTokens ? { onTokens: (n: number) => o.onTokens?.(before + n) } : {}),
       ...(o.onText ? { onText: o.onText } : {}),

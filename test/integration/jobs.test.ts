@@ -50,6 +50,19 @@ describe("POST /v1/jobs → worker → GET /v1/jobs/:id", () => {
     expect(body.startedAt && body.finishedAt).toBeTruthy();
   });
 
+  it("params.ignoreEos makes every job generate exactly maxTokens (equal work for benchmarks)", async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => {
+        const params = { maxTokens: 40, seed: i, temperature: 0, ignoreEos: true };
+        const r = await post("/v1/jobs", { task: "summarize", input: { text: `Memo ${i}: rent is due.` }, params });
+        return r.body.id as string;
+      }),
+    );
+    await Promise.all(ids.map((id) => stack.waitFor(id, ["succeeded", "failed"])));
+    const tokens = await Promise.all(ids.map(async (id) => (await getJob(id)).body.result?.usage.completionTokens));
+    expect(tokens).toEqual([40, 40, 40, 40]);
+  });
+
   it("several jobs run at once on the worker's sequences", async () => {
     const ids = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
