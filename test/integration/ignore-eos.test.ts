@@ -13,7 +13,7 @@ beforeAll(async () => {
     gpu: false,
     threads: 1,
     sequences: 1,
-    contextSize: 512,
+    contextSize: 1024,
     log: createLogger("test", "silent"),
   });
 });
@@ -31,12 +31,16 @@ async function completionTokens(ignoreEos: boolean): Promise<number[]> {
       params: {},
       submittedAt: "",
     };
-    const plan = summarize.build({ job, document: `Memo ${i}: the tenant pays rent monthly.` });
+    const plan = summarize.build({
+      job,
+      document: `Document ${i}. This services agreement is made between Northwind Clinic and Contoso Legal.`,
+    });
     const out = await engine.generate({
       systemPrompt: plan.systemPrompt,
       prompt: plan.prompt,
       maxTokens: 48,
       seed: i,
+      temperature: 1.5,
       ignoreEos,
     });
     counts.push(out.completionTokens);
