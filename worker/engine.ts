@@ -258,7 +258,10 @@ export class Engine {
   private noEndOfGeneration(): TokenBias {
     if (!this.eogBias) {
       const bias = new TokenBias(this.model.tokenizer);
-      for (const token of this.model.iterateAllTokens()) if (this.model.isEogToken(token)) bias.set(token, "never");
+      // TokenBias.set() skips end-of-generation tokens on purpose, so they go straight into the map that
+      // node-llama-cpp 3.21 (pinned) hands to the sampler; test/integration/ignore-eos.test.ts fails if that changes.
+      const biases = (bias as unknown as { _biases: Map<number, number> })._biases;
+      for (const token of this.model.iterateAllTokens()) if (this.model.isEogToken(token)) biases.set(token, -Infinity);
       this.eogBias = bias;
     }
     return this.eogBias;
