@@ -76,7 +76,7 @@ export const ConfigSchema = z.object({
   DOCKET_GPU_MEMORY: byteSize.default(50e9),
   /** auto, false (CPU only), cuda, vulkan or metal. */
   DOCKET_GPU: z.enum(["auto", "false", "cuda", "vulkan", "metal"]).default("auto"),
-  /** llama.cpp math threads; 0: on CPU the worker measures 1, cores − 1 and all cores at start-up and takes the fastest. */
+  /** llama.cpp math threads; 0: all cores but one (the event loop, the producer and nats-server need one). */
   DOCKET_THREADS: int(0),
   /** Default maxTokens for a job that does not set one. */
   DOCKET_MAX_TOKENS: int(512, 1),

@@ -78,4 +78,38 @@ describe("AdaptiveBatcher", () => {
     }
     expect(batcher.current).toBeLessThanOrEqual(15);
   });
+
+  it("neither decides, probes nor logs while nothing waits, and a new backlog starts from the last good size", () => {
+    const curve = (b: number) => 100 * b * Math.exp(-b / 6);
+    let now = 0;
+    const b = new AdaptiveBatcher({ max: 32, windowMs: 1000 }, now);
+    const window = (saturated: boolean) => {
+      for (let s = 0; s < 4; s++) b.sample(saturated);
+      if (saturated) b.addTokens(curve(b.current));
+      now += 1000;
+      return b.tick(now);
+    };
+    for (let i = 0; i < 40; i++) window(true);
+    const settled = b.current;
+    expect(b.status().phase).toBe("settled");
+    for (let i = 0; i < 200; i++) expect(window(false)).toBeUndefined();
+    expect(b.current).toBe(settled);
+    // The backlog's first window is a transition (slots filling): it is skipped, and the size holds.
+    expect(window(true)).toBeUndefined();
+    expect(window(true)).toBeUndefined();
+    expect(b.current).toBe(settled);
+  });
+
+  it("holds its size under ±5% measurement noise: only the rare probe moves it", () => {
+    let seed = 7;
+    const noise = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return 0.95 + (seed / 2 ** 31) * 0.1;
+    };
+    const curve = (b: number) => 100 * b * Math.exp(-b / 6);
+    const { path } = simulate((x) => curve(x) * noise(), 32, 160);
+    const changes = path.slice(40).filter((size, i, rest) => i > 0 && size !== rest[i - 1]).length;
+    // 120 windows at probeEvery 30: at most four probes, each going up and coming back.
+    expect(changes, `path ${path.join("→")}`).toBeLessThanOrEqual(8);
+  });
 });

@@ -6,6 +6,7 @@ describe("SlotPool", () => {
     const pool = new SlotPool(4, 1);
     expect(pool.take("batch", 10)).toBe(4);
     expect(pool.take("default", 1)).toBe(0);
+    for (let i = 0; i < 4; i++) pool.begin("batch");
     expect(pool.saturated).toBe(true);
     expect(pool.take("interactive", 5)).toBe(1);
     expect(pool.available("interactive")).toBe(0);
@@ -16,6 +17,18 @@ describe("SlotPool", () => {
     expect(pool.take("interactive", 2)).toBe(2);
     expect(pool.take("batch", 2)).toBe(1);
     expect(pool.available("interactive")).toBe(0);
+  });
+
+  it("slots held by pulls still waiting for a job do not make the batch look saturated (an idle worker measures nothing)", () => {
+    const pool = new SlotPool(2, 1);
+    expect(pool.take("batch", 1) + pool.take("default", 1)).toBe(2);
+    expect(pool.saturated).toBe(false);
+    pool.begin("batch");
+    pool.begin("default");
+    expect(pool.saturated).toBe(true);
+    pool.finish("batch");
+    expect(pool.saturated).toBe(false);
+    expect(pool.available("batch")).toBe(1);
   });
 
   it("release wakes waiters", async () => {

@@ -2,11 +2,18 @@
  * The adaptive batcher: decides how many of the context's sequences are active.
  *
  * It measures, it does not assume (hybrid models are reported to scale worse with parallel sequences
- * than dense ones). Each measurement window that ran saturated (every active slot busy) records the
- * aggregate tokens/s of that batch size. While throughput rises by more than `gain` per step and the
- * per-job latency target holds, the batch doubles; when a step up does not pay, it settles on the best
- * size measured, refines once between that size and the one above, and re-probes now and then because
- * the workload changes. Latency over target or an engine failure under load cuts the batch at once.
+ * than dense ones). Its objective is generated tokens/s: at a given job mix that ranks batch sizes as
+ * jobs/s does, and unlike prompt tokens it does not spike when a bigger batch admits new jobs whose
+ * prompts evaluate in bulk. Only windows that ran saturated (every active slot running a job) measure
+ * a batch size, and the first such window after a change or after an idle spell is skipped: slots
+ * are still filling and prompts evaluating then.
+ *
+ * While a step up (doubling) raises throughput by more than `gain` and the latency target holds, it
+ * keeps climbing; when a step does not pay it refines once or twice between the best size and its
+ * neighbours, settles on the best size measured, and now and then probes one step above because the
+ * workload changes. It keeps that size across idle spells, so a new backlog starts from the last good
+ * size, and it neither probes nor decides while nothing waits. Latency over target or an engine failure
+ * under load cuts the batch at once.
  */
 
 export interface BatcherOptions {
@@ -20,7 +27,7 @@ export interface BatcherOptions {
   windowMs?: number;
   /** Relative throughput gain a step up must bring to count as better. */
   gain?: number;
-  /** Settled windows between two probes one step up. */
+  /** Saturated windows at the settled size between two probes one step up. */
   probeEvery?: number;
 }
 
@@ -35,7 +42,7 @@ export interface BatcherStatus {
   limit: number;
   phase: "explore" | "refine" | "settled";
   tokensPerSecond: number;
-  /** Measured tokens/s per batch size (EWMA). */
+  /** Measured generated tokens/s per batch size (mean of the last two windows at that size). */
   measured: Record<number, number>;
 }
 
@@ -52,7 +59,8 @@ export class AdaptiveBatcher {
   private from: number | undefined;
   private start: number;
   private refineSteps = 0;
-  private warm = false;
+  /** The next saturated window is a transition (start, a size change, the end of an idle spell): skip it. */
+  private skip = true;
   /** A probe that does not pay goes back to the best size, not exploring downwards. */
   private probing = false;
   private readonly measured = new Map<number, number>();
@@ -71,7 +79,7 @@ export class AdaptiveBatcher {
       latencyTargetMs: 0,
       windowMs: 2_000,
       gain: 0.05,
-      probeEvery: 15,
+      probeEvery: 30,
       ...options,
     };
     this.limit = Math.max(1, Math.min(this.o.max, this.o.initial));
@@ -88,11 +96,11 @@ export class AdaptiveBatcher {
       limit: this.limit,
       phase: this.phase,
       tokensPerSecond: this.lastTps,
-      measured: Object.fromEntries(this.measured),
+      measured: Object.fromEntries([...this.measured].map(([k, v]) => [k, Math.round(v * 10) / 10])),
     };
   }
 
-  /** Tokens processed (prompts evaluated and tokens generated, all sequences) since the last call. */
+  /** Tokens generated (all sequences) since the last call. */
   addTokens(n: number): void {
     this.windowTokens += n;
   }
@@ -102,7 +110,7 @@ export class AdaptiveBatcher {
     this.latencies.push(runMs);
   }
 
-  /** Called every ~250 ms: were all the batch's slots busy? Only saturated windows measure a batch size. */
+  /** Called every ~250 ms: was every active slot running a job? Only saturated windows measure a batch size. */
   sample(saturated: boolean): void {
     this.busySamples++;
     if (saturated) this.saturatedSamples++;
@@ -115,6 +123,7 @@ export class AdaptiveBatcher {
     this.limit = Math.max(1, Math.floor(this.limit / 2));
     this.o.max = Math.min(this.o.max, previous - 1);
     this.phase = "settled";
+    this.skip = true;
     this.resetWindow(now);
     return { limit: this.limit, previous, reason: "engine failed under load: fewer sequences", tokensPerSecond: this.lastTps };
   }
@@ -127,10 +136,13 @@ export class AdaptiveBatcher {
     const saturated = this.busySamples > 0 && this.saturatedSamples / this.busySamples >= 0.8;
     const latencies = this.latencies;
     this.resetWindow(now);
-    if (!saturated) return undefined; // no backlog: nothing was learned about this batch size
-    // The first saturated window runs on a cold engine (measured: ~40% under steady state): learn nothing from it.
-    if (!this.warm) {
-      this.warm = true;
+    if (!saturated) {
+      // Nothing waits (or too little to fill the batch): nothing is learned, and the next busy window is a transition.
+      this.skip = true;
+      return undefined;
+    }
+    if (this.skip) {
+      this.skip = false;
       return undefined;
     }
     this.lastTps = tps;
@@ -166,6 +178,7 @@ export class AdaptiveBatcher {
           this.from = this.start;
           return this.move(Math.floor(this.start / 2), `no gain above batch ${this.start}: trying smaller`, tps);
         }
+        if (this.probing) return this.settle(tps);
         this.phase = "refine";
         this.refineSteps = 0;
         return this.refine(tps);
@@ -173,8 +186,7 @@ export class AdaptiveBatcher {
       case "refine":
         return this.refine(tps);
       case "settled": {
-        const best = this.best();
-        if (this.limit !== best) return this.settle(tps);
+        if (this.limit !== this.best()) return this.settle(tps);
         if (++this.settledWindows >= this.o.probeEvery && this.limit < this.o.max) {
           const probe = Math.min(this.o.max, this.limit + Math.max(1, Math.floor(this.limit / 2)));
           this.measured.delete(probe);
@@ -190,7 +202,7 @@ export class AdaptiveBatcher {
     }
   }
 
-  /** Tries the midpoints between the best size and its measured neighbours (a few steps), then settles. */
+  /** Tries the midpoints between the best size and its measured neighbours (two steps at most), then settles. */
   private refine(tps: number): BatcherDecision | undefined {
     const best = this.best();
     const sizes = [...this.measured.keys()].sort((a, b) => a - b);
@@ -198,7 +210,7 @@ export class AdaptiveBatcher {
     const lower = sizes.filter((k) => k < best).pop();
     const candidates = [upper, lower].filter((k): k is number => k !== undefined).map((k) => Math.floor((best + k) / 2));
     const mid = candidates.find((m) => m !== best && !this.measured.has(m));
-    if (mid !== undefined && this.refineSteps++ < 3) return this.move(mid, `refining around batch ${best}: trying ${mid}`, tps);
+    if (mid !== undefined && this.refineSteps++ < 2) return this.move(mid, `refining around batch ${best}: trying ${mid}`, tps);
     return this.settle(tps);
   }
 
@@ -211,12 +223,12 @@ export class AdaptiveBatcher {
     return this.move(best, `settling on the best measured batch size ${best}`, tps);
   }
 
-  /** The size with the highest measured throughput; within 1% the smaller one (lower latency) wins. */
+  /** The size with the highest measured throughput; within 2% the smaller one (lower latency) wins. */
   private best(): number {
     let best = this.limit;
     let bestTps = -1;
     for (const [size, tps] of [...this.measured].sort((a, b) => a[0] - b[0])) {
-      if (tps > bestTps * 1.01) {
+      if (tps > bestTps * 1.02) {
         best = size;
         bestTps = tps;
       }
@@ -227,6 +239,7 @@ export class AdaptiveBatcher {
   private move(to: number, reason: string, tps: number): BatcherDecision {
     const previous = this.limit;
     this.limit = to;
+    this.skip = true;
     return { limit: to, previous, reason, tokensPerSecond: Math.round(tps * 10) / 10 };
   }
 

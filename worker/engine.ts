@@ -33,8 +33,11 @@ export interface EngineOptions {
 }
 
 /**
- * On a 2-core machine one math thread ran a small model about 20x faster than two, because Node's
- * event loop and llama.cpp's threads compete for the cores: leave one core to the process.
+ * All cores but one: Node's event loop (sampling, NATS, events) and, under `npm start`, the producer and
+ * nats-server need a core. A start-up measurement picked 2 threads on the 2-core dev VM (prompt
+ * processing of a quiet machine gains from them) while decoding under load ran at 45-56 tok/s with 2 and
+ * 65 with 1 on the same backlog (issue 9), so the default is not measured at start-up but fixed here;
+ * `npm run bench:worker` prints decoding at both counts. DOCKET_THREADS overrides it.
  */
 export function defaultThreads(cores = availableParallelism()): number {
   return Math.max(1, cores - 1);
@@ -55,40 +58,6 @@ export class EngineLoadError extends Error {
 }
 
 const modelName = (model: LlamaModel, path: string) => String(model.fileInfo.metadata?.general?.name ?? basename(path));
-
-/** Math-thread counts worth measuring: one, all cores but one (room for the event loop), all cores. */
-export function threadCandidates(cores = availableParallelism()): number[] {
-  return [...new Set([1, Math.max(1, cores - 1), cores])];
-}
-
-/**
- * Measures each thread count on the loaded model (a short prompt and 16 generated tokens on a scratch
- * context, twice, best of two) and returns the fastest. On a 2-core machine one thread beat two by 20×
- * while other processes loaded the cores, and two beat one by 1.3× on a quiet machine: so it is measured.
- */
-export async function measureThreads(
-  model: LlamaModel,
-  candidates: number[],
-): Promise<{ best: number; measured: Record<number, number> }> {
-  const prompt = model.tokenize("The parties agree that the tenant pays rent monthly. ".repeat(3));
-  const measured: Record<number, number> = {};
-  for (let round = 0; round < 2; round++) {
-    for (const threads of candidates) {
-      const context = await model.createContext({ contextSize: 256, sequences: 1, threads });
-      try {
-        const t0 = performance.now();
-        let generated = 0;
-        for await (const _ of context.getSequence().evaluate(prompt, { temperature: 0 })) if (++generated >= 16) break;
-        const rate = ((prompt.length + generated) * 1000) / (performance.now() - t0);
-        measured[threads] = Math.round(Math.max(measured[threads] ?? 0, rate));
-      } finally {
-        await context.dispose();
-      }
-    }
-  }
-  const best = candidates.reduce((a, b) => ((measured[b] ?? 0) > (measured[a] ?? 0) ? b : a));
-  return { best, measured };
-}
 
 export interface GenerateRequest {
   systemPrompt?: string;
@@ -162,14 +131,7 @@ export class Engine {
       }
       if (modelPath !== o.modelPath)
         o.log.warn({ step: "fallback model", model: basename(modelPath) }, "degradation: using the fallback model");
-      let threads = o.threads;
-      if (!threads) {
-        if (llama.gpu === false) {
-          const m = await measureThreads(model, threadCandidates());
-          threads = m.best;
-          o.log.info({ threads, tokensPerSecond: m.measured }, "math threads measured on this machine");
-        } else threads = defaultThreads();
-      }
+      const threads = o.threads || defaultThreads();
       // The ladder: fewer sequences first, then a smaller context.
       for (const contextSize of contextLadder(Math.min(o.contextSize, model.trainContextSize))) {
         for (let sequences = o.sequences; sequences >= 1; sequences = Math.floor(sequences / 2)) {
@@ -219,17 +181,7 @@ export class Engine {
     return this.context.contextSize;
   }
 
-  /**
-   * Tokens every sequence has evaluated (prompts) or generated since load, read live from their token
-   * meters: the batcher's measure of work done, which counts prompt processing as well as generation.
-   */
-  get processedTokens(): number {
-    let n = 0;
-    for (const s of this.all) n += s.tokenMeter.usedInputTokens + s.tokenMeter.usedOutputTokens;
-    return n;
-  }
-
-  /** Tokens every sequence has generated since load (the worker's tokens/s metric). */
+  /** Tokens every sequence has generated since load, read live from their token meters (tokens/s metric, batcher). */
   get generatedTokens(): number {
     let n = 0;
     for (const s of this.all) n += s.tokenMeter.usedOutputTokens;

@@ -124,7 +124,8 @@ export class Intake {
       for await (const m of messages) {
         used++;
         this.wake();
-        void this.handle(m).finally(() => this.slots.release(lane, 1));
+        this.slots.begin(lane);
+        void this.handle(m).finally(() => this.slots.finish(lane));
       }
     } finally {
       this.slots.release(lane, granted - used);

@@ -9,6 +9,8 @@ import type { Lane } from "../schema/subjects.ts";
 export class SlotPool {
   private batchBusy = 0;
   private interactiveBusy = 0;
+  /** Batch-lane slots running a job; `batchBusy` also counts slots held by pulls still waiting for one. */
+  private batchRunning = 0;
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -25,9 +27,23 @@ export class SlotPool {
     return this.batchBusy + this.interactiveBusy;
   }
 
-  /** Every slot the default and batch lanes may use is taken. */
+  /**
+   * Every slot the default and batch lanes may use is running a job: the batch size is being measured.
+   * A slot held by an idle pull (waiting for a job that may never come) does not count.
+   */
   get saturated(): boolean {
-    return this.batchBusy >= this._size;
+    return this.batchRunning >= this._size;
+  }
+
+  /** A job started on a slot taken for `lane`. */
+  begin(lane: Lane): void {
+    if (lane !== "interactive") this.batchRunning++;
+  }
+
+  /** The job begun on a slot of `lane` ended: the slot is free again. */
+  finish(lane: Lane): void {
+    if (lane !== "interactive") this.batchRunning = Math.max(0, this.batchRunning - 1);
+    this.release(lane, 1);
   }
 
   /** Free slots for `lane`. */

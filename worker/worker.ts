@@ -143,7 +143,6 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   metrics.batchSize.set(slots.size);
 
   let countedTokens = engine.generatedTokens;
-  let countedWork = engine.processedTokens;
   let tokensPerSecond = 0;
   let lastSample = Date.now();
   const sampler = setInterval(() => {
@@ -154,9 +153,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     lastSample = now;
     metrics.tokensPerSecond.set(Math.round(tokensPerSecond * 10) / 10);
     if (!batcher) return;
-    const work = engine.processedTokens;
-    batcher.addTokens(work - countedWork);
-    countedWork = work;
+    batcher.addTokens(tokens);
     batcher.sample(slots.saturated);
     const decision = batcher.tick(now);
     if (decision) {
