@@ -31,6 +31,17 @@ describe("SlotPool", () => {
     expect(pool.available("batch")).toBe(1);
   });
 
+  it("while an interactive job runs, the batch lanes start nothing new; they resume when it ends", () => {
+    const pool = new SlotPool(4, 1);
+    expect(pool.take("interactive", 1)).toBe(1);
+    expect(pool.available("batch")).toBe(4); // an idle pull on the interactive lane blocks nothing
+    pool.begin("interactive");
+    expect(pool.available("batch")).toBe(0);
+    expect(pool.take("default", 2)).toBe(0);
+    pool.finish("interactive");
+    expect(pool.take("default", 2)).toBe(2);
+  });
+
   it("release wakes waiters", async () => {
     const pool = new SlotPool(2, 0);
     pool.take("batch", 2);

@@ -59,6 +59,19 @@ export class EngineLoadError extends Error {
 
 const modelName = (model: LlamaModel, path: string) => String(model.fileInfo.metadata?.general?.name ?? basename(path));
 
+/**
+ * A token bias that forbids every end-of-generation token of the model (EOS, EOT, the chat template's end
+ * of turn): params.ignoreEos, and the benchmark's raw engine runs.
+ */
+export function endOfGenerationBias(model: LlamaModel): TokenBias {
+  const bias = new TokenBias(model.tokenizer);
+  // TokenBias.set() skips end-of-generation tokens on purpose, so they go straight into the map that
+  // node-llama-cpp 3.21 (pinned) hands to the sampler; test/integration/ignore-eos.test.ts fails if that changes.
+  const biases = (bias as unknown as { _biases: Map<number, number> })._biases;
+  for (const token of model.iterateAllTokens()) if (model.isEogToken(token)) biases.set(token, -Infinity);
+  return bias;
+}
+
 export interface GenerateRequest {
   systemPrompt?: string;
   /** Earlier turns (chat). */
@@ -70,6 +83,8 @@ export interface GenerateRequest {
   grammar?: LlamaGrammar;
   /** Never sample an end-of-generation token: the answer runs to maxTokens (benchmarks, load tests). */
   ignoreEos?: boolean;
+  /** A person waits (interactive lane): this sequence's tokens go first into every decode step. */
+  urgent?: boolean;
   signal?: AbortSignal;
   /** Called with the number of tokens generated so far. */
   onTokens?: (generated: number) => void;
@@ -206,16 +221,8 @@ export class Engine {
 
   private eogBias?: TokenBias;
 
-  /** A bias that forbids every end-of-generation token of the model (EOS, EOT, the chat template's end of turn). */
   private noEndOfGeneration(): TokenBias {
-    if (!this.eogBias) {
-      const bias = new TokenBias(this.model.tokenizer);
-      // TokenBias.set() skips end-of-generation tokens on purpose, so they go straight into the map that
-      // node-llama-cpp 3.21 (pinned) hands to the sampler; test/integration/ignore-eos.test.ts fails if that changes.
-      const biases = (bias as unknown as { _biases: Map<number, number> })._biases;
-      for (const token of this.model.iterateAllTokens()) if (this.model.isEogToken(token)) biases.set(token, -Infinity);
-      this.eogBias = bias;
-    }
+    this.eogBias ??= endOfGenerationBias(this.model);
     return this.eogBias;
   }
 
@@ -242,6 +249,8 @@ export class Engine {
         ...(req.seed !== undefined ? { seed: req.seed } : {}),
         ...(req.grammar ? { grammar: req.grammar } : {}),
         ...(req.ignoreEos ? { tokenBias: this.noEndOfGeneration() } : {}),
+        // node-llama-cpp fills each decode step by priority (default 5): bulk work yields to a waiting person.
+        evaluationPriority: req.urgent ? 5 : 3,
         ...(req.signal ? { signal: req.signal, stopOnAbortSignal: false } : {}),
         ...(req.onText ? { onTextChunk: req.onText } : {}),
         onToken: (tokens) => {

@@ -207,6 +207,7 @@ class JobExecution {
       ...(job.params.seed !== undefined ? { seed: job.params.seed } : {}),
       ...(grammar ? { grammar } : {}),
       ...(job.params.ignoreEos ? { ignoreEos: true } : {}),
+      urgent: job.lane === "interactive",
       signal: o.signal,
       ...(o.onTokens ? { onTokens: (n: number) => o.onTokens?.(before + n) } : {}),
       ...(o.onText ? { onText: o.onText } : {}),

@@ -9,8 +9,9 @@ import type { Lane } from "../schema/subjects.ts";
 export class SlotPool {
   private batchBusy = 0;
   private interactiveBusy = 0;
-  /** Batch-lane slots running a job; `batchBusy` also counts slots held by pulls still waiting for one. */
+  /** Slots running a job; `batchBusy` and `interactiveBusy` also count slots held by pulls still waiting for one. */
   private batchRunning = 0;
+  private interactiveRunning = 0;
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -37,19 +38,27 @@ export class SlotPool {
 
   /** A job started on a slot taken for `lane`. */
   begin(lane: Lane): void {
-    if (lane !== "interactive") this.batchRunning++;
+    if (lane === "interactive") this.interactiveRunning++;
+    else this.batchRunning++;
   }
 
   /** The job begun on a slot of `lane` ended: the slot is free again. */
   finish(lane: Lane): void {
-    if (lane !== "interactive") this.batchRunning = Math.max(0, this.batchRunning - 1);
+    if (lane === "interactive") this.interactiveRunning = Math.max(0, this.interactiveRunning - 1);
+    else this.batchRunning = Math.max(0, this.batchRunning - 1);
     this.release(lane, 1);
   }
 
-  /** Free slots for `lane`. */
+  /**
+   * Free slots for `lane`. While an interactive job runs, the batch lanes start nothing new: the person's
+   * job then shares decode steps with the jobs already running, not with new documents' prompts, which
+   * would make each of its steps wait for hundreds of prompt tokens (measured by `npm run bench:worker`).
+   */
   available(lane: Lane = "batch"): number {
     const total = this._size + this.reserve - this.busy;
-    return Math.max(0, lane === "interactive" ? total : Math.min(this._size - this.batchBusy, total));
+    if (lane === "interactive") return Math.max(0, total);
+    if (this.interactiveRunning > 0) return 0;
+    return Math.max(0, Math.min(this._size - this.batchBusy, total));
   }
 
   /** Changes the batch size (the batcher's decision); running work keeps its slots. */
