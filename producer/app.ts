@@ -2,7 +2,6 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../runtime/log.ts";
 import { authenticate } from "./auth/authenticate.ts";
-import type { KeyStore } from "./auth/keys.ts";
 import { DASHBOARD_HTML } from "./dashboard/page.ts";
 import { ApiError } from "./errors.ts";
 import { type RateLimiter, rateLimit } from "./rate-limit.ts";
@@ -14,6 +13,7 @@ import { type OpenAIRoutesDeps, openaiRoutes } from "./routes/openai.ts";
 import { type OpenAIBatchRoutesDeps, openaiBatchRoutes } from "./routes/openai-batches.ts";
 import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
 import { securityHeaders } from "./security-headers.ts";
+import type { KeyStore } from "./stores/api-keys.ts";
 
 export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDeps, OpenAIRoutesDeps, OpenAIBatchRoutesDeps {
   log: Logger;

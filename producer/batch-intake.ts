@@ -4,11 +4,11 @@ import type { BatchOptions } from "../schema/batch.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { JOBS_STREAM } from "../schema/subjects.ts";
 import type { BatchRow } from "../schema/tables.ts";
-import type { BatchStore } from "./batches.ts";
 import type { DocumentStore } from "./documents.ts";
 import { ApiError } from "./errors.ts";
 import { pipelined, yieldToEventLoop } from "./pipeline.ts";
 import type { Publisher } from "./publisher.ts";
+import type { BatchStore } from "./stores/batches.ts";
 
 /** Jobs rows per SQLite transaction. */
 const CHUNK = 500;

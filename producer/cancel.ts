@@ -7,12 +7,12 @@ import { type EventMessage, eventMsgId } from "../schema/event.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
 import { CONTROL_BUCKET, cancelKey, subjects } from "../schema/subjects.ts";
 import type { BatchRow, JobRow } from "../schema/tables.ts";
-import type { BatchStore } from "./batches.ts";
 import type { OpenDatabase } from "./db.ts";
 import { ApiError } from "./errors.ts";
-import type { JobStore } from "./jobs.ts";
 import { pipelined, yieldToEventLoop } from "./pipeline.ts";
 import type { Recorder } from "./recorder.ts";
+import type { BatchStore } from "./stores/batches.ts";
+import type { JobStore } from "./stores/jobs.ts";
 
 const PAGE = 500;
 const IN_FLIGHT = 256;

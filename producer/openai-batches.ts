@@ -5,15 +5,15 @@ import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
 import { BATCH_ENDPOINT, type CreateOpenAIBatchRequest, type OpenAIBatch } from "../schema/openai-batch.ts";
 import { type BatchRow, type OpenAIBatchRow, openaiBatches } from "../schema/tables.ts";
 import type { BatchIntake } from "./batch-intake.ts";
-import type { BatchStore } from "./batches.ts";
 import type { Canceller } from "./cancel.ts";
 import type { Db } from "./db.ts";
 import { ApiError } from "./errors.ts";
-import type { FileMeta } from "./files.ts";
-import { type FileStore, newFileId } from "./files.ts";
 import { newId } from "./ids.ts";
 import { parseBatchInput } from "./openai-batch-input.ts";
 import type { BatchOutput, BatchPart } from "./openai-batch-output.ts";
+import type { BatchStore } from "./stores/batches.ts";
+import type { FileMeta } from "./stores/files.ts";
+import { type FileStore, newFileId } from "./stores/files.ts";
 
 const DAY_SECONDS = 24 * 60 * 60;
 const secs = (iso: string | null | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) : null);

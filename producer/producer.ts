@@ -10,23 +10,23 @@ import type { Config } from "../schema/config.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
 import type { WebhookDeliveryRow } from "../schema/tables.ts";
 import { createApp } from "./app.ts";
-import { KeyStore } from "./auth/keys.ts";
 import { BatchIntake } from "./batch-intake.ts";
-import { BatchStore, toBatchView } from "./batches.ts";
 import { Canceller } from "./cancel.ts";
 import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
-import { JobStore } from "./jobs.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { KeyStore } from "./stores/api-keys.ts";
+import { BatchStore, toBatchView } from "./stores/batches.ts";
+import { JobStore } from "./stores/jobs.ts";
+import { enqueueWebhook, Outbox } from "./stores/outbox.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
 import { Dispatcher } from "./webhooks/dispatcher.ts";
-import { enqueueWebhook, Outbox } from "./webhooks/outbox.ts";
 import { webhookSecret } from "./webhooks/signature.ts";
 
 export interface Producer {

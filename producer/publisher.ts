@@ -3,8 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { subjects } from "../schema/subjects.ts";
-import { type JobStore, rowToMessage } from "./jobs.ts";
 import { pipelined } from "./pipeline.ts";
+import { type JobStore, rowToMessage } from "./stores/jobs.ts";
 
 /** DOCKET_JOBS refused the message because it is full (max_msgs with discard new). */
 export class QueueFullError extends Error {

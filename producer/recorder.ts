@@ -8,7 +8,7 @@ import { type JobState, TERMINAL_STATES } from "../schema/job.ts";
 import { EVENTS_STREAM, RECORDER_CONSUMER } from "../schema/subjects.ts";
 import { type JobRow, jobEvents, jobs } from "../schema/tables.ts";
 import type { Db } from "./db.ts";
-import { enqueueJobWebhook } from "./webhooks/outbox.ts";
+import { enqueueJobWebhook } from "./stores/outbox.ts";
 
 /**
  * Called inside the recorder's SQLite transaction when a known job changes state, so state derived

@@ -1,6 +1,6 @@
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { retryDelayMs } from "../producer/webhooks/outbox.ts";
+import { retryDelayMs } from "../producer/stores/outbox.ts";
 import { generateSecret, parseSecret, signatureHeaders } from "../producer/webhooks/signature.ts";
 import { loadConfig } from "../schema/config.ts";
 

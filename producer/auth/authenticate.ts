@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../errors.ts";
-import type { KeyStore } from "./keys.ts";
+import type { KeyStore } from "../stores/api-keys.ts";
 
 /** Who may call a path: anyone, any valid key, or the admin key only. Unknown paths need a key. */
 export type Access = "open" | "key" | "admin";

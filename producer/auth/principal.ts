@@ -1,8 +1,8 @@
 import type { Context } from "hono";
 import type { BatchRow, JobRow } from "../../schema/tables.ts";
-import type { BatchStore } from "../batches.ts";
 import { ApiError } from "../errors.ts";
-import type { JobStore } from "../jobs.ts";
+import type { BatchStore } from "../stores/batches.ts";
+import type { JobStore } from "../stores/jobs.ts";
 
 /**
  * Who is calling. `keyId` is the created key's id, written as `owner` on the jobs and batches it submits;

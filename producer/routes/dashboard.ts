@@ -5,7 +5,7 @@ import { DASHBOARD_HTML } from "../dashboard/page.ts";
 import type { Dashboard, Snapshot } from "../dashboard/snapshot.ts";
 import { jobEventsOf } from "../dashboard/snapshot.ts";
 import { ApiError } from "../errors.ts";
-import { type JobStore, toView } from "../jobs.ts";
+import { type JobStore, toView } from "../stores/jobs.ts";
 
 export interface DashboardRoutesDeps {
   dashboard: Dashboard;

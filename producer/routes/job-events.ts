@@ -2,8 +2,8 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { EventMessage } from "../../schema/event.ts";
 import { TERMINAL_STATES } from "../../schema/job.ts";
-import { type JobStore, toView } from "../jobs.ts";
 import type { JobChange, Recorder } from "../recorder.ts";
+import { type JobStore, toView } from "../stores/jobs.ts";
 
 /** Events a slow SSE client may fall behind by before it is disconnected. */
 const MAX_PENDING = 1_000;

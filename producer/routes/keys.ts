@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import type { Logger } from "../../runtime/log.ts";
 import { CreateKeyRequest, type KeyList } from "../../schema/api.ts";
-import type { KeyStore } from "../auth/keys.ts";
+import type { KeyStore } from "../stores/api-keys.ts";
 import { parseJson } from "../validate.ts";
 
 export interface KeyRoutesDeps {

@@ -5,13 +5,13 @@ import type { Logger } from "../../runtime/log.ts";
 import { CreateOpenAIBatchRequest, ListQuery } from "../../schema/openai-batch.ts";
 import { ownerFilter, principalOf } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";
-import type { BatchStore } from "../batches.ts";
 import type { Canceller } from "../cancel.ts";
 import type { Db } from "../db.ts";
 import { ApiError } from "../errors.ts";
-import { FileStore, newFileId, toFileObject } from "../files.ts";
 import { BatchOutput } from "../openai-batch-output.ts";
 import { OpenAIBatches } from "../openai-batches.ts";
+import type { BatchStore } from "../stores/batches.ts";
+import { FileStore, newFileId, toFileObject } from "../stores/files.ts";
 import { parseJson, parseValue } from "../validate.ts";
 
 export interface OpenAIBatchRoutesDeps {

@@ -10,10 +10,10 @@ import { principalOf } from "../auth/principal.ts";
 import type { Db } from "../db.ts";
 import { ApiError } from "../errors.ts";
 import { newId } from "../ids.ts";
-import type { JobStore } from "../jobs.ts";
 import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
 import { type Publisher, QueueFullError } from "../publisher.ts";
 import type { Recorder } from "../recorder.ts";
+import type { JobStore } from "../stores/jobs.ts";
 import { parseJson } from "../validate.ts";
 
 export interface OpenAIRoutesDeps {

@@ -2,9 +2,9 @@ import { Hono } from "hono";
 import type { WebhookDeliveryList } from "../../schema/webhook.ts";
 import { ownJob, principalOf } from "../auth/principal.ts";
 import { ApiError } from "../errors.ts";
-import type { JobStore } from "../jobs.ts";
+import type { JobStore } from "../stores/jobs.ts";
+import { type Outbox, toDeliveryView } from "../stores/outbox.ts";
 import { type AddressPolicy, ForbiddenAddressError } from "../webhooks/address.ts";
-import { type Outbox, toDeliveryView } from "../webhooks/outbox.ts";
 
 export interface WebhookRoutesDeps {
   store: JobStore;

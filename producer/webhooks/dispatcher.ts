@@ -5,8 +5,8 @@ import https from "node:https";
 import { isIP } from "node:net";
 import type { Logger } from "../../runtime/log.ts";
 import type { WebhookDeliveryRow } from "../../schema/tables.ts";
+import type { AttemptOutcome, Outbox } from "../stores/outbox.ts";
 import { type AddressPolicy, ForbiddenAddressError } from "./address.ts";
-import type { AttemptOutcome, Outbox } from "./outbox.ts";
 import { signatureHeaders } from "./signature.ts";
 
 export interface DispatcherOptions {

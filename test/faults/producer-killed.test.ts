@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../producer/db.ts";
 import { newId } from "../../producer/ids.ts";
-import { JobStore } from "../../producer/jobs.ts";
+import { JobStore } from "../../producer/stores/jobs.ts";
 import { createLogger } from "../../runtime/log.ts";
 import { connectNats } from "../../runtime/nats.ts";
 import { freePort } from "../../tools/nats-server.ts";

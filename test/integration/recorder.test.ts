@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type OpenDatabase, openDatabase } from "../../producer/db.ts";
-import { JobStore } from "../../producer/jobs.ts";
 import { Recorder } from "../../producer/recorder.ts";
+import { JobStore } from "../../producer/stores/jobs.ts";
 import { createLogger } from "../../runtime/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
 

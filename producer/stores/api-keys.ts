@@ -2,10 +2,10 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { CreatedKey, KeyView } from "../../schema/api.ts";
 import { type ApiKeyRow, apiKeys } from "../../schema/tables.ts";
+import type { Principal } from "../auth/principal.ts";
 import type { Db } from "../db.ts";
 import { ApiError } from "../errors.ts";
 import { newId } from "../ids.ts";
-import type { Principal } from "./principal.ts";
 
 /**
  * SHA-256, not bcrypt/argon2: a key is 256 random bits, so there is no dictionary to slow down and

@@ -1,9 +1,9 @@
 import type Database from "better-sqlite3";
 import { eq } from "drizzle-orm";
-import type { BatchResultLine, BatchState, BatchView } from "../schema/batch.ts";
-import type { JobMessage, JobState } from "../schema/job.ts";
-import { type BatchRow, batches } from "../schema/tables.ts";
-import type { OpenDatabase } from "./db.ts";
+import type { BatchResultLine, BatchState, BatchView } from "../../schema/batch.ts";
+import type { JobMessage, JobState } from "../../schema/job.ts";
+import { type BatchRow, batches } from "../../schema/tables.ts";
+import type { OpenDatabase } from "../db.ts";
 
 const COUNTER: Record<JobState, string> = {
   queued: "queued",

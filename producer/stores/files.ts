@@ -1,8 +1,8 @@
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { FileObject } from "../schema/openai-batch.ts";
-import { type FileRow, files } from "../schema/tables.ts";
-import type { Db } from "./db.ts";
-import { newId } from "./ids.ts";
+import type { FileObject } from "../../schema/openai-batch.ts";
+import { type FileRow, files } from "../../schema/tables.ts";
+import type { Db } from "../db.ts";
+import { newId } from "../ids.ts";
 
 export type FileMeta = Omit<FileRow, "content">;
 

@@ -6,7 +6,7 @@ import { jobs, type WebhookDeliveryRow, webhookDeliveries } from "../../schema/t
 import type { WebhookDeliveryView, WebhookEventType, WebhookPayload } from "../../schema/webhook.ts";
 import type { Db } from "../db.ts";
 import { newId } from "../ids.ts";
-import { toView } from "../jobs.ts";
+import { toView } from "./jobs.ts";
 
 /** The database or a transaction on it: enqueue inside the transaction that changes the state it reports. */
 export type DbOrTx = BaseSQLiteDatabase<"sync", RunResult, typeof tables>;

@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, gte, inArray, isNull, lt } from "drizzle-orm";
-import type { JobView, ListJobsQuery } from "../schema/api.ts";
-import type { JobMessage } from "../schema/job.ts";
-import { type JobRow, jobs } from "../schema/tables.ts";
-import type { Db } from "./db.ts";
+import type { JobView, ListJobsQuery } from "../../schema/api.ts";
+import type { JobMessage } from "../../schema/job.ts";
+import { type JobRow, jobs } from "../../schema/tables.ts";
+import type { Db } from "../db.ts";
 
 /** The jobs table: the rows the API creates and shows. Event application lives in recorder.ts. */
 export class JobStore {
