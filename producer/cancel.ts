@@ -58,9 +58,9 @@ export class Canceller {
     let after = -1;
     let flagged = 0;
     for (;;) {
-      const page = this.batches.jobIds(id, ["queued", "running"], after, PAGE);
+      const page = this.batches.jobPage(id, ["queued", "running"], after, PAGE);
       if (page.length === 0) break;
-      after = page.at(-1)?.idx ?? after;
+      after = page.at(-1)?.batchIndex ?? after;
       await this.flag(page.map((j) => j.id));
       const queued = page
         .filter((j) => j.state === "queued")
@@ -93,9 +93,9 @@ export class Canceller {
       workerId: "producer",
       at,
     }));
-    this.database.sqlite.transaction(() => {
+    this.database.db.transaction(() => {
       for (const e of events) this.recorder.apply(e);
-    })();
+    });
     await pipelined(events, IN_FLIGHT, async (e) => {
       await this.js.publish(subjects.event(e.jobId, "cancelled"), JSON.stringify(e), { msgID: eventMsgId(e) }).catch((err) => {
         this.log.warn({ jobId: e.jobId, err: (err as Error).message }, "could not log the cancelled event");

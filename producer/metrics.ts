@@ -1,10 +1,10 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type Database from "better-sqlite3";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { LATENCY_BUCKETS } from "../runtime/metrics.ts";
 import { JOBS_STREAM, LANES, workerConsumer } from "../schema/subjects.ts";
 import type { JobChange, Recorder } from "./recorder.ts";
+import type { JobStore } from "./stores/jobs.ts";
 
 export const WEBHOOK_OUTCOMES = ["delivered", "retry", "dead"] as const;
 export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
@@ -27,15 +27,6 @@ export async function queueDepth(nc: NatsConnection): Promise<Record<string, Que
   return out;
 }
 
-/** Jobs per (state, lane): one GROUP BY over the jobs table. */
-export function jobCounts(sqlite: Database.Database): { state: string; lane: string; n: number }[] {
-  return sqlite.prepare("SELECT state, lane, count(*) AS n FROM jobs GROUP BY state, lane").all() as {
-    state: string;
-    lane: string;
-    n: number;
-  }[];
-}
-
 /**
  * The producer's Prometheus metrics. Gauges of jobs by state and queue depth are read on scrape (SQLite,
  * JetStream consumer info); latency, queue wait and tokens come from the events the recorder applies, each
@@ -51,7 +42,7 @@ export class ProducerMetrics {
   private readonly onChange = (c: JobChange) => this.observe(c);
 
   constructor(
-    sqlite: Database.Database,
+    store: JobStore,
     nc: NatsConnection,
     private readonly recorder: Recorder,
   ) {
@@ -64,7 +55,7 @@ export class ProducerMetrics {
       registers,
       collect: () => {
         jobs.reset();
-        for (const r of jobCounts(sqlite)) jobs.set({ state: r.state, lane: r.lane }, r.n);
+        for (const r of store.countByStateAndLane()) jobs.set({ state: r.state, lane: r.lane }, r.n);
       },
     });
     // prom-client collects every metric at once: the three gauges share one read of the consumers per scrape.

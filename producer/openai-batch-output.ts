@@ -1,10 +1,10 @@
-import type Database from "better-sqlite3";
-import type { JobError, JobResult } from "../schema/event.ts";
-import type { JobParams, JobState } from "../schema/job.ts";
+import type { JobState } from "../schema/job.ts";
 import type { BatchOutputLine } from "../schema/openai-batch.ts";
 import type { OpenAIBatchRow } from "../schema/tables.ts";
 import { jobErrorBody, toChatCompletion } from "./openai-chat.ts";
 import { yieldToEventLoop } from "./pipeline.ts";
+import type { BatchStore } from "./stores/batches.ts";
+import type { BatchJobRow } from "./stores/jobs.ts";
 
 /** Jobs rendered per page (one query, one chunk written). */
 const PAGE = 500;
@@ -13,34 +13,16 @@ export type BatchPart = "output" | "error";
 
 const STATES: Record<BatchPart, JobState[]> = { output: ["succeeded"], error: ["failed", "cancelled"] };
 
-interface PageRow {
-  id: string;
-  idx: number;
-  customId: string | null;
-  state: JobState;
-  params: string;
-  result: string | null;
-  error: string | null;
-  submittedAt: string;
-}
-
 /**
  * Renders a finished batch's output file (succeeded requests, status 200 with the chat.completion) or error
  * file (refused request bodies first, then failed and cancelled jobs) from its jobs, a page at a time, in
  * submission order. Nothing random goes into a line, so every download of a file is byte-identical.
  */
 export class BatchOutput {
-  private readonly page: Database.Statement;
-
   constructor(
-    sqlite: Database.Database,
+    private readonly batches: BatchStore,
     private readonly defaultMaxTokens: number,
-  ) {
-    this.page = sqlite.prepare(
-      `SELECT id, batch_index AS idx, custom_id AS customId, state, params, result, error, submitted_at AS submittedAt
-       FROM jobs WHERE batch_id = ? AND batch_index > ? AND state IN (?, ?) ORDER BY batch_index LIMIT ?`,
-    );
-  }
+  ) {}
 
   /** Chunks of JSONL (each ends with a newline). */
   async *chunks(batch: Pick<OpenAIBatchRow, "id" | "rejected">, part: BatchPart): AsyncGenerator<string> {
@@ -49,12 +31,11 @@ export class BatchOutput {
         yield lines(batch.rejected.slice(i, i + PAGE).map(rejectedLine));
       }
     }
-    const [a, b = a] = STATES[part];
     let after = -1;
     for (;;) {
-      const rows = this.page.all(batch.id, after, a, b, PAGE) as PageRow[];
+      const rows = this.batches.jobPage(batch.id, STATES[part], after, PAGE);
       if (rows.length === 0) return;
-      after = rows.at(-1)?.idx ?? after;
+      after = rows.at(-1)?.batchIndex ?? after;
       yield lines(rows.map((r) => this.jobLine(r)));
       await yieldToEventLoop();
     }
@@ -71,24 +52,21 @@ export class BatchOutput {
     return { bytes, lines: count };
   }
 
-  private jobLine(r: PageRow): BatchOutputLine {
+  private jobLine(r: BatchJobRow): BatchOutputLine {
     const customId = r.customId ?? r.id;
     const base = { id: `batch_req_${r.id}`, custom_id: customId };
     if (r.state === "succeeded" && r.result) {
-      const params = JSON.parse(r.params) as JobParams;
-      const result = JSON.parse(r.result) as JobResult;
       return {
         ...base,
         response: {
           status_code: 200,
           request_id: r.id,
-          body: toChatCompletion(r, result, params.maxTokens ?? this.defaultMaxTokens),
+          body: toChatCompletion(r, r.result, r.params.maxTokens ?? this.defaultMaxTokens),
         },
         error: null,
       };
     }
-    const error = r.error ? (JSON.parse(r.error) as JobError) : null;
-    const { status, body } = jobErrorBody({ id: r.id, state: r.state, error });
+    const { status, body } = jobErrorBody({ id: r.id, state: r.state, error: r.error ?? null });
     return {
       ...base,
       response: { status_code: status, request_id: r.id, body },

@@ -1,9 +1,7 @@
-import type Database from "better-sqlite3";
-import { and, desc, eq, lt } from "drizzle-orm";
 import type { Logger } from "../runtime/log.ts";
 import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
 import { BATCH_ENDPOINT, type CreateOpenAIBatchRequest, type OpenAIBatch } from "../schema/openai-batch.ts";
-import { type BatchRow, type OpenAIBatchRow, openaiBatches } from "../schema/tables.ts";
+import type { BatchRow, OpenAIBatchRow } from "../schema/tables.ts";
 import type { BatchIntake } from "./batch-intake.ts";
 import type { Canceller } from "./cancel.ts";
 import type { Db } from "./db.ts";
@@ -14,14 +12,16 @@ import type { BatchOutput, BatchPart } from "./openai-batch-output.ts";
 import type { BatchStore } from "./stores/batches.ts";
 import type { FileMeta } from "./stores/files.ts";
 import { type FileStore, newFileId } from "./stores/files.ts";
+import type { OpenAIBatchStore } from "./stores/openai-batches.ts";
 
 const DAY_SECONDS = 24 * 60 * 60;
 const secs = (iso: string | null | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) : null);
 
 export interface OpenAIBatchesDeps {
+  /** For the transaction that writes an ended batch's files with the batch's reference to them. */
   db: Db;
-  sqlite: Database.Database;
   batches: BatchStore;
+  openaiBatches: OpenAIBatchStore;
   intake: BatchIntake;
   canceller: Canceller;
   files: FileStore;
@@ -43,7 +43,7 @@ export class OpenAIBatches {
   constructor(private readonly deps: OpenAIBatchesDeps) {}
 
   async create(req: CreateOpenAIBatchRequest, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
-    const { batches, files, intake, db } = this.deps;
+    const { batches, files, intake, openaiBatches } = this.deps;
     const file = files.get(req.input_file_id);
     if (!file) throw new ApiError("not_found", `no file with id ${req.input_file_id}`, "input_file_id");
     if (!admin && file.owner !== owner)
@@ -71,20 +71,18 @@ export class OpenAIBatches {
     } else {
       await intake.submit(id, options, input.jobs, createdAt, undefined, owner);
     }
-    db.insert(openaiBatches)
-      .values({
-        id,
-        inputFileId: file.id,
-        endpoint: BATCH_ENDPOINT,
-        completionWindow: req.completion_window,
-        metadata: req.metadata ?? null,
-        model: input.model,
-        rejected: failed ? null : input.rejected,
-        errors: failed ? input.errors : null,
-        owner,
-        createdAt,
-      })
-      .run();
+    openaiBatches.insert({
+      id,
+      inputFileId: file.id,
+      endpoint: BATCH_ENDPOINT,
+      completionWindow: req.completion_window,
+      metadata: req.metadata ?? null,
+      model: input.model,
+      rejected: failed ? null : input.rejected,
+      errors: failed ? input.errors : null,
+      owner,
+      createdAt,
+    });
     this.deps.log.info(
       {
         batchId: id,
@@ -106,20 +104,7 @@ export class OpenAIBatches {
 
   /** `owner` undefined lists every batch (the admin). */
   async list(q: { limit: number; after?: string }, owner: string | undefined) {
-    const obs = this.deps.db
-      .select()
-      .from(openaiBatches)
-      .where(
-        and(
-          q.after ? lt(openaiBatches.id, q.after) : undefined,
-          owner !== undefined ? eq(openaiBatches.owner, owner) : undefined,
-        ),
-      )
-      .orderBy(desc(openaiBatches.id))
-      .limit(q.limit + 1)
-      .all();
-    const hasMore = obs.length > q.limit;
-    if (hasMore) obs.pop();
+    const { rows: obs, hasMore } = this.deps.openaiBatches.list(q, owner);
     const data: OpenAIBatch[] = [];
     for (const ob of obs) {
       const batch = this.deps.batches.get(ob.id);
@@ -136,15 +121,13 @@ export class OpenAIBatches {
 
   /** The lines of a batch's output or error file, rendered from its jobs. */
   content(file: FileMeta): AsyncGenerator<string> {
-    const ob = file.batchId
-      ? this.deps.db.select().from(openaiBatches).where(eq(openaiBatches.id, file.batchId)).get()
-      : undefined;
+    const ob = file.batchId ? this.deps.openaiBatches.get(file.batchId) : undefined;
     if (!ob || !file.batchPart) throw new ApiError("not_found", `file ${file.id} has no content`);
     return this.deps.output.chunks(ob, file.batchPart);
   }
 
   private rows(id: string, owner?: string | null, admin = true): { batch: BatchRow; ob: OpenAIBatchRow } | undefined {
-    const ob = this.deps.db.select().from(openaiBatches).where(eq(openaiBatches.id, id)).get();
+    const ob = this.deps.openaiBatches.get(id);
     if (ob && !admin && ob.owner !== owner) throw new ApiError("forbidden", `batch ${id} belongs to another API key`);
     const batch = ob && this.deps.batches.get(id);
     return ob && batch ? { batch, ob } : undefined;
@@ -162,12 +145,12 @@ export class OpenAIBatches {
   }
 
   private async writeFiles(ob: OpenAIBatchRow): Promise<OpenAIBatchRow> {
-    const { files, output, db, sqlite } = this.deps;
+    const { files, output, db, openaiBatches } = this.deps;
     const at = new Date().toISOString();
     const ids: Record<BatchPart, string | null> = { output: null, error: null };
     const sized: [BatchPart, { bytes: number; lines: number }][] = [];
     for (const part of ["output", "error"] as const) sized.push([part, await output.measure(ob, part)]);
-    sqlite.transaction(() => {
+    db.transaction(() => {
       for (const [part, { bytes, lines }] of sized) {
         if (lines === 0) continue;
         const id = newFileId();
@@ -184,11 +167,8 @@ export class OpenAIBatches {
         });
         ids[part] = id;
       }
-      db.update(openaiBatches)
-        .set({ outputFileId: ids.output, errorFileId: ids.error, filesAt: at })
-        .where(eq(openaiBatches.id, ob.id))
-        .run();
-    })();
+      openaiBatches.setFiles(ob.id, { outputFileId: ids.output, errorFileId: ids.error, filesAt: at });
+    });
     this.deps.log.info({ batchId: ob.id, outputFileId: ids.output, errorFileId: ids.error }, "openai batch files ready");
     return { ...ob, outputFileId: ids.output, errorFileId: ids.error, filesAt: at };
   }

@@ -23,6 +23,7 @@ import { dashboardRoutes } from "./routes/dashboard.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { KeyStore } from "./stores/api-keys.ts";
 import { BatchStore, toBatchView } from "./stores/batches.ts";
+import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
 import { enqueueWebhook, Outbox } from "./stores/outbox.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
@@ -65,10 +66,10 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   const store = new JobStore(database.db);
   const publisher = new Publisher(nc, store, log);
   const recorder = new Recorder(database.db, log);
-  const batches = new BatchStore(database);
-  recorder.onTransition((row, next, at) => {
+  const batches = new BatchStore(database.db);
+  recorder.onTransition((row, next, at, firstSeen) => {
     if (!row.batchId) return;
-    batches.transition(row.batchId, row.state, next, at);
+    batches.follow(row, next, at, firstSeen);
     // Same transaction as the job's change: a batch that just ended gets its one webhook row.
     const batch = batches.get(row.batchId);
     if (batch?.webhookUrl && (batch.state === "completed" || batch.state === "failed" || batch.state === "cancelled")) {
@@ -115,7 +116,6 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     outbox,
     webhookPolicy,
     db: database.db,
-    sqlite: database.sqlite,
     recorder,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT * 1000,
@@ -130,13 +130,13 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     maxBatchBody: config.DOCKET_MAX_BATCH_BODY,
     ready: () => !nc.isClosed(),
   });
-  const metrics = new ProducerMetrics(database.sqlite, nc, recorder);
+  const metrics = new ProducerMetrics(store, nc, recorder);
   dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
   app.route("/", metricsRoutes(metrics));
-  const dashboard = new Dashboard(database.sqlite, nc, recorder, log);
-  app.route("/dashboard", dashboardRoutes({ dashboard, store, sqlite: database.sqlite }));
+  const dashboard = new Dashboard({ jobs: store, batches }, nc, recorder, log);
+  app.route("/dashboard", dashboardRoutes({ dashboard, store, events: new JobEventStore(database.db) }));
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.DOCKET_PORT, hostname: config.DOCKET_HOST }, () => resolve(s));
   });

@@ -1,20 +1,22 @@
 import { EventEmitter, on } from "node:events";
 import { type ConsumerMessages, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { eq, sql } from "drizzle-orm";
 import type { Logger } from "../runtime/log.ts";
 import { EventMessage } from "../schema/event.ts";
 import { type JobState, TERMINAL_STATES } from "../schema/job.ts";
 import { EVENTS_STREAM, RECORDER_CONSUMER } from "../schema/subjects.ts";
-import { type JobRow, jobEvents, jobs } from "../schema/tables.ts";
+import type { JobRow } from "../schema/tables.ts";
 import type { Db } from "./db.ts";
+import { JobEventStore } from "./stores/job-events.ts";
+import { JobStore } from "./stores/jobs.ts";
 import { enqueueJobWebhook } from "./stores/outbox.ts";
 
 /**
- * Called inside the recorder's SQLite transaction when a known job changes state, so state derived
- * from jobs (batch counters) commits or rolls back with the change itself.
+ * Called inside the recorder's SQLite transaction when a job changes state, so state derived from jobs
+ * (batch counters) commits or rolls back with the change itself. `row` is the job before the change;
+ * `firstSeen` when the event is how the producer learnt of the job (its row was just inserted, queued).
  */
-export type TransitionHook = (row: JobRow, next: JobState, at: string) => void;
+export type TransitionHook = (row: JobRow, next: JobState, at: string, firstSeen: boolean) => void;
 
 export interface JobChange {
   jobId: string;
@@ -31,12 +33,16 @@ export class Recorder extends EventEmitter {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
   private readonly transitionHooks: TransitionHook[] = [];
+  private readonly jobs: JobStore;
+  private readonly events: JobEventStore;
 
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
   ) {
     super();
+    this.jobs = new JobStore(db);
+    this.events = new JobEventStore(db);
     this.setMaxListeners(0);
   }
 
@@ -50,78 +56,44 @@ export class Recorder extends EventEmitter {
       this.emit("progress", event);
       return undefined;
     }
-    const state = this.db.transaction((tx) => {
-      const inserted = tx
-        .insert(jobEvents)
-        .values({
-          jobId: event.jobId,
-          kind: event.kind,
-          attempt: event.attempt,
-          workerId: event.workerId,
-          at: event.at,
-          streamSeq: streamSeq ?? null,
-        })
-        .onConflictDoNothing()
-        .run();
-      if (inserted.changes === 0) return undefined;
+    const state = this.db.transaction(() => {
+      if (!this.events.add(event, streamSeq)) return undefined;
 
-      let row = tx.select().from(jobs).where(eq(jobs.id, event.jobId)).get();
-      const known = row !== undefined;
-      if (!row) {
-        row = tx
-          .insert(jobs)
-          .values({
-            id: event.jobId,
-            lane: event.lane ?? "default",
-            task: event.task ?? "summarize",
-            state: "queued",
-            params: {},
-            batchId: event.batchId ?? null,
-            customId: event.customId ?? null,
-            submittedAt: event.submittedAt ?? event.at,
-            publishedAt: event.at,
-            updatedAt: event.at,
-          })
-          .returning()
-          .get();
-      }
+      const seen = this.jobs.get(event.jobId);
+      const row = seen ?? this.jobs.insertSeen(event);
       if (TERMINAL_STATES.includes(row.state)) return row.state;
 
-      const common = { attempts: sql`max(${jobs.attempts}, ${event.attempt})`, workerId: event.workerId, updatedAt: event.at };
-      let next: JobState = row.state;
+      const common = { attempt: event.attempt, workerId: event.workerId, at: event.at };
+      let changed: JobRow | undefined;
       switch (event.kind) {
         case "started":
-          next = "running";
-          tx.update(jobs)
-            .set({ ...common, state: next, startedAt: row.startedAt ?? event.at })
-            .where(eq(jobs.id, event.jobId))
-            .run();
+          changed = this.jobs.record(event.jobId, { ...common, state: "running", startedAt: row.startedAt ?? event.at });
           break;
         case "completed":
-          next = "succeeded";
-          tx.update(jobs)
-            .set({ ...common, state: next, result: event.result ?? null, error: null, finishedAt: event.at })
-            .where(eq(jobs.id, event.jobId))
-            .run();
+          changed = this.jobs.record(event.jobId, {
+            ...common,
+            state: "succeeded",
+            result: event.result ?? null,
+            error: null,
+            finishedAt: event.at,
+          });
           break;
         case "failed":
-          next = "failed";
-          tx.update(jobs)
-            .set({ ...common, state: next, error: event.error ?? null, finishedAt: event.at })
-            .where(eq(jobs.id, event.jobId))
-            .run();
+          changed = this.jobs.record(event.jobId, {
+            ...common,
+            state: "failed",
+            error: event.error ?? null,
+            finishedAt: event.at,
+          });
           break;
         case "cancelled":
-          next = "cancelled";
-          tx.update(jobs)
-            .set({ ...common, state: next, finishedAt: event.at })
-            .where(eq(jobs.id, event.jobId))
-            .run();
+          changed = this.jobs.record(event.jobId, { ...common, state: "cancelled", finishedAt: event.at });
           break;
       }
-      if (known && next !== row.state) for (const hook of this.transitionHooks) hook(row, next, event.at);
+      const next = changed?.state ?? row.state;
+      if (next !== row.state) for (const hook of this.transitionHooks) hook(row, next, event.at, seen === undefined);
       // Same transaction as the terminal state: one delivery row exactly when the state changed.
-      if (row.webhookUrl && TERMINAL_STATES.includes(next)) enqueueJobWebhook(tx, event.jobId, event.at);
+      if (changed?.webhookUrl && TERMINAL_STATES.includes(next)) enqueueJobWebhook(this.db, changed, event.at);
       return next;
     });
     if (state) {

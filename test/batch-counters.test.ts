@@ -47,9 +47,9 @@ const event = (jobId: string, kind: EventMessage["kind"], attempt = 1): EventMes
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "docket-counters-"));
   database = openDatabase(join(dir, "db.sqlite"));
-  batches = new BatchStore(database);
+  batches = new BatchStore(database.db);
   recorder = new Recorder(database.db, createLogger("test", "silent"));
-  recorder.onTransition((row, next, at) => row.batchId && batches.transition(row.batchId, row.state, next, at));
+  recorder.onTransition((row, next, at, firstSeen) => batches.follow(row, next, at, firstSeen));
   batches.create({
     id: "batch_1",
     lane: "batch",
@@ -118,5 +118,23 @@ describe("batch counters follow job events", () => {
     expect(batches.get("batch_2")).toMatchObject({ state: "failed", total: 0 });
     expect(batches.results("batch_2", -1, 10)).toEqual([]);
     expect(batches.get("batch_1")?.state).toBe("in_progress");
+  });
+
+  it("a batch another NATS client published is counted from its jobs' events, job by job as they are seen", () => {
+    const seen = (jobId: string, kind: EventMessage["kind"]) => ({ ...event(jobId, kind), batchId: "batch_nats" });
+    const nats = () => toBatchView(batches.get("batch_nats") ?? (undefined as never));
+    recorder.apply(seen("job_a", "started"));
+    expect(nats()).toMatchObject({ state: "in_progress", total: 1, counts: { queued: 0, running: 1 } });
+    recorder.apply(seen("job_a", "completed"));
+    expect(nats()).toMatchObject({ state: "completed", progress: { done: 1, total: 1 } });
+    recorder.apply(seen("job_b", "started"));
+    expect(nats()).toMatchObject({ state: "in_progress", total: 2, counts: { running: 1, succeeded: 1 }, finishedAt: null });
+    recorder.apply(seen("job_b", "failed"));
+    recorder.apply(seen("job_b", "failed"));
+    expect(nats()).toMatchObject({
+      state: "completed",
+      counts: { queued: 0, running: 0, succeeded: 1, failed: 1, cancelled: 0 },
+      progress: { done: 2, total: 2 },
+    });
   });
 });

@@ -1,13 +1,15 @@
 import { EventEmitter } from "node:events";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type Database from "better-sqlite3";
 import type { Logger } from "../../runtime/log.ts";
 import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../../schema/heartbeat.ts";
 import { CONTROL_BUCKET, WORKER_KEYS } from "../../schema/subjects.ts";
 import { type QueueDepth, queueDepth } from "../metrics.ts";
 import type { JobChange, Recorder } from "../recorder.ts";
+import { type BatchStore, batchProgress } from "../stores/batches.ts";
+import type { JobStore } from "../stores/jobs.ts";
 
+/** A batch as the dashboard lists it: its progress is batchProgress, the batch API's reading. */
 export interface BatchProgress {
   batchId: string;
   total: number;
@@ -54,49 +56,8 @@ export interface Snapshot {
 }
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
-
-/**
- * The most recent batches and their progress. Until batches have their own table, a batch is the jobs
- * sharing a batch_id; this is the one query to point at the batches table when it lands.
- */
-export function recentBatches(sqlite: Database.Database, limit = 10): BatchProgress[] {
-  const rows = sqlite
-    .prepare(
-      `WITH recent AS (
-         SELECT batch_id, min(submitted_at) AS submitted_at, max(updated_at) AS updated_at FROM jobs
-         WHERE batch_id IS NOT NULL GROUP BY batch_id ORDER BY max(submitted_at) DESC LIMIT ?)
-       SELECT r.batch_id AS batchId, r.submitted_at AS submittedAt, r.updated_at AS updatedAt, j.state, count(*) AS n
-       FROM recent r JOIN jobs j ON j.batch_id = r.batch_id
-       GROUP BY r.batch_id, j.state ORDER BY r.submitted_at DESC`,
-    )
-    .all(limit) as { batchId: string; submittedAt: string; updatedAt: string; state: string; n: number }[];
-  const byId = new Map<string, BatchProgress>();
-  for (const r of rows) {
-    let b = byId.get(r.batchId);
-    if (!b) {
-      b = { batchId: r.batchId, total: 0, counts: {}, done: 0, submittedAt: r.submittedAt, updatedAt: r.updatedAt };
-      byId.set(r.batchId, b);
-    }
-    b.counts[r.state] = r.n;
-    b.total += r.n;
-    if (FINAL.has(r.state)) b.done += r.n;
-  }
-  return [...byId.values()];
-}
-
-export function recentJobs(sqlite: Database.Database, limit = 20): RecentJob[] {
-  return sqlite
-    .prepare(
-      "SELECT id, state, lane, task, batch_id AS batchId, updated_at AS updatedAt FROM jobs ORDER BY submitted_at DESC LIMIT ?",
-    )
-    .all(limit) as RecentJob[];
-}
-
-export function jobEventsOf(sqlite: Database.Database, jobId: string) {
-  return sqlite
-    .prepare("SELECT kind, attempt, worker_id AS workerId, at FROM job_events WHERE job_id = ? ORDER BY at, attempt")
-    .all(jobId) as { kind: string; attempt: number; workerId: string; at: string }[];
-}
+const RECENT_BATCHES = 10;
+const RECENT_JOBS = 20;
 
 /** Live workers from their heartbeats in the docket-control KV bucket. */
 export async function readWorkers(kv: KV, now = Date.now()): Promise<WorkerView[]> {
@@ -129,7 +90,7 @@ export class Dashboard extends EventEmitter {
   };
 
   constructor(
-    private readonly sqlite: Database.Database,
+    private readonly stores: { jobs: JobStore; batches: BatchStore },
     private readonly nc: NatsConnection,
     private readonly recorder: Recorder,
     private readonly log: Logger,
@@ -141,12 +102,6 @@ export class Dashboard extends EventEmitter {
   }
 
   async snapshot(): Promise<Snapshot> {
-    const jobs: Record<string, number> = {};
-    for (const r of this.sqlite.prepare("SELECT state, count(*) AS n FROM jobs GROUP BY state").all() as {
-      state: string;
-      n: number;
-    }[])
-      jobs[r.state] = r.n;
     const [queue, workers] = await Promise.all([
       queueDepth(this.nc).catch(() => null),
       this.workers().catch((err: Error) => {
@@ -157,10 +112,15 @@ export class Dashboard extends EventEmitter {
     return {
       at: new Date().toISOString(),
       queue,
-      jobs,
+      jobs: this.stores.jobs.countByState(),
       workers,
-      batches: recentBatches(this.sqlite),
-      recentJobs: recentJobs(this.sqlite),
+      batches: this.stores.batches.recent(RECENT_BATCHES).map((b) => ({
+        batchId: b.id,
+        ...batchProgress(b),
+        submittedAt: b.createdAt,
+        updatedAt: b.updatedAt,
+      })),
+      recentJobs: this.stores.jobs.recent(RECENT_JOBS),
       history: this.history,
     };
   }

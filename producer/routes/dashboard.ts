@@ -3,18 +3,18 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { DASHBOARD_HTML } from "../dashboard/page.ts";
 import type { Dashboard, Snapshot } from "../dashboard/snapshot.ts";
-import { jobEventsOf } from "../dashboard/snapshot.ts";
 import { ApiError } from "../errors.ts";
+import type { JobEventStore } from "../stores/job-events.ts";
 import { type JobStore, toView } from "../stores/jobs.ts";
 
 export interface DashboardRoutesDeps {
   dashboard: Dashboard;
   store: JobStore;
-  sqlite: import("better-sqlite3").Database;
+  events: JobEventStore;
 }
 
 /** /dashboard: the page, its snapshot (JSON), a live stream of snapshots (SSE, one a second) and job details. */
-export function dashboardRoutes({ dashboard, store, sqlite }: DashboardRoutesDeps) {
+export function dashboardRoutes({ dashboard, store, events }: DashboardRoutesDeps) {
   const app = new Hono();
 
   app.get("/", (c) => c.html(DASHBOARD_HTML));
@@ -43,7 +43,7 @@ export function dashboardRoutes({ dashboard, store, sqlite }: DashboardRoutesDep
   app.get("/jobs/:id", (c) => {
     const row = store.get(c.req.param("id"));
     if (!row) throw new ApiError("not_found", `no job with id ${c.req.param("id")}`);
-    return c.json({ job: toView(row), events: jobEventsOf(sqlite, row.id) });
+    return c.json({ job: toView(row), events: events.forJob(row.id) });
   });
 
   return app;

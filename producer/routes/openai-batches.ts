@@ -1,4 +1,3 @@
-import type Database from "better-sqlite3";
 import { type Context, Hono } from "hono";
 import { stream } from "hono/streaming";
 import type { Logger } from "../../runtime/log.ts";
@@ -12,11 +11,11 @@ import { BatchOutput } from "../openai-batch-output.ts";
 import { OpenAIBatches } from "../openai-batches.ts";
 import type { BatchStore } from "../stores/batches.ts";
 import { FileStore, newFileId, toFileObject } from "../stores/files.ts";
+import { OpenAIBatchStore } from "../stores/openai-batches.ts";
 import { parseJson, parseValue } from "../validate.ts";
 
 export interface OpenAIBatchRoutesDeps {
   db: Db;
-  sqlite: Database.Database;
   batches: BatchStore;
   intake: BatchIntake;
   canceller: Canceller;
@@ -31,8 +30,8 @@ export interface OpenAIBatchRoutesDeps {
 /** OpenAI Files and Batch API under /openai/v1: the official openai client's files.* and batches.* work against it. */
 export function openaiBatchRoutes(deps: OpenAIBatchRoutesDeps) {
   const files = new FileStore(deps.db);
-  const output = new BatchOutput(deps.sqlite, deps.defaultMaxTokens);
-  const batches = new OpenAIBatches({ ...deps, files, output });
+  const output = new BatchOutput(deps.batches, deps.defaultMaxTokens);
+  const batches = new OpenAIBatches({ ...deps, files, output, openaiBatches: new OpenAIBatchStore(deps.db) });
   const app = new Hono();
   const fileOr404 = (c: Context, id: string) => {
     const row = files.get(id);

@@ -1,4 +1,3 @@
-import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Logger } from "../../runtime/log.ts";
@@ -7,7 +6,6 @@ import { type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
 import { principalOf } from "../auth/principal.ts";
-import type { Db } from "../db.ts";
 import { ApiError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
@@ -17,7 +15,6 @@ import type { JobStore } from "../stores/jobs.ts";
 import { parseJson } from "../validate.ts";
 
 export interface OpenAIRoutesDeps {
-  db: Db;
   store: JobStore;
   publisher: Publisher;
   recorder: Recorder;
@@ -171,10 +168,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
 
   app.get("/models", (c) => {
     // The models recent chat and document jobs reported; workers run one model each.
-    const rows = deps.db.all<{ model: string | null }>(
-      sql`select distinct json_extract(result, '$.model') as model from (select result from jobs where state = 'succeeded' order by rowid desc limit 200)`,
-    );
-    const ids = [...new Set([...rows.map((r) => r.model).filter((m): m is string => !!m), DEFAULT_MODEL_ID])];
+    const ids = [...new Set([...store.recentModels(200), DEFAULT_MODEL_ID])];
     return c.json({
       object: "list",
       data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "docket" })),

@@ -1,19 +1,11 @@
-import type Database from "better-sqlite3";
-import { eq } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import type { BatchResultLine, BatchState, BatchView } from "../../schema/batch.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
-import { type BatchRow, batches } from "../../schema/tables.ts";
-import type { OpenDatabase } from "../db.ts";
+import { type BatchRow, batches, type JobRow } from "../../schema/tables.ts";
+import type { Db } from "../db.ts";
+import { type BatchJobRow, JobStore } from "./jobs.ts";
 
-const COUNTER: Record<JobState, string> = {
-  queued: "queued",
-  running: "running",
-  succeeded: "succeeded",
-  failed: "failed",
-  cancelled: "cancelled",
-};
-
-/** A batch's jobs rows, written in chunks, each chunk one transaction. */
+/** A batch about to be written: its row first (create), then its jobs in chunks (insertJobs). */
 export interface NewBatch {
   id: string;
   lane: BatchRow["lane"];
@@ -30,95 +22,123 @@ export interface NewBatch {
 /**
  * The batches table. Counters move with their jobs' transitions (transition(), run inside the recorder's
  * transaction), and the state follows from the counters: in_progress until no job is queued or running,
- * then completed (or cancelled when a cancel was requested).
+ * then completed (or cancelled when a cancel was requested). The counters are the one source of a batch's
+ * progress: the batch API, the OpenAI batch object and the dashboard all read them (batchProgress).
+ * A batch's jobs rows are the JobStore's; this store reaches them through it.
  */
 export class BatchStore {
-  private readonly sqlite: Database.Database;
-  private readonly insertJob: Database.Statement;
-  private readonly moves = new Map<string, Database.Statement>();
-  private readonly settle: Database.Statement;
-  private readonly page: Database.Statement;
+  private readonly moves = new Map<string, { run(values: { id: string }): unknown }>();
+  private readonly settle;
 
-  constructor(private readonly database: OpenDatabase) {
-    this.sqlite = database.sqlite;
-    this.insertJob = this.sqlite.prepare(
-      `INSERT INTO jobs (id, lane, task, state, input, params, batch_id, batch_index, custom_id, owner, submitted_at, updated_at)
-       VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.settle = this.sqlite.prepare(
-      `UPDATE batches SET
-         state = CASE WHEN queued + running = 0
-                      THEN CASE WHEN cancel_requested_at IS NULL THEN 'completed' ELSE 'cancelled' END
-                      WHEN cancel_requested_at IS NOT NULL THEN 'cancelling'
-                      ELSE state END,
-         finished_at = CASE WHEN queued + running = 0 THEN coalesce(finished_at, @at) ELSE finished_at END,
-         updated_at = @at
-       WHERE id = @id AND state IN ('in_progress', 'cancelling')`,
-    );
-    this.page = this.sqlite.prepare(
-      `SELECT id, batch_index AS idx, custom_id AS customId, state, result, error FROM jobs
-       WHERE batch_id = ? AND batch_index > ? ORDER BY batch_index LIMIT ?`,
-    );
+  constructor(
+    private readonly db: Db,
+    private readonly jobs = new JobStore(db),
+  ) {
+    const idle = sql`${batches.queued} + ${batches.running} = 0`;
+    const at = sql.placeholder("at");
+    this.settle = db
+      .update(batches)
+      .set({
+        state: sql`CASE WHEN ${idle}
+                        THEN CASE WHEN ${batches.cancelRequestedAt} IS NULL THEN 'completed' ELSE 'cancelled' END
+                        WHEN ${batches.cancelRequestedAt} IS NOT NULL THEN 'cancelling'
+                        ELSE ${batches.state} END`,
+        finishedAt: sql`CASE WHEN ${idle} THEN coalesce(${batches.finishedAt}, ${at}) ELSE ${batches.finishedAt} END`,
+        updatedAt: sql`${at}`,
+      })
+      .where(and(eq(batches.id, sql.placeholder("id")), inArray(batches.state, ["in_progress", "cancelling"])))
+      .prepare();
   }
 
   get(id: string): BatchRow | undefined {
-    return this.database.db.select().from(batches).where(eq(batches.id, id)).get();
+    return this.db.select().from(batches).where(eq(batches.id, id)).get();
   }
 
   byIdempotencyKey(key: string): BatchRow | undefined {
-    return this.database.db.select().from(batches).where(eq(batches.idempotencyKey, key)).get();
+    return this.db.select().from(batches).where(eq(batches.idempotencyKey, key)).get();
+  }
+
+  /** The most recently created batches, newest first. */
+  recent(limit: number): BatchRow[] {
+    return this.db.select().from(batches).orderBy(desc(batches.createdAt), desc(batches.id)).limit(limit).all();
   }
 
   /** Inserts the batch row in state `validating`; returns false when its idempotency key is taken. */
   create(b: NewBatch): boolean {
-    const r = this.sqlite
-      .prepare(
-        `INSERT INTO batches (id, state, lane, task, params, idempotency_key, webhook_url, owner, total, queued, created_at, updated_at)
-         VALUES (?, 'validating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
-      )
-      .run(
-        b.id,
-        b.lane,
-        b.task,
-        JSON.stringify(b.params),
-        b.idempotencyKey ?? null,
-        b.webhookUrl ?? null,
-        b.owner ?? null,
-        b.total,
-        b.total,
-        b.createdAt,
-        b.createdAt,
-      );
+    const r = this.db
+      .insert(batches)
+      .values({
+        id: b.id,
+        state: "validating",
+        lane: b.lane,
+        task: b.task,
+        params: b.params,
+        idempotencyKey: b.idempotencyKey ?? null,
+        webhookUrl: b.webhookUrl ?? null,
+        owner: b.owner ?? null,
+        total: b.total,
+        queued: b.total,
+        createdAt: b.createdAt,
+        updatedAt: b.createdAt,
+      })
+      .onConflictDoNothing({ target: batches.idempotencyKey })
+      .run();
     return r.changes === 1;
   }
 
-  /** One transaction for a chunk of the batch's jobs (prepared statement, no per-row query building). */
+  /** One transaction for a chunk of the batch's jobs (one prepared statement, no per-row query building). */
   insertJobs(batchId: string, firstIndex: number, msgs: readonly JobMessage[], owner: string | null = null): void {
-    this.sqlite.transaction(() => {
-      msgs.forEach((m, i) => {
-        this.insertJob.run(
-          m.id,
-          m.lane,
-          m.task,
-          JSON.stringify(m.input),
-          JSON.stringify(m.params),
-          batchId,
-          firstIndex + i,
-          m.customId ?? null,
-          owner,
-          m.submittedAt,
-          m.submittedAt,
-        );
-      });
-    })();
+    this.jobs.insertBatchJobs(batchId, firstIndex, msgs, owner);
   }
 
   markInProgress(id: string, at = new Date().toISOString()): void {
-    this.sqlite
-      .prepare(
-        `UPDATE batches SET state = 'in_progress', in_progress_at = @at, updated_at = @at WHERE id = @id AND state = 'validating'`,
-      )
-      .run({ id, at });
+    this.db
+      .update(batches)
+      .set({ state: "in_progress", inProgressAt: at, updatedAt: at })
+      .where(and(eq(batches.id, id), eq(batches.state, "validating")))
+      .run();
+  }
+
+  /** The recorder's transition hook: a job first seen through its events joins its batch, then the counters move. */
+  follow(job: JobRow, next: JobState, at: string, firstSeen: boolean): void {
+    const { batchId } = job;
+    if (!batchId) return;
+    if (firstSeen) this.adopt({ ...job, batchId }, at);
+    this.transition(batchId, job.state, next, at);
+  }
+
+  /**
+   * Counts a job first seen through its events (published by another NATS client with a batchId) in its
+   * batch, creating the batch row on its first job, as the recorder creates the job's row: every batch the
+   * jobs name has counters. Such a batch's total is the jobs seen so far, so it may end and reopen.
+   */
+  private adopt(job: JobRow & { batchId: string }, at: string): void {
+    const reopen = sql`${batches.state} = 'completed'`;
+    this.db
+      .insert(batches)
+      .values({
+        id: job.batchId,
+        state: "in_progress",
+        lane: job.lane,
+        task: job.task,
+        params: {},
+        total: 1,
+        queued: 1,
+        createdAt: job.submittedAt,
+        inProgressAt: at,
+        updatedAt: at,
+      })
+      .onConflictDoUpdate({
+        target: batches.id,
+        set: {
+          total: sql`${batches.total} + 1`,
+          queued: sql`${batches.queued} + 1`,
+          state: sql`CASE WHEN ${reopen} THEN 'in_progress' ELSE ${batches.state} END`,
+          finishedAt: sql`CASE WHEN ${reopen} THEN NULL ELSE ${batches.finishedAt} END`,
+          updatedAt: at,
+        },
+      })
+      .run();
   }
 
   /** Moves one job from `prev` to `next` in its batch's counters and settles the batch state. Idempotent per transition. */
@@ -127,12 +147,14 @@ export class BatchStore {
     const key = `${prev}>${next}`;
     let move = this.moves.get(key);
     if (!move) {
-      move = this.sqlite.prepare(
-        `UPDATE batches SET ${COUNTER[prev]} = ${COUNTER[prev]} - 1, ${COUNTER[next]} = ${COUNTER[next]} + 1 WHERE id = ?`,
-      );
+      move = this.db
+        .update(batches)
+        .set({ [prev]: sql`${batches[prev]} - 1`, [next]: sql`${batches[next]} + 1` })
+        .where(eq(batches.id, sql.placeholder("id")))
+        .prepare();
       this.moves.set(key, move);
     }
-    move.run(batchId);
+    move.run({ id: batchId });
     this.settle.run({ id: batchId, at });
   }
 
@@ -143,56 +165,44 @@ export class BatchStore {
     error?: { code: string; message: string },
     at = new Date().toISOString(),
   ): void {
-    this.sqlite
-      .prepare(
-        `UPDATE batches SET state = @state, error = @error, in_progress_at = coalesce(in_progress_at, @at), finished_at = @at,
-           updated_at = @at WHERE id = @id AND queued + running = 0`,
-      )
-      .run({ id, state, at, error: error ? JSON.stringify(error) : null });
+    this.db
+      .update(batches)
+      .set({
+        state,
+        error: error ?? null,
+        inProgressAt: sql`coalesce(${batches.inProgressAt}, ${at})`,
+        finishedAt: at,
+        updatedAt: at,
+      })
+      .where(and(eq(batches.id, id), sql`${batches.queued} + ${batches.running} = 0`))
+      .run();
   }
 
   /** Records a cancel request; the batch is `cancelling` until its last queued or running job ends. */
   requestCancel(id: string, at = new Date().toISOString()): void {
-    this.sqlite
-      .prepare(`UPDATE batches SET cancel_requested_at = coalesce(cancel_requested_at, @at), updated_at = @at WHERE id = @id`)
-      .run({ id, at });
+    this.db
+      .update(batches)
+      .set({ cancelRequestedAt: sql`coalesce(${batches.cancelRequestedAt}, ${at})`, updatedAt: at })
+      .where(eq(batches.id, id))
+      .run();
     this.settle.run({ id, at });
   }
 
   /** The batch's jobs in submission order, after `afterIndex`: pages for the results download. */
   results(batchId: string, afterIndex: number, limit: number): BatchResultLine[] {
-    const rows = this.page.all(batchId, afterIndex, limit) as {
-      id: string;
-      idx: number;
-      customId: string | null;
-      state: string;
-      result: string | null;
-      error: string | null;
-    }[];
-    return rows.map((r) => ({
-      index: r.idx,
+    return this.jobs.batchPage(batchId, afterIndex, limit).map((r) => ({
+      index: r.batchIndex,
       jobId: r.id,
       customId: r.customId,
       state: r.state,
-      result: r.result ? JSON.parse(r.result) : null,
-      error: r.error ? JSON.parse(r.error) : null,
+      result: r.result ?? null,
+      error: r.error ?? null,
     }));
   }
 
-  /** Ids of the batch's jobs in `states`, a page at a time by submission order. */
-  jobIds(
-    batchId: string,
-    states: readonly JobState[],
-    afterIndex: number,
-    limit: number,
-  ): { id: string; idx: number; state: JobState }[] {
-    const marks = states.map(() => "?").join(",");
-    return this.sqlite
-      .prepare(
-        `SELECT id, batch_index AS idx, state FROM jobs WHERE batch_id = ? AND batch_index > ? AND state IN (${marks})
-         ORDER BY batch_index LIMIT ?`,
-      )
-      .all(batchId, afterIndex, ...states, limit) as { id: string; idx: number; state: JobState }[];
+  /** The batch's jobs in `states`, a page at a time by submission order: pages for cancel and the OpenAI files. */
+  jobPage(batchId: string, states: readonly JobState[], afterIndex: number, limit: number): BatchJobRow[] {
+    return this.jobs.batchPage(batchId, afterIndex, limit, states);
   }
 
   /**
@@ -201,38 +211,53 @@ export class BatchStore {
    * so a batch is accepted whole or not at all.
    */
   recoverInterrupted(at = new Date().toISOString()): number {
-    return this.sqlite.transaction(() => {
-      const ids = this.sqlite.prepare(`SELECT id FROM batches WHERE state = 'validating'`).pluck().all() as string[];
-      for (const id of ids) {
-        this.sqlite.prepare(`DELETE FROM jobs WHERE batch_id = ?`).run(id);
-        this.sqlite
-          .prepare(
-            `UPDATE batches SET state = 'failed', queued = 0, total = 0, finished_at = @at, updated_at = @at, error = @error WHERE id = @id`,
-          )
-          .run({
-            id,
-            at,
-            error: JSON.stringify({
+    return this.db.transaction(() => {
+      const ids = this.db.select({ id: batches.id }).from(batches).where(eq(batches.state, "validating")).all();
+      for (const { id } of ids) {
+        this.jobs.deleteBatchJobs(id);
+        this.db
+          .update(batches)
+          .set({
+            state: "failed",
+            queued: 0,
+            total: 0,
+            finishedAt: at,
+            updatedAt: at,
+            error: {
               code: "intake_interrupted",
               message: "the producer stopped while writing this batch; submit it again",
-            }),
-          });
+            },
+          })
+          .where(eq(batches.id, id))
+          .run();
       }
       return ids.length;
-    })();
+    });
   }
 
   /** Removes a batch that could not be accepted (its jobs were never published). */
   discard(id: string): void {
-    this.sqlite.transaction(() => {
-      this.sqlite.prepare(`DELETE FROM jobs WHERE batch_id = ?`).run(id);
-      this.sqlite.prepare(`DELETE FROM batches WHERE id = ?`).run(id);
-    })();
+    this.db.transaction(() => {
+      this.jobs.deleteBatchJobs(id);
+      this.db.delete(batches).where(eq(batches.id, id)).run();
+    });
   }
 }
 
+/** A batch's progress from its counters: the one reading the API, the OpenAI object and the dashboard share. */
+export function batchProgress(row: BatchRow): { counts: Record<JobState, number>; done: number; total: number } {
+  const counts = {
+    queued: row.queued,
+    running: row.running,
+    succeeded: row.succeeded,
+    failed: row.failed,
+    cancelled: row.cancelled,
+  };
+  return { counts, done: counts.succeeded + counts.failed + counts.cancelled, total: row.total };
+}
+
 export function toBatchView(row: BatchRow): BatchView {
-  const done = row.succeeded + row.failed + row.cancelled;
+  const { counts, done, total } = batchProgress(row);
   return {
     id: row.id,
     object: "batch",
@@ -240,8 +265,8 @@ export function toBatchView(row: BatchRow): BatchView {
     lane: row.lane,
     task: row.task,
     total: row.total,
-    counts: { queued: row.queued, running: row.running, succeeded: row.succeeded, failed: row.failed, cancelled: row.cancelled },
-    progress: { done, total: row.total },
+    counts,
+    progress: { done, total },
     webhookUrl: row.webhookUrl,
     error: row.error ?? null,
     createdAt: row.createdAt,

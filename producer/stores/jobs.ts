@@ -1,12 +1,51 @@
-import { and, asc, desc, eq, gte, inArray, isNull, lt } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { JobView, ListJobsQuery } from "../../schema/api.ts";
-import type { JobMessage } from "../../schema/job.ts";
+import type { EventMessage } from "../../schema/event.ts";
+import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type JobRow, jobs } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
 
-/** The jobs table: the rows the API creates and shows. Event application lives in recorder.ts. */
+/** A job of a batch as its pages show it (results, output files, cancel): every column but the input. */
+export type BatchJobRow = Pick<
+  JobRow,
+  "id" | "batchIndex" | "customId" | "state" | "params" | "result" | "error" | "submittedAt"
+> & { batchIndex: number };
+
+/** What the recorder writes when it applies an event to a job. */
+export type JobChangeSet = Pick<Partial<JobRow>, "state" | "startedAt" | "result" | "error" | "finishedAt"> & {
+  attempt: number;
+  workerId: string;
+  at: string;
+};
+
+/**
+ * The jobs table, every query on it: the rows the API creates and shows, the recorder's writes (which
+ * events apply is the recorder's rule), a batch's jobs, and the counts the dashboard and metrics show.
+ */
 export class JobStore {
-  constructor(private readonly db: Db) {}
+  private readonly insertBatchJob;
+
+  constructor(private readonly db: Db) {
+    // Batch intake writes thousands of rows: one prepared statement, run per row inside a chunk's transaction.
+    const p = (name: string) => sql.placeholder(name);
+    this.insertBatchJob = db
+      .insert(jobs)
+      .values({
+        id: p("id"),
+        lane: p("lane"),
+        task: p("task"),
+        state: "queued",
+        input: p("input"),
+        params: p("params"),
+        batchId: p("batchId"),
+        batchIndex: p("batchIndex"),
+        customId: p("customId"),
+        owner: p("owner"),
+        submittedAt: p("submittedAt"),
+        updatedAt: p("submittedAt"),
+      })
+      .prepare();
+  }
 
   /** Inserts the row for a job about to be published; returns the existing row for a known idempotency key. */
   insert(
@@ -94,6 +133,123 @@ export class JobStore {
     const more = rows.length > q.limit;
     if (more) rows.pop();
     return { rows, nextCursor: more ? (rows.at(-1)?.id ?? null) : null };
+  }
+
+  /** One transaction for a chunk of a batch's jobs, `firstIndex` the chunk's position in the batch. */
+  insertBatchJobs(batchId: string, firstIndex: number, msgs: readonly JobMessage[], owner: string | null): void {
+    this.db.transaction(() => {
+      msgs.forEach((m, i) => {
+        this.insertBatchJob.run({
+          id: m.id,
+          lane: m.lane,
+          task: m.task,
+          input: m.input,
+          params: m.params,
+          batchId,
+          batchIndex: firstIndex + i,
+          customId: m.customId ?? null,
+          owner,
+          submittedAt: m.submittedAt,
+        });
+      });
+    });
+  }
+
+  deleteBatchJobs(batchId: string): void {
+    this.db.delete(jobs).where(eq(jobs.batchId, batchId)).run();
+  }
+
+  /** A batch's jobs after `afterIndex` in submission order, in `states` when given: one page. */
+  batchPage(batchId: string, afterIndex: number, limit: number, states?: readonly JobState[]): BatchJobRow[] {
+    return this.db
+      .select({
+        id: jobs.id,
+        batchIndex: sql<number>`${jobs.batchIndex}`,
+        customId: jobs.customId,
+        state: jobs.state,
+        params: jobs.params,
+        result: jobs.result,
+        error: jobs.error,
+        submittedAt: jobs.submittedAt,
+      })
+      .from(jobs)
+      .where(
+        and(eq(jobs.batchId, batchId), gt(jobs.batchIndex, afterIndex), states ? inArray(jobs.state, [...states]) : undefined),
+      )
+      .orderBy(asc(jobs.batchIndex))
+      .limit(limit)
+      .all();
+  }
+
+  /** The row for a job first seen through its events (published by another NATS client, or before a restore). */
+  insertSeen(event: EventMessage): JobRow {
+    return this.db
+      .insert(jobs)
+      .values({
+        id: event.jobId,
+        lane: event.lane ?? "default",
+        task: event.task ?? "summarize",
+        state: "queued",
+        params: {},
+        batchId: event.batchId ?? null,
+        customId: event.customId ?? null,
+        submittedAt: event.submittedAt ?? event.at,
+        publishedAt: event.at,
+        updatedAt: event.at,
+      })
+      .returning()
+      .get();
+  }
+
+  /** Applies one event's change; attempts only grow (events of an earlier attempt may arrive late). */
+  record(id: string, { attempt, workerId, at, ...change }: JobChangeSet): JobRow | undefined {
+    return this.db
+      .update(jobs)
+      .set({ ...change, attempts: sql`max(${jobs.attempts}, ${attempt})`, workerId, updatedAt: at })
+      .where(eq(jobs.id, id))
+      .returning()
+      .get();
+  }
+
+  /** Jobs per state and lane (only pairs that have jobs). */
+  countByStateAndLane(): { state: JobState; lane: JobRow["lane"]; n: number }[] {
+    return this.db.select({ state: jobs.state, lane: jobs.lane, n: count() }).from(jobs).groupBy(jobs.state, jobs.lane).all();
+  }
+
+  /** Jobs per state (only states that have jobs). */
+  countByState(): Partial<Record<JobState, number>> {
+    const out: Partial<Record<JobState, number>> = {};
+    for (const r of this.db.select({ state: jobs.state, n: count() }).from(jobs).groupBy(jobs.state).all()) out[r.state] = r.n;
+    return out;
+  }
+
+  /** The most recently submitted jobs, newest first, without their input and output. */
+  recent(limit: number): Pick<JobRow, "id" | "state" | "lane" | "task" | "batchId" | "updatedAt">[] {
+    return this.db
+      .select({
+        id: jobs.id,
+        state: jobs.state,
+        lane: jobs.lane,
+        task: jobs.task,
+        batchId: jobs.batchId,
+        updatedAt: jobs.updatedAt,
+      })
+      .from(jobs)
+      .orderBy(desc(jobs.submittedAt))
+      .limit(limit)
+      .all();
+  }
+
+  /** Models named by the last `limit` succeeded jobs' results, newest first, each once. */
+  recentModels(limit: number): string[] {
+    const rows = this.db
+      .select({ model: sql<string | null>`json_extract(${jobs.result}, '$.model')` })
+      .from(jobs)
+      .where(eq(jobs.state, "succeeded"))
+      .orderBy(sql`rowid desc`)
+      .limit(limit)
+      .all();
+    return [...new Set(rows.map((r) => r.model).filter((m): m is string => !!m))];
   }
 
   /** Rows whose publish was never acked, oldest first, submitted before `before`. */

@@ -2,7 +2,7 @@ import type { RunResult } from "better-sqlite3";
 import { and, asc, eq, isNotNull, lte, min } from "drizzle-orm";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
 import type * as tables from "../../schema/tables.ts";
-import { jobs, type WebhookDeliveryRow, webhookDeliveries } from "../../schema/tables.ts";
+import { type JobRow, type WebhookDeliveryRow, webhookDeliveries } from "../../schema/tables.ts";
 import type { WebhookDeliveryView, WebhookEventType, WebhookPayload } from "../../schema/webhook.ts";
 import type { Db } from "../db.ts";
 import { newId } from "../ids.ts";
@@ -52,11 +52,10 @@ export function enqueueWebhook(db: DbOrTx, event: WebhookEvent): boolean {
   return inserted.changes > 0;
 }
 
-/** Queues job.<state> for a job that has just reached a terminal state and names a webhook URL. */
-export function enqueueJobWebhook(tx: DbOrTx, jobId: string, at: string): boolean {
-  const row = tx.select().from(jobs).where(eq(jobs.id, jobId)).get();
-  if (!row?.webhookUrl || !(row.state === "succeeded" || row.state === "failed" || row.state === "cancelled")) return false;
-  return enqueueWebhook(tx, { type: `job.${row.state}`, url: row.webhookUrl, jobId, data: toView(row), at });
+/** Queues job.<state> for a job (its row after the change) that has just reached a terminal state and names a webhook URL. */
+export function enqueueJobWebhook(db: DbOrTx, row: JobRow, at: string): boolean {
+  if (!row.webhookUrl || !(row.state === "succeeded" || row.state === "failed" || row.state === "cancelled")) return false;
+  return enqueueWebhook(db, { type: `job.${row.state}`, url: row.webhookUrl, jobId: row.id, data: toView(row), at });
 }
 
 export interface RetrySchedule {
@@ -78,7 +77,7 @@ export type AttemptOutcome =
   | { ok: true; statusCode: number }
   | { ok: false; statusCode?: number; error: string; retryAfterMs?: number; permanent?: boolean };
 
-/** The webhook_deliveries table: queueing is enqueueWebhook, delivery is the dispatcher's. */
+/** The webhook_deliveries table (the outbox): queueing is enqueueWebhook, delivery is the dispatcher's. */
 export class Outbox {
   constructor(
     private readonly db: Db,

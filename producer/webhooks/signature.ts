@@ -1,8 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { eq } from "drizzle-orm";
 import type { Logger } from "../../runtime/log.ts";
-import { settings } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import { SettingsStore } from "../stores/settings.ts";
 
 const SECRET_KEY = "webhook_secret";
 const PREFIX = "whsec_";
@@ -29,12 +28,12 @@ export function webhookSecret(db: Db, configured: string | undefined, log?: Logg
     parseSecret(configured);
     return configured;
   }
-  const stored = db.select().from(settings).where(eq(settings.key, SECRET_KEY)).get();
-  if (stored) return stored.value;
-  const value = generateSecret();
-  db.insert(settings).values({ key: SECRET_KEY, value, createdAt: new Date().toISOString() }).onConflictDoNothing().run();
+  const store = new SettingsStore(db);
+  const stored = store.get(SECRET_KEY);
+  if (stored) return stored;
+  const value = store.putIfAbsent(SECRET_KEY, generateSecret());
   log?.info({ setting: SECRET_KEY }, "webhook secret generated and stored in the settings table");
-  return db.select().from(settings).where(eq(settings.key, SECRET_KEY)).get()!.value;
+  return value;
 }
 
 /** Standard Webhooks headers for one attempt: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`. */

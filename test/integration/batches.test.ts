@@ -68,6 +68,20 @@ describe("POST /v1/batches with JSON items", () => {
     expect(ask.task).toBe("ask");
   });
 
+  it("the dashboard shows a batch's progress as the batch API does", async () => {
+    const created = await postJson("/v1/batches", {
+      task: "summarize",
+      params: { maxTokens: 4 },
+      items: [{ text: "One." }, { text: "Two." }],
+    });
+    const view = await settle(created.body.id);
+    const snapshot = (await (await fetch(`${stack.producer.url}/dashboard/snapshot`)).json()) as {
+      batches: { batchId: string; counts: Record<string, number>; done: number; total: number }[];
+    };
+    const shown = snapshot.batches.find((b) => b.batchId === created.body.id);
+    expect(shown).toMatchObject({ counts: view.counts, done: view.progress.done, total: view.progress.total });
+  });
+
   it("an invalid item is a 400 naming items.<i>.<field>, and nothing is written", async () => {
     const before = stack.producer.database.sqlite.prepare("SELECT count(*) AS n FROM jobs").get() as { n: number };
     const r = await postJson("/v1/batches", {
