@@ -23,6 +23,13 @@ module.exports = {
     room("worker", ["schema", "runtime"]),
     room("tools", ["schema", "runtime", "producer", "worker"]),
     {
+      name: "sql-only-in-stores",
+      comment: "one owner per table: every query lives in producer/stores/ (db.ts opens and migrates); elsewhere, ask a store",
+      severity: "error",
+      from: { path: "^producer/", pathNot: "^producer/(stores/|db\\.ts$)" },
+      to: { path: "node_modules/(drizzle-orm|better-sqlite3)/" },
+    },
+    {
       name: "no-circular",
       comment: "modules that import each other in a circle cannot be read or tested apart",
       severity: "error",
