@@ -14,7 +14,7 @@
  * Prints a table and ratios per model; writes bench/results/worker.json and worker.svg.
  *
  * Options (env): BENCH_MODELS, BENCH_MODE (all | raw | worker | stack), BENCH_SECONDS (15: work per run at
- * batch 1, sets the job count, at least 48), BENCH_MAX_TOKENS (128), BENCH_BATCHES ("1,2,4,8,16"),
+ * batch 1, sets the job count, at least 48), BENCH_MAX_TOKENS (64), BENCH_BATCHES ("1,2,4,8,16"),
  * BENCH_INTERACTIVE (20), DOCKET_GPU (auto: CUDA, Vulkan or Metal when present), DOCKET_THREADS (the
  * worker's default: all cores but one).
  */
@@ -43,7 +43,7 @@ const MODELS: Record<string, DemoModelOptions> = { batch: BATCH_MODEL, bench: BE
 const MODEL_NAMES = (env.BENCH_MODELS ?? "batch,bench").split(",").filter((m) => m in MODELS);
 const MODE = env.BENCH_MODE ?? "all";
 const SECONDS = Number(env.BENCH_SECONDS ?? 15);
-const MAX_TOKENS = Number(env.BENCH_MAX_TOKENS ?? 128);
+const MAX_TOKENS = Number(env.BENCH_MAX_TOKENS ?? 64);
 const BATCHES = (env.BENCH_BATCHES ?? "1,2,4,8,16").split(",").map(Number);
 const INTERACTIVE = Number(env.BENCH_INTERACTIVE ?? 20);
 const GPU = loadConfig({ DOCKET_GPU: env.DOCKET_GPU }).DOCKET_GPU;
