@@ -27,7 +27,7 @@ export interface AppDeps extends JobRoutesDeps, BatchRoutesDeps, WebhookRoutesDe
   rateLimiter?: RateLimiter;
 }
 
-/** Routes whose body may be as large as DOCKET_MAX_BATCH_BODY. */
+/** Routes whose body may be as large as DOCKET_MAX_BATCH_BODY_BYTES. */
 const BATCH_BODY_PATHS = ["/v1/batches", "/openai/v1/files"];
 
 export function createApp(deps: AppDeps): Hono {

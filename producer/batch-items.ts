@@ -37,7 +37,7 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
   if (item.text !== undefined && item.text.length > ctx.maxDocument / 4 && Buffer.byteLength(item.text) > ctx.maxDocument)
     return {
       code: "payload_too_large",
-      message: `text is ${Buffer.byteLength(item.text)} bytes; the largest document accepted is ${ctx.maxDocument} bytes (DOCKET_MAX_DOCUMENT)`,
+      message: `text is ${Buffer.byteLength(item.text)} bytes; the largest document accepted is ${ctx.maxDocument} bytes (DOCKET_MAX_DOCUMENT_BYTES)`,
       field: "text",
     };
   return {

@@ -24,13 +24,13 @@ export class DocumentStore {
     readonly limits: DocumentLimits,
   ) {}
 
-  /** Throws 413 payload_too_large naming the limit when `text` is above DOCKET_MAX_DOCUMENT. */
+  /** Throws 413 payload_too_large naming the limit when `text` is above DOCKET_MAX_DOCUMENT_BYTES. */
   check(text: string | undefined, field: string): number {
     const bytes = text === undefined ? 0 : Buffer.byteLength(text);
     if (bytes > this.limits.maxDocument)
       throw new ApiError(
         "payload_too_large",
-        `${field} is ${bytes} bytes; the largest document accepted is ${this.limits.maxDocument} bytes (DOCKET_MAX_DOCUMENT)`,
+        `${field} is ${bytes} bytes; the largest document accepted is ${this.limits.maxDocument} bytes (DOCKET_MAX_DOCUMENT_BYTES)`,
         field,
       );
     return bytes;

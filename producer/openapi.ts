@@ -199,7 +199,7 @@ export const OPERATIONS: Operation[] = [
     tag: "batches",
     summary: "Submit a batch: JSON items, a JSONL upload or multipart files",
     description:
-      "JSON: CreateBatchRequest. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY bytes.",
+      "JSON: CreateBatchRequest. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
     body: {
       "application/json": "CreateBatchRequest",
       "application/x-ndjson": "BatchItem",
@@ -250,7 +250,7 @@ export const OPERATIONS: Operation[] = [
     tag: "openai",
     summary: "Upload a batch input file (OpenAI Files API, purpose batch)",
     description:
-      "Multipart with `file` and `purpose=batch`; at most DOCKET_MAX_BATCH_BODY bytes. The bytes are kept in the database.",
+      "Multipart with `file` and `purpose=batch`; at most DOCKET_MAX_BATCH_BODY_BYTES bytes. The bytes are kept in the database.",
     body: { "multipart/form-data": "FileUploadForm" },
     responses: { "200": "FileObject", "400": "Error", "413": "Error" },
   },

@@ -84,7 +84,10 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   });
   const interrupted = batches.recoverInterrupted();
   if (interrupted) log.warn({ batches: interrupted }, "batches interrupted during intake marked failed");
-  const documents = new DocumentStore(nc, { inlineLimit: config.DOCKET_INLINE_LIMIT, maxDocument: config.DOCKET_MAX_DOCUMENT });
+  const documents = new DocumentStore(nc, {
+    inlineLimit: config.DOCKET_INLINE_LIMIT_BYTES,
+    maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
+  });
   const canceller = new Canceller(nc, database, store, batches, recorder, log);
   const intake = new BatchIntake(batches, publisher, documents, await jetstreamManager(nc), log);
   const webhookPolicy = new AddressPolicy(config.DOCKET_WEBHOOK_ALLOW);
@@ -118,16 +121,16 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     db: database.db,
     recorder,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
-    chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT * 1000,
+    chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT_SECONDS * 1000,
     log,
     documents,
     canceller,
     batches,
     intake,
-    maxDocument: config.DOCKET_MAX_DOCUMENT,
+    maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
     maxBatchItems: config.DOCKET_MAX_BATCH_ITEMS,
-    maxBody: config.DOCKET_MAX_DOCUMENT + 64 * 1024,
-    maxBatchBody: config.DOCKET_MAX_BATCH_BODY,
+    maxBody: config.DOCKET_MAX_DOCUMENT_BYTES + 64 * 1024,
+    maxBatchBody: config.DOCKET_MAX_BATCH_BODY_BYTES,
     ready: () => !nc.isClosed(),
   });
   const metrics = new ProducerMetrics(store, nc, recorder);

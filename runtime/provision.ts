@@ -39,13 +39,13 @@ export interface ProvisionOptions {
 export function provisionOptions(
   config: Pick<
     Config,
-    "DOCKET_REPLICAS" | "DOCKET_ACK_WAIT" | "DOCKET_MAX_DELIVER" | "DOCKET_EVENTS_MAX_AGE_DAYS" | "DOCKET_MAX_QUEUED_JOBS"
+    "DOCKET_REPLICAS" | "DOCKET_ACK_WAIT_SECONDS" | "DOCKET_MAX_DELIVER" | "DOCKET_EVENTS_MAX_AGE_DAYS" | "DOCKET_MAX_QUEUED_JOBS"
   >,
 ): ProvisionOptions {
   return {
     replicas: config.DOCKET_REPLICAS,
     maxQueuedJobs: config.DOCKET_MAX_QUEUED_JOBS,
-    ackWaitSeconds: config.DOCKET_ACK_WAIT,
+    ackWaitSeconds: config.DOCKET_ACK_WAIT_SECONDS,
     maxDeliver: config.DOCKET_MAX_DELIVER,
     eventsMaxAgeDays: config.DOCKET_EVENTS_MAX_AGE_DAYS,
   };

@@ -1,4 +1,4 @@
-import { type Config, loadConfig } from "../schema/config.ts";
+import { type Config, readConfig } from "../schema/config.ts";
 import { createLogger, type Logger } from "./log.ts";
 
 export interface Service {
@@ -13,8 +13,9 @@ export interface Service {
  * stop too, rather than run on unseen.
  */
 export async function runService(name: string, start: (config: Config, log: Logger) => Promise<Service>): Promise<void> {
-  const config = loadConfig();
+  const { config, warnings } = readConfig();
   const log = createLogger(name, config.DOCKET_LOG_LEVEL);
+  for (const warning of warnings) log.warn(warning);
   const service = await start(config, log);
   process.send?.({ ready: service.ready });
 

@@ -28,122 +28,211 @@ export const byteSize = z.string().transform((v, ctx) => {
   return Math.round(Number(m[1]) * (mult[unit] ?? 1));
 });
 
+/** What a variable means, for the generated reference (docs/configuration.md); `unset` says what no value does. */
+interface VariableDoc {
+  description: string;
+  unset?: string;
+}
+const doc = <T extends z.ZodType>(schema: T, description: string, unset?: string): T =>
+  schema.meta({ description, ...(unset ? { unset } : {}) } satisfies VariableDoc);
+/** A byte size whose default is written as a user would write it ("256KiB"). */
+const size = (def: string) => byteSize.prefault(def);
+
+/*
+ * Naming rule: a duration carries its unit (_MS, _SECONDS, _DAYS) and so does a byte size (_BYTES; the value
+ * may be written with a unit, "50GB" or "512MiB", and is read as bytes). Counts are named for what they count.
+ */
+
+const producer = {
+  DOCKET_PORT: doc(int(8080), "producer HTTP port"),
+  DOCKET_HOST: doc(z.string().default("127.0.0.1"), "bind address of the producer and of the worker's monitor port"),
+  NATS_URL: doc(z.string().default("nats://127.0.0.1:4222"), "JetStream server(s), comma-separated"),
+  DOCKET_DB: doc(z.string().default("./data/docket.db"), "SQLite file (the producer is its only writer)"),
+  DOCKET_API_KEY: doc(
+    optionalString,
+    "bootstrap admin key: when set, every route but `/healthz`, `/readyz`, `/docs`, `/openapi.json` needs `Authorization: Bearer <key>`",
+    "unset: auth off, warned at start",
+  ),
+  DOCKET_RATE_LIMIT: doc(
+    z.coerce.number().min(0).default(50),
+    "requests per second per API key (per client address when auth is off); 0 turns rate limiting off; past it 429 `rate_limited` with `Retry-After`",
+  ),
+  DOCKET_RATE_BURST: doc(int(100, 1), "requests a key may send at once above the rate (token bucket size)"),
+  DOCKET_LOG_LEVEL: doc(
+    z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    "pino level: trace, debug, info, warn, error, fatal or silent",
+  ),
+  DOCKET_LOG_FORMAT: doc(optionalString, "`json` or `pretty`", "pretty on a terminal, JSON otherwise"),
+  DOCKET_PROVISION: doc(
+    z.enum(["auto", "skip"]).default("auto"),
+    "`auto`: the producer provisions JetStream at start-up; `skip`: it does not (a restricted NATS user may not create streams: run `npm run provision` as the admin user)",
+  ),
+  DOCKET_REPLICAS: doc(int(1, 1), "replicas of every stream and bucket: 1 for one server, 3 for a three-node cluster"),
+};
+
+const limits = {
+  DOCKET_INLINE_LIMIT_BYTES: doc(
+    size("256KiB"),
+    "documents above this size go to the `docket-docs` object store instead of inline in the job message",
+  ),
+  DOCKET_MAX_DOCUMENT_BYTES: doc(size("32MiB"), "largest document accepted (413 `payload_too_large` above it)"),
+  DOCKET_MAX_BATCH_BODY_BYTES: doc(
+    size("256MiB"),
+    "largest `POST /v1/batches` body (JSON, JSONL or multipart) and largest `POST /openai/v1/files` upload",
+  ),
+  DOCKET_MAX_BATCH_ITEMS: doc(int(50_000, 1), "most items in one batch"),
+  DOCKET_MAX_QUEUED_JOBS: doc(
+    int(1_000_000, 1),
+    "most jobs waiting in DOCKET_JOBS (stream `max_msgs`); past it submissions get 429 `backpressure` with `Retry-After`",
+  ),
+  DOCKET_MAX_DELIVER: doc(int(5, 1), "deliveries of a job before a retryable failure is final"),
+  DOCKET_ACK_WAIT_SECONDS: doc(
+    int(60, 1),
+    "time JetStream waits for a job's ack before redelivering it (workers send in-progress acks during long generations)",
+  ),
+  DOCKET_EVENTS_MAX_AGE_DAYS: doc(int(7, 1), "how long DOCKET_EVENTS keeps events"),
+  DOCKET_CHAT_TIMEOUT_SECONDS: doc(
+    int(300, 1),
+    "how long `POST /openai/v1/chat/completions` waits for its job before answering 504",
+  ),
+};
+
+const worker = {
+  DOCKET_MODEL: doc(
+    optionalString,
+    "GGUF path, URL or `hf:` URI; the worker needs it",
+    "`npm start` hands the worker the generated demo model (random weights: noise)",
+  ),
+  DOCKET_FALLBACK_MODEL: doc(optionalString, "model to fall back to when the main one cannot run", "unset: no fallback"),
+  DOCKET_WORKER_ID: doc(optionalString, "worker name in events and heartbeats", "host-pid"),
+  DOCKET_WORKER_PORT: doc(
+    int(9090),
+    "port of the worker's `/healthz`, `/readyz` and `/metrics` (on DOCKET_HOST); 0 picks a free one",
+  ),
+  DOCKET_MAX_BATCH: doc(int(32, 1), "sequences (parallel jobs) in the worker's one context"),
+  DOCKET_BATCH_SIZE: doc(
+    int(0),
+    "active sequences: 0 lets the adaptive batcher choose (up to DOCKET_MAX_BATCH); N fixes the batch at N",
+  ),
+  DOCKET_LATENCY_TARGET_MS: doc(
+    int(120_000),
+    "p95 job run time above which the adaptive batcher cuts the batch; 0 disables the rule",
+  ),
+  DOCKET_BATCH_WINDOW_MS: doc(int(2_000, 250), "length of one adaptive-batcher measurement window"),
+  DOCKET_CONTEXT_SIZE: doc(int(8192, 256), "tokens of context per sequence (capped at the model's training context)"),
+  DOCKET_GPU_MEMORY_BYTES: doc(size("50GB"), "memory budget of the worker's model and context (the memory planner's budget)"),
+  DOCKET_GPU: doc(
+    z.enum(["auto", "false", "cuda", "vulkan", "metal"]).default("auto"),
+    "`auto`, `false` (CPU only), `cuda`, `vulkan` or `metal`",
+  ),
+  DOCKET_THREADS: doc(
+    int(0),
+    "llama.cpp math threads; 0: all cores but one (the event loop, the producer and nats-server need one)",
+  ),
+  DOCKET_MAX_TOKENS: doc(int(512, 1), "`params.maxTokens` of a job that does not set one"),
+  DOCKET_GRACE_SECONDS: doc(
+    int(30, 0),
+    "how long a SIGTERM'd worker lets in-flight jobs finish before returning the rest to the queue",
+  ),
+  DOCKET_MODELS_DIR: doc(z.string().default("./models"), "where `docket model pull` saves models and `docket model list` looks"),
+};
+
+const webhooks = {
+  DOCKET_WEBHOOK_SECRET: doc(
+    optionalString,
+    "Standard Webhooks secret, `whsec_` + base64 of 24-64 bytes",
+    "generated on first start and stored in the `settings` table (`npm run webhook:secret` prints it)",
+  ),
+  DOCKET_WEBHOOK_ALLOW: doc(
+    optionalString,
+    "callback addresses allowed although private, comma-separated: `loopback`, `private` (10/8, 172.16/12, 192.168/16, fc00::/7) and CIDRs; metadata addresses need an explicit CIDR",
+    "unset: public addresses only",
+  ),
+  DOCKET_WEBHOOK_MAX_ATTEMPTS: doc(
+    int(30, 1),
+    "delivery attempts before a webhook is `dead` (30 at the default backoff span just over a day)",
+  ),
+  DOCKET_WEBHOOK_RETRY_BASE_MS: doc(
+    int(60_000, 1),
+    "delay before the first retry; doubles per attempt up to DOCKET_WEBHOOK_RETRY_MAX_MS, plus up to 25% jitter",
+  ),
+  DOCKET_WEBHOOK_RETRY_MAX_MS: doc(int(3_600_000, 1), "longest delay between two attempts (before jitter)"),
+  DOCKET_WEBHOOK_TIMEOUT_MS: doc(int(10_000, 100), "per-request timeout of a delivery"),
+  DOCKET_WEBHOOK_CONCURRENCY: doc(int(8, 1), "deliveries in flight at once"),
+};
+
+const nats = {
+  NATS_USER: doc(optionalString, "NATS user of this process (docs/security.md)", "unset: no user, as `npm start` runs NATS"),
+  NATS_PASSWORD: doc(optionalString, "password of NATS_USER", "unset"),
+  NATS_CREDS: doc(optionalString, "NATS credentials file (JWT + nkey seed), for operator-mode servers", "unset"),
+  NATS_TLS_CA: doc(
+    optionalString,
+    "PEM CA file that signed the server's certificate; set it to connect with TLS",
+    "unset: plain TCP",
+  ),
+  NATS_TLS_CERT: doc(optionalString, "PEM client certificate, for servers that verify clients (mutual TLS)", "unset"),
+  NATS_TLS_KEY: doc(optionalString, "PEM key of NATS_TLS_CERT", "unset"),
+};
+
+const cli = {
+  DOCKET_URL: doc(
+    optionalString,
+    "producer the CLI's batch commands (`submit`, `status`, `watch`, `results`, `cancel`) call",
+    "http://DOCKET_HOST:DOCKET_PORT",
+  ),
+};
+
+/** The variables by topic, in the order docs/configuration.md lists them. */
+export const CONFIG_GROUPS = [
+  { title: "Producer and API", shape: producer },
+  { title: "Limits and queue", shape: limits },
+  { title: "Worker", shape: worker },
+  { title: "Webhooks", shape: webhooks },
+  { title: "NATS connection and security", shape: nats },
+  { title: "Command line", shape: cli },
+] as const;
+
 /**
  * Every environment variable docket reads, with its default: the one place a default is written.
- * The README's configuration table mirrors this.
+ * docs/configuration.md is generated from it (`npm run docs:config`).
  */
-export const ConfigSchema = z.object({
-  DOCKET_PORT: int(8080),
-  DOCKET_HOST: z.string().default("127.0.0.1"),
-  NATS_URL: z.string().default("nats://127.0.0.1:4222"),
-  DOCKET_DB: z.string().default("./data/docket.db"),
-  /** GGUF path or hf: URI; the worker needs it (`npm start` sets the generated demo model, noise, when unset). */
-  DOCKET_MODEL: optionalString,
-  DOCKET_FALLBACK_MODEL: optionalString,
-  /** Bootstrap admin key: when set, every /v1, /openai/v1, /dashboard and /metrics call needs a key. Unset: auth is off. */
-  DOCKET_API_KEY: optionalString,
-  DOCKET_WEBHOOK_SECRET: optionalString,
-  DOCKET_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-  /** Documents above this many bytes go to the object store instead of inline in the job message. */
-  DOCKET_INLINE_LIMIT: byteSize.default(256 * 1024),
-  /** Largest document accepted. */
-  DOCKET_MAX_DOCUMENT: byteSize.default(32 * 1024 * 1024),
-  /** JetStream redelivers a job this many times before the worker fails it for good. */
-  DOCKET_MAX_DELIVER: int(5, 1),
-  /** Seconds JetStream waits for an ack (workers send in-progress acks during long generations). */
-  DOCKET_ACK_WAIT: int(60, 1),
-  /** Days DOCKET_EVENTS keeps events. */
-  DOCKET_EVENTS_MAX_AGE_DAYS: int(7, 1),
-  /** Most jobs waiting in DOCKET_JOBS; past it submissions get 429 with Retry-After (backpressure). */
-  DOCKET_MAX_QUEUED_JOBS: int(1_000_000, 1),
-  /** Most items in one batch. */
-  DOCKET_MAX_BATCH_ITEMS: int(50_000, 1),
-  /** Largest batch request body (JSON, JSONL or multipart). */
-  DOCKET_MAX_BATCH_BODY: byteSize.default(256 * 1024 * 1024),
-
-  // Worker sizing: the reference deployment is a 4-bit model, 50 GB, context 8192, max batch 32.
-  DOCKET_WORKER_ID: optionalString,
-  /** Sequences (parallel jobs) in the worker's one context. */
-  DOCKET_MAX_BATCH: int(32, 1),
-  /** Active sequences: 0 lets the adaptive batcher choose (up to DOCKET_MAX_BATCH); N fixes the batch at N. */
-  DOCKET_BATCH_SIZE: int(0),
-  /** p95 job run time (ms) above which the adaptive batcher cuts the batch; 0 disables the rule. */
-  DOCKET_LATENCY_TARGET_MS: int(120_000),
-  /** Length of one adaptive-batcher measurement window (ms). */
-  DOCKET_BATCH_WINDOW_MS: int(2_000, 250),
-  /** Tokens of context per sequence. */
-  DOCKET_CONTEXT_SIZE: int(8192, 256),
-  DOCKET_GPU_MEMORY: byteSize.default(50e9),
-  /** auto, false (CPU only), cuda, vulkan or metal. */
-  DOCKET_GPU: z.enum(["auto", "false", "cuda", "vulkan", "metal"]).default("auto"),
-  /** llama.cpp math threads; 0: all cores but one (the event loop, the producer and nats-server need one). */
-  DOCKET_THREADS: int(0),
-  /** Default maxTokens for a job that does not set one. */
-  DOCKET_MAX_TOKENS: int(512, 1),
-  /** Seconds a SIGTERM'd worker lets in-flight jobs finish. */
-  DOCKET_GRACE_SECONDS: int(30, 0),
-
-  // Webhooks (producer/webhooks/).
-  /**
-   * Callback addresses allowed although private: comma-separated `loopback`, `private` (10/8, 172.16/12,
-   * 192.168/16, fc00::/7) and CIDRs. Unset: only public addresses. Metadata addresses need an explicit CIDR.
-   */
-  DOCKET_WEBHOOK_ALLOW: optionalString,
-  /** Delivery attempts before a webhook is marked dead (30 at the default backoff span just over a day). */
-  DOCKET_WEBHOOK_MAX_ATTEMPTS: int(30, 1),
-  /** Delay before the first retry; doubles per attempt up to DOCKET_WEBHOOK_RETRY_MAX_MS, plus up to 25% jitter. */
-  DOCKET_WEBHOOK_RETRY_BASE_MS: int(60_000, 1),
-  DOCKET_WEBHOOK_RETRY_MAX_MS: int(3_600_000, 1),
-  /** Per-request timeout of a delivery. */
-  DOCKET_WEBHOOK_TIMEOUT_MS: int(10_000, 100),
-  /** Deliveries in flight at once. */
-  DOCKET_WEBHOOK_CONCURRENCY: int(8, 1),
-
-  /** Seconds POST /openai/v1/chat/completions waits for its job before answering 504. */
-  DOCKET_CHAT_TIMEOUT: int(300, 1),
-
-  /** Port of the worker's /healthz, /readyz and /metrics server (bound to DOCKET_HOST); 0 picks a free one. */
-  DOCKET_WORKER_PORT: int(9090),
-  /** Where `docket model pull` and `model list` keep models. */
-  DOCKET_MODELS_DIR: z.string().default("./models"),
-
-  // NATS security (README: Security). Unset means an open server, as `npm start` runs it.
-  NATS_USER: optionalString,
-  NATS_PASSWORD: optionalString,
-  /** NATS credentials file (JWT + nkey seed), for operator-mode servers. */
-  NATS_CREDS: optionalString,
-  /** PEM CA file that signed the server's certificate; set it to connect with TLS. */
-  NATS_TLS_CA: optionalString,
-  /** PEM client certificate and key, for servers that verify clients (mutual TLS). */
-  NATS_TLS_CERT: optionalString,
-  NATS_TLS_KEY: optionalString,
-  /**
-   * auto: the producer provisions JetStream at start-up. skip: it does not (a restricted NATS user may not
-   * create streams; run `npm run provision` as the admin user instead).
-   */
-  DOCKET_PROVISION: z.enum(["auto", "skip"]).default("auto"),
-  /** Replicas of every stream and bucket: 1 for one server, 3 for a three-node cluster. */
-  DOCKET_REPLICAS: int(1, 1),
-
-  /** Requests per second per API key (per client address when auth is off); 0 turns rate limiting off. */
-  DOCKET_RATE_LIMIT: z.coerce.number().min(0).default(50),
-  /** Requests a key may make at once above the rate (token bucket size). */
-  DOCKET_RATE_BURST: int(100, 1),
-
-  /** Producer the CLI's batch commands (submit, status, watch, results, cancel) call; unset: http://DOCKET_HOST:DOCKET_PORT. */
-  DOCKET_URL: optionalString,
-});
+export const ConfigSchema = z.object({ ...producer, ...limits, ...worker, ...webhooks, ...nats, ...cli });
 export type Config = z.infer<typeof ConfigSchema>;
 
 export class ConfigError extends Error {
   readonly code = "invalid_config";
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = ConfigSchema.safeParse(env);
+/** Names that carried no unit, still read with a warning: old name → new name. */
+export const DEPRECATED_NAMES = {
+  DOCKET_ACK_WAIT: "DOCKET_ACK_WAIT_SECONDS",
+  DOCKET_CHAT_TIMEOUT: "DOCKET_CHAT_TIMEOUT_SECONDS",
+  DOCKET_INLINE_LIMIT: "DOCKET_INLINE_LIMIT_BYTES",
+  DOCKET_MAX_DOCUMENT: "DOCKET_MAX_DOCUMENT_BYTES",
+  DOCKET_MAX_BATCH_BODY: "DOCKET_MAX_BATCH_BODY_BYTES",
+  DOCKET_GPU_MEMORY: "DOCKET_GPU_MEMORY_BYTES",
+} as const satisfies Record<string, keyof Config>;
+
+/** The config, and one warning line per deprecated name found in `env` (the service logs them at start). */
+export function readConfig(env: Record<string, string | undefined> = process.env): { config: Config; warnings: string[] } {
+  const input = { ...env };
+  const warnings: string[] = [];
+  for (const [old, name] of Object.entries(DEPRECATED_NAMES)) {
+    if (input[old] === undefined) continue;
+    if (input[name] === undefined) {
+      input[name] = input[old];
+      warnings.push(`${old} is deprecated: rename it ${name} (same value)`);
+    } else warnings.push(`${old} is deprecated and ignored: ${name} is set`);
+    delete input[old];
+  }
+  const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
-  return parsed.data;
+  return { config: parsed.data, warnings };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  return readConfig(env).config;
 }

@@ -37,7 +37,7 @@ const env = {
   DOCKET_LOG_FORMAT: "json",
   DOCKET_MODEL: process.env.DOCKET_MODEL || (await ensureDemoModel(TEST_MODEL)),
   // A killed worker's jobs come back after the ack wait: keep it short.
-  DOCKET_ACK_WAIT: process.env.DOCKET_ACK_WAIT ?? "5",
+  DOCKET_ACK_WAIT_SECONDS: process.env.DOCKET_ACK_WAIT_SECONDS ?? process.env.DOCKET_ACK_WAIT ?? "5",
   DOCKET_MAX_BATCH: process.env.DOCKET_MAX_BATCH ?? "4",
   DOCKET_CONTEXT_SIZE: process.env.DOCKET_CONTEXT_SIZE ?? "256",
   DOCKET_THREADS: process.env.DOCKET_THREADS ?? "1",

@@ -6,13 +6,14 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadConfig } from "../schema/config.ts";
+import { readConfig } from "../schema/config.ts";
 import { ensureDemoModel, TEST_MODEL } from "./model/demo-model.ts";
 import { findNatsServer, isListening, NATS_INSTALL_HINT, type RunningNatsServer, startNatsServer } from "./nats-server.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const config = loadConfig();
+const { config, warnings } = readConfig();
 const say = (line: string) => process.stdout.write(`[docket] ${line}\n`);
+for (const warning of warnings) say(`warning: ${warning}`);
 
 const first = new URL(
   config.NATS_URL.split(",")[0]

@@ -80,7 +80,7 @@ export class WorkerObservability {
       model: modelBytes,
       context: contextBytes,
       total: modelBytes + contextBytes,
-      budget: this.config.DOCKET_GPU_MEMORY,
+      budget: this.config.DOCKET_GPU_MEMORY_BYTES,
     });
     const heartbeat = new Heartbeat(
       nc,

@@ -174,7 +174,7 @@ export interface PlanMemoryInput {
   /** From readGgufFileInfo (metadata + tensor infos), or a shape computed already. */
   fileInfo?: GgufFileInfo;
   shape?: ModelShape;
-  /** Memory for weights + KV cache + recurrent state + reserve (DOCKET_GPU_MEMORY). */
+  /** Memory for weights + KV cache + recurrent state + reserve (DOCKET_GPU_MEMORY_BYTES). */
   budgetBytes: number;
   /** DOCKET_MAX_BATCH. */
   maxSequences: number;
@@ -253,8 +253,8 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
       "insufficient_memory",
       `the model does not fit the memory budget: weights ${formatBytes(shape.modelBytes)} + reserve ${formatBytes(reserve)} ` +
         `+ one sequence of ${minContext} tokens (${formatBytes(perSequence(minContext))}) = ` +
-        `${formatBytes(shape.modelBytes + reserve + perSequence(minContext))} > DOCKET_GPU_MEMORY ${formatBytes(budget)}. ` +
-        `Raise DOCKET_GPU_MEMORY, or use a smaller quantization (weights of at most ${formatBytes(Math.max(0, free + shape.modelBytes - perSequence(minContext)))})` +
+        `${formatBytes(shape.modelBytes + reserve + perSequence(minContext))} > DOCKET_GPU_MEMORY_BYTES ${formatBytes(budget)}. ` +
+        `Raise DOCKET_GPU_MEMORY_BYTES, or use a smaller quantization (weights of at most ${formatBytes(Math.max(0, free + shape.modelBytes - perSequence(minContext)))})` +
         (shape.layers > 1
           ? `, or keep at least ${cpuLayersNeeded(shape, shape.modelBytes + reserve + perSequence(minContext) - budget)} of ${shape.layers} layers${shape.expertBytes > 0 ? "' experts" : ""} in CPU memory`
           : ""),
@@ -268,7 +268,7 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
     notes.push(
       `for ${input.maxSequences} × ${wantedContext} (${formatBytes(fullBatchState - reserve)} of KV cache and state) use a quantization ` +
         `of at most ${formatBytes(maxModelBytesForFullBatch)} (${gib(maxModelBytesForFullBatch)}), keep ${cpuLayersForFullBatch} of ${shape.layers} layers` +
-        `${shape.expertBytes > 0 ? "' experts" : ""} in CPU memory, or raise DOCKET_GPU_MEMORY to ${formatBytes(wantedBytes)}`,
+        `${shape.expertBytes > 0 ? "' experts" : ""} in CPU memory, or raise DOCKET_GPU_MEMORY_BYTES to ${formatBytes(wantedBytes)}`,
     );
   }
   if (contextSize < wantedContext)

@@ -75,7 +75,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   // The memory planner sizes the context from the GGUF metadata and the budget; it refuses to start
   // (MemoryPlanError, code insufficient_memory) when even one sequence does not fit.
   const plan = await planMemoryForModel(path, {
-    budgetBytes: config.DOCKET_GPU_MEMORY,
+    budgetBytes: config.DOCKET_GPU_MEMORY_BYTES,
     maxSequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
     contextSize: config.DOCKET_CONTEXT_SIZE,
   }).catch(async (err) => {
@@ -110,7 +110,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   const cancellations = new Cancellations(nc, log);
   const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), cancellations, log, {
     maxDeliver: config.DOCKET_MAX_DELIVER,
-    ackWaitMs: config.DOCKET_ACK_WAIT * 1000,
+    ackWaitMs: config.DOCKET_ACK_WAIT_SECONDS * 1000,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     progressEveryMs: 500,
     onCompleted: (job, result) => {

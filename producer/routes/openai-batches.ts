@@ -23,7 +23,7 @@ export interface OpenAIBatchRoutesDeps {
   defaultMaxTokens: number;
   maxBatchItems: number;
   maxDocument: number;
-  /** Largest uploaded file (DOCKET_MAX_BATCH_BODY). */
+  /** Largest uploaded file (DOCKET_MAX_BATCH_BODY_BYTES). */
   maxBatchBody: number;
 }
 
@@ -53,7 +53,7 @@ export function openaiBatchRoutes(deps: OpenAIBatchRoutesDeps) {
     if (file.size > deps.maxBatchBody)
       throw new ApiError(
         "payload_too_large",
-        `the file is ${file.size} bytes; the largest is ${deps.maxBatchBody} (DOCKET_MAX_BATCH_BODY)`,
+        `the file is ${file.size} bytes; the largest is ${deps.maxBatchBody} (DOCKET_MAX_BATCH_BODY_BYTES)`,
       );
     const content = Buffer.from(await file.arrayBuffer());
     const row = files.insert({

@@ -82,7 +82,7 @@ beforeAll(async () => {
     NATS_URL: url,
     DOCKET_DB: join(dir, "docket.db"),
     DOCKET_REPLICAS: "3",
-    DOCKET_ACK_WAIT: "5",
+    DOCKET_ACK_WAIT_SECONDS: "5",
     DOCKET_CONTEXT_SIZE: "1024",
     DOCKET_MAX_BATCH: "3",
   };

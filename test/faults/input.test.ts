@@ -13,7 +13,7 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startStack({
     worker: false,
-    env: { DOCKET_MAX_DOCUMENT: "8KiB", DOCKET_INLINE_LIMIT: "4KiB", DOCKET_MAX_BATCH_BODY: "128KiB" },
+    env: { DOCKET_MAX_DOCUMENT_BYTES: "8KiB", DOCKET_INLINE_LIMIT_BYTES: "4KiB", DOCKET_MAX_BATCH_BODY_BYTES: "128KiB" },
   });
 });
 afterAll(() => stack?.stop());
@@ -155,7 +155,7 @@ describe("malformed and mistyped JSON", () => {
 });
 
 describe("oversized input", () => {
-  it("a document over DOCKET_MAX_DOCUMENT is 413 payload_too_large naming the field (job and batch item)", async () => {
+  it("a document over DOCKET_MAX_DOCUMENT_BYTES is 413 payload_too_large naming the field (job and batch item)", async () => {
     await refused("/v1/jobs", JSON.stringify({ task: "summarize", input: { text: big(9 * 1024) } }), {
       status: 413,
       code: "payload_too_large",

@@ -13,14 +13,14 @@ const WORKER_ENV = {
   DOCKET_MAX_BATCH: "2",
   DOCKET_CONTEXT_SIZE: "4096",
   DOCKET_MAX_TOKENS: "3500",
-  DOCKET_ACK_WAIT: "2",
+  DOCKET_ACK_WAIT_SECONDS: "2",
   DOCKET_LOG_LEVEL: "warn",
 };
 
 let stack: TestStack;
 const workers: DocketProcess[] = [];
 beforeAll(async () => {
-  stack = await startStack({ worker: false, env: { DOCKET_ACK_WAIT: "2" } });
+  stack = await startStack({ worker: false, env: { DOCKET_ACK_WAIT_SECONDS: "2" } });
 });
 afterAll(async () => {
   for (const w of workers) await w.kill("SIGKILL");

@@ -65,9 +65,9 @@ describe("memory planner at worker start", () => {
   it("a worker refuses to start with a clear message when even one sequence does not fit the budget", async () => {
     const { startWorker } = await import("../../worker/worker.ts");
     const { testConfig } = await import("../helpers/stack.ts");
-    const config = testConfig({ DOCKET_GPU_MEMORY: "1MB", NATS_URL: "nats://127.0.0.1:1" });
+    const config = testConfig({ DOCKET_GPU_MEMORY_BYTES: "1MB", NATS_URL: "nats://127.0.0.1:1" });
     await expect(startWorker(config, log)).rejects.toMatchObject({ code: "insufficient_memory" });
-    await expect(startWorker(config, log)).rejects.toThrow(/DOCKET_GPU_MEMORY/);
+    await expect(startWorker(config, log)).rejects.toThrow(/DOCKET_GPU_MEMORY_BYTES/);
   });
 
   it("a worker without DOCKET_MODEL refuses to start and says how to name a model (it never generates one)", async () => {

@@ -4,7 +4,7 @@ import { startStack, type TestStack } from "../helpers/stack.ts";
 
 let stack: TestStack;
 beforeAll(async () => {
-  stack = await startStack({ env: { DOCKET_INLINE_LIMIT: "512", DOCKET_MAX_DOCUMENT: "64KiB" } });
+  stack = await startStack({ env: { DOCKET_INLINE_LIMIT_BYTES: "512", DOCKET_MAX_DOCUMENT_BYTES: "64KiB" } });
 });
 afterAll(() => stack?.stop());
 
@@ -137,10 +137,10 @@ describe("large documents", () => {
     expect((await get(`/v1/batches/${created.body.id}`)).counts.succeeded).toBe(2);
   });
 
-  it("a document above DOCKET_MAX_DOCUMENT is 413 payload_too_large naming the limit", async () => {
+  it("a document above DOCKET_MAX_DOCUMENT_BYTES is 413 payload_too_large naming the limit", async () => {
     const r = await post("/v1/jobs", { task: "summarize", input: { text: "x".repeat(65 * 1024) } });
     expect(r.status).toBe(413);
     expect(r.body.error).toMatchObject({ code: "payload_too_large", field: "input.text" });
-    expect(r.body.error.message).toMatch(/65536 bytes \(DOCKET_MAX_DOCUMENT\)/);
+    expect(r.body.error.message).toMatch(/65536 bytes \(DOCKET_MAX_DOCUMENT_BYTES\)/);
   });
 });

@@ -11,7 +11,7 @@ import { startStack, type TestStack } from "../helpers/stack.ts";
 let stack: TestStack;
 beforeAll(async () => {
   // A 1 s ack wait: any generation longer than that survives only through in-progress acks.
-  stack = await startStack({ env: { DOCKET_CONTEXT_SIZE: "4096", DOCKET_ACK_WAIT: "1" } });
+  stack = await startStack({ env: { DOCKET_CONTEXT_SIZE: "4096", DOCKET_ACK_WAIT_SECONDS: "1" } });
 });
 afterAll(() => stack?.stop());
 

@@ -9,7 +9,7 @@ const USAGE = `usage:
   docket model list [--dir DIR] [--json]
   docket model inspect <file.gguf> [--budget 50GB] [--context 8192] [--batch 32] [--json]
 
-DIR defaults to DOCKET_MODELS_DIR (./models). Budget, context and batch default to DOCKET_GPU_MEMORY,
+DIR defaults to DOCKET_MODELS_DIR (./models). Budget, context and batch default to DOCKET_GPU_MEMORY_BYTES,
 DOCKET_CONTEXT_SIZE and DOCKET_MAX_BATCH. A pull that was interrupted resumes where it stopped.`;
 
 export async function run(argv: string[]): Promise<void> {
@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<void> {
     } catch (err) {
       throw new CliError(`${target} is not a readable GGUF file: ${(err as Error).message}`);
     }
-    const budget = values.budget ? byteSize.parse(values.budget) : config.DOCKET_GPU_MEMORY;
+    const budget = values.budget ? byteSize.parse(values.budget) : config.DOCKET_GPU_MEMORY_BYTES;
     const plan = estimateMemoryPlan(model.insights, {
       budget,
       contextSize: values.context ? Number(values.context) : config.DOCKET_CONTEXT_SIZE,

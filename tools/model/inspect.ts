@@ -18,7 +18,7 @@ export interface ModelSummary {
 }
 
 export interface MemoryPlanRequest {
-  /** Memory the worker may use, in bytes (DOCKET_GPU_MEMORY). */
+  /** Memory the worker may use, in bytes (DOCKET_GPU_MEMORY_BYTES). */
   budget: number;
   /** Tokens per sequence (DOCKET_CONTEXT_SIZE). */
   contextSize: number;

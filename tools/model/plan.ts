@@ -1,6 +1,6 @@
 /**
  * Prints the memory plan for a GGUF file and the configured budget:
- *   npm run plan -- ./models/model.gguf      (DOCKET_GPU_MEMORY, DOCKET_MAX_BATCH, DOCKET_CONTEXT_SIZE apply)
+ *   npm run plan -- ./models/model.gguf      (DOCKET_GPU_MEMORY_BYTES, DOCKET_MAX_BATCH, DOCKET_CONTEXT_SIZE apply)
  *   npm run plan -- --qwen3next              (a header-only Qwen3-Next-80B-A3B Q4_K_M, written to a temp file)
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -21,7 +21,7 @@ try {
     await qwen3NextHeader().writeHeader(path);
   }
   const plan = await planMemoryForModel(path, {
-    budgetBytes: config.DOCKET_GPU_MEMORY,
+    budgetBytes: config.DOCKET_GPU_MEMORY_BYTES,
     maxSequences: config.DOCKET_MAX_BATCH,
     contextSize: config.DOCKET_CONTEXT_SIZE,
   });
