@@ -101,7 +101,7 @@ const worker = {
   DOCKET_MODEL: doc(
     optionalString,
     "GGUF path, URL or `hf:` URI; the worker needs it",
-    "`npm start` hands the worker the generated demo model (random weights: noise)",
+    "unset; `npm start` then hands the worker the generated demo model (random weights: noise)",
   ),
   DOCKET_FALLBACK_MODEL: doc(optionalString, "model to fall back to when the main one cannot run", "unset: no fallback"),
   DOCKET_WORKER_ID: doc(optionalString, "worker name in events and heartbeats", "host-pid"),
