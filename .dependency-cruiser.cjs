@@ -9,7 +9,7 @@
  */
 const room = (name, mayImport) => ({
   name: `${name}-imports-one-way`,
-  comment: `${name}/ may import only ${mayImport.join(", ")} (README: Architecture)`,
+  comment: `${name}/ may import only ${mayImport.join(", ")} (docs/architecture.md)`,
   severity: "error",
   from: { path: `^${name}/` },
   to: { path: "^(schema|runtime|producer|worker|tools|test)/", pathNot: `^(${[name, ...mayImport].join("|")})/` },
