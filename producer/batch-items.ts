@@ -2,7 +2,7 @@ import { missingForTask } from "../schema/api.ts";
 import { BatchItem, type BatchOptions, type RejectedItem } from "../schema/batch.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { ApiError } from "./errors.ts";
-import { newId } from "./ids.ts";
+import { buildJobMessage } from "./job-message.ts";
 import { yieldToEventLoop } from "./pipeline.ts";
 import { decodeUtf8 } from "./validate.ts";
 
@@ -40,9 +40,7 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
       message: `text is ${Buffer.byteLength(item.text)} bytes; the largest document accepted is ${ctx.maxDocument} bytes (DOCKET_MAX_DOCUMENT_BYTES)`,
       field: "text",
     };
-  return {
-    v: 1,
-    id: newId("job"),
+  return buildJobMessage({
     lane: ctx.options.lane,
     task,
     input: {
@@ -52,9 +50,9 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
     },
     params,
     batchId: ctx.batchId,
-    ...(item.customId !== undefined ? { customId: item.customId } : {}),
+    customId: item.customId,
     submittedAt: ctx.submittedAt,
-  };
+  });
 }
 
 const isJob = (x: JobMessage | Omit<RejectedItem, "line" | "index">): x is JobMessage => "v" in x;

@@ -1,24 +1,19 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { Logger } from "../../runtime/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
-import { type JobMessage, TERMINAL_STATES } from "../../schema/job.ts";
+import { TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
 import { principalOf } from "../auth/principal.ts";
 import { ApiError } from "../errors.ts";
-import { newId } from "../ids.ts";
+import { buildJobMessage } from "../job-message.ts";
 import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
-import { type Publisher, QueueFullError } from "../publisher.ts";
 import type { Recorder } from "../recorder.ts";
-import type { JobStore } from "../stores/jobs.ts";
+import { type SubmitDeps, submitJob } from "../submit.ts";
 import { parseJson } from "../validate.ts";
 
-export interface OpenAIRoutesDeps {
-  store: JobStore;
-  publisher: Publisher;
+export interface OpenAIRoutesDeps extends SubmitDeps {
   recorder: Recorder;
-  log: Logger;
   /** maxTokens a chat job gets when the request sets none (DOCKET_MAX_TOKENS): tells "length" from "stop". */
   defaultMaxTokens: number;
   chatTimeoutMs: number;
@@ -33,7 +28,7 @@ export const DEFAULT_MODEL_ID = "docket";
  * chunk when the job completes (workers publish token counts, not text deltas).
  */
 export function openaiRoutes(deps: OpenAIRoutesDeps) {
-  const { store, publisher, recorder, log } = deps;
+  const { store, recorder, log } = deps;
   const app = new Hono();
 
   app.post("/chat/completions", async (c) => {
@@ -43,9 +38,7 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
       throw new ApiError("validation_failed", "messages: the last message must be from the user", "messages");
     }
     const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
-    const msg: JobMessage = {
-      v: 1,
-      id: newId("job"),
+    const msg = buildJobMessage({
       lane: "interactive",
       task: "chat",
       input: {},
@@ -55,18 +48,8 @@ export function openaiRoutes(deps: OpenAIRoutesDeps) {
         ...(req.temperature != null ? { temperature: req.temperature } : {}),
         ...(req.seed != null ? { seed: req.seed } : {}),
       },
-      submittedAt: new Date().toISOString(),
-    };
-    store.insert(msg, undefined, undefined, principalOf(c).keyId);
-    try {
-      await publisher.publish(msg);
-    } catch (err) {
-      if (err instanceof QueueFullError) {
-        store.delete(msg.id);
-        throw new ApiError("backpressure", "the job queue is full; retry later", undefined, { "retry-after": "5" });
-      }
-      log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed; queued for republish");
-    }
+    });
+    await submitJob(deps, msg, { owner: principalOf(c).keyId });
     log.info({ jobId: msg.id, stream: req.stream === true }, "chat completion submitted");
 
     const id = `chatcmpl-${msg.id}`;

@@ -4,6 +4,7 @@ import type { EventMessage } from "../../schema/event.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type JobRow, jobs } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import { buildJobMessage } from "../job-message.ts";
 
 /** A job of a batch as its pages show it (results, output files, cancel): every column but the input. */
 export type BatchJobRow = Pick<
@@ -266,18 +267,8 @@ export class JobStore {
 
 /** The wire message for a row: what was published, and what is republished. */
 export function rowToMessage(row: JobRow): JobMessage {
-  return {
-    v: 1,
-    id: row.id,
-    lane: row.lane,
-    task: row.task,
-    input: row.input ?? {},
-    params: row.params,
-    ...(row.batchId ? { batchId: row.batchId } : {}),
-    ...(row.customId ? { customId: row.customId } : {}),
-    submittedAt: row.submittedAt,
-    ...(row.deadline ? { deadline: row.deadline } : {}),
-  };
+  const { id, lane, task, params, batchId, customId, submittedAt, deadline } = row;
+  return buildJobMessage({ id, lane, task, input: row.input ?? {}, params, batchId, customId, submittedAt, deadline });
 }
 
 export function toView(row: JobRow): JobView {

@@ -1,0 +1,60 @@
+import type { Logger } from "../runtime/log.ts";
+import type { JobMessage } from "../schema/job.ts";
+import type { JobRow } from "../schema/tables.ts";
+import type { DocumentStore } from "./documents.ts";
+import { ApiError } from "./errors.ts";
+import { type Publisher, QueueFullError } from "./publisher.ts";
+import type { JobStore } from "./stores/jobs.ts";
+
+export interface SubmitDeps {
+  store: JobStore;
+  publisher: Publisher;
+  documents: DocumentStore;
+  log: Logger;
+}
+
+export interface SubmitOptions {
+  /** Already scoped to the API key (scopedIdempotencyKey): a known key returns its job, created false. */
+  idempotencyKey?: string;
+  webhookUrl?: string;
+  /** The submitting API key's id; null for the admin and when auth is off. */
+  owner: string | null;
+}
+
+/**
+ * Submits one job (POST /v1/jobs and OpenAI chat completions; batches go through BatchIntake): a large
+ * document goes to the object store, the row is written `queued`, the message published. A full queue
+ * is 429 backpressure and leaves nothing behind; any other publish failure leaves the row for the
+ * publisher's sweep, which republishes it until JetStream acks.
+ */
+export async function submitJob(
+  { store, publisher, documents, log }: SubmitDeps,
+  job: JobMessage,
+  { idempotencyKey, webhookUrl, owner }: SubmitOptions,
+): Promise<{ row: JobRow; created: boolean; msg: JobMessage }> {
+  let msg = job;
+  if (documents.needsRef(msg.input)) {
+    try {
+      msg = { ...msg, input: await documents.claim(msg.id, msg.input) };
+    } catch (err) {
+      throw new ApiError("unavailable", `could not store the document: ${(err as Error).message}; retry later`);
+    }
+  }
+  const { row, created } = store.insert(msg, idempotencyKey, webhookUrl, owner);
+  if (!created) {
+    if (msg.input.ref) await documents.remove(msg.input.ref);
+    return { row, created, msg };
+  }
+  try {
+    await publisher.publish(msg);
+  } catch (err) {
+    if (err instanceof QueueFullError) {
+      store.delete(msg.id);
+      if (msg.input.ref) await documents.remove(msg.input.ref);
+      throw new ApiError("backpressure", "the job queue is full; retry later", undefined, { "retry-after": "5" });
+    }
+    log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed; queued for republish");
+  }
+  log.info({ jobId: msg.id, task: msg.task, lane: msg.lane }, "job submitted");
+  return { row, created, msg };
+}
