@@ -2,6 +2,7 @@ import type { Logger } from "../runtime/log.ts";
 import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
 import { BATCH_ENDPOINT, type CreateOpenAIBatchRequest, type OpenAIBatch } from "../schema/openai-batch.ts";
 import type { BatchRow, OpenAIBatchRow } from "../schema/tables.ts";
+import { checkOwner, type Principal } from "./auth/principal.ts";
 import type { BatchIntake } from "./batch-intake.ts";
 import type { Canceller } from "./cancel.ts";
 import type { Db } from "./db.ts";
@@ -42,12 +43,12 @@ export class OpenAIBatches {
 
   constructor(private readonly deps: OpenAIBatchesDeps) {}
 
-  async create(req: CreateOpenAIBatchRequest, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
+  async create(req: CreateOpenAIBatchRequest, caller: Principal): Promise<OpenAIBatch> {
+    const owner = caller.keyId;
     const { batches, files, intake, openaiBatches } = this.deps;
     const file = files.get(req.input_file_id);
     if (!file) throw new ApiError("not_found", `no file with id ${req.input_file_id}`, "input_file_id");
-    if (!admin && file.owner !== owner)
-      throw new ApiError("forbidden", `file ${file.id} belongs to another API key`, "input_file_id");
+    checkOwner(caller, file, `file ${file.id}`, "input_file_id");
     if (file.purpose !== "batch")
       throw new ApiError(
         "validation_failed",
@@ -93,11 +94,11 @@ export class OpenAIBatches {
       },
       "openai batch created",
     );
-    return this.get(id, owner, admin);
+    return this.get(id, caller);
   }
 
-  async get(id: string, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
-    const found = this.rows(id, owner, admin);
+  async get(id: string, caller: Principal): Promise<OpenAIBatch> {
+    const found = this.rows(id, caller);
     if (!found) throw new ApiError("not_found", `no batch with id ${id}`);
     return toOpenAIBatch(found.batch, await this.finalize(found.batch, found.ob));
   }
@@ -113,10 +114,10 @@ export class OpenAIBatches {
     return { object: "list" as const, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore };
   }
 
-  async cancel(id: string, owner: string | null, admin: boolean): Promise<OpenAIBatch> {
-    if (!this.rows(id, owner, admin)) throw new ApiError("not_found", `no batch with id ${id}`);
+  async cancel(id: string, caller: Principal): Promise<OpenAIBatch> {
+    if (!this.rows(id, caller)) throw new ApiError("not_found", `no batch with id ${id}`);
     await this.deps.canceller.cancelBatch(id);
-    return this.get(id, owner, admin);
+    return this.get(id, caller);
   }
 
   /** The lines of a batch's output or error file, rendered from its jobs. */
@@ -126,9 +127,9 @@ export class OpenAIBatches {
     return this.deps.output.chunks(ob, file.batchPart);
   }
 
-  private rows(id: string, owner?: string | null, admin = true): { batch: BatchRow; ob: OpenAIBatchRow } | undefined {
+  private rows(id: string, caller: Principal): { batch: BatchRow; ob: OpenAIBatchRow } | undefined {
     const ob = this.deps.openaiBatches.get(id);
-    if (ob && !admin && ob.owner !== owner) throw new ApiError("forbidden", `batch ${id} belongs to another API key`);
+    if (ob) checkOwner(caller, ob, `batch ${id}`);
     const batch = ob && this.deps.batches.get(id);
     return ob && batch ? { batch, ob } : undefined;
   }

@@ -31,21 +31,25 @@ export const ownerFilter = (p: Principal): string | undefined => (p.admin ? unde
 export const scopedIdempotencyKey = (p: Principal, key: string | undefined): string | undefined =>
   key && p.keyId ? `${p.keyId}:${key}` : key;
 
-function check(p: Principal, owner: string | null, what: string): void {
-  if (!p.admin && owner !== p.keyId) throw new ApiError("forbidden", `${what} belongs to another API key`);
+/** The one ownership rule: the admin sees every row, a key the rows it created. */
+export const canSee = (p: Principal, row: { owner: string | null }): boolean => p.admin || row.owner === p.keyId;
+
+/** 403 forbidden unless the caller may see `row` (`what` names it in the message, `field` in the error). */
+export function checkOwner(p: Principal, row: { owner: string | null }, what: string, field?: string): void {
+  if (!canSee(p, row)) throw new ApiError("forbidden", `${what} belongs to another API key`, field);
 }
 
 /** The job, if it exists (404) and the caller may see it (403). */
 export function ownJob(store: JobStore, p: Principal, id: string): JobRow {
   const row = store.get(id);
   if (!row) throw new ApiError("not_found", `no job with id ${id}`);
-  check(p, row.owner, `job ${id}`);
+  checkOwner(p, row, `job ${id}`);
   return row;
 }
 
 export function ownBatch(batches: BatchStore, p: Principal, id: string): BatchRow {
   const row = batches.get(id);
   if (!row) throw new ApiError("not_found", `no batch with id ${id}`);
-  check(p, row.owner, `batch ${id}`);
+  checkOwner(p, row, `batch ${id}`);
   return row;
 }

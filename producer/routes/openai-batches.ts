@@ -2,7 +2,7 @@ import { type Context, Hono } from "hono";
 import { stream } from "hono/streaming";
 import type { Logger } from "../../runtime/log.ts";
 import { CreateOpenAIBatchRequest, ListQuery } from "../../schema/openai-batch.ts";
-import { ownerFilter, principalOf } from "../auth/principal.ts";
+import { checkOwner, ownerFilter, principalOf } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";
 import type { Canceller } from "../cancel.ts";
 import type { Db } from "../db.ts";
@@ -36,8 +36,7 @@ export function openaiBatchRoutes(deps: OpenAIBatchRoutesDeps) {
   const fileOr404 = (c: Context, id: string) => {
     const row = files.get(id);
     if (!row) throw new ApiError("not_found", `no file with id ${id}`);
-    const p = principalOf(c);
-    if (!p.admin && row.owner !== p.keyId) throw new ApiError("forbidden", `file ${id} belongs to another API key`);
+    checkOwner(principalOf(c), row, `file ${id}`);
     return row;
   };
 
@@ -104,19 +103,10 @@ export function openaiBatchRoutes(deps: OpenAIBatchRoutesDeps) {
     return c.json({ id, object: "file", deleted: true });
   });
 
-  app.post("/batches", async (c) => {
-    const p = principalOf(c);
-    return c.json(await batches.create(await parseJson(c, CreateOpenAIBatchRequest), p.keyId, p.admin));
-  });
+  app.post("/batches", async (c) => c.json(await batches.create(await parseJson(c, CreateOpenAIBatchRequest), principalOf(c))));
   app.get("/batches", async (c) => c.json(await batches.list(parseValue(ListQuery, c.req.query()), ownerFilter(principalOf(c)))));
-  app.get("/batches/:id", async (c) => {
-    const p = principalOf(c);
-    return c.json(await batches.get(c.req.param("id"), p.keyId, p.admin));
-  });
-  app.post("/batches/:id/cancel", async (c) => {
-    const p = principalOf(c);
-    return c.json(await batches.cancel(c.req.param("id"), p.keyId, p.admin));
-  });
+  app.get("/batches/:id", async (c) => c.json(await batches.get(c.req.param("id"), principalOf(c))));
+  app.post("/batches/:id/cancel", async (c) => c.json(await batches.cancel(c.req.param("id"), principalOf(c))));
 
   return app;
 }
