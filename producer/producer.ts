@@ -22,10 +22,10 @@ import { type JobChange, Recorder } from "./recorder.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { KeyStore } from "./stores/api-keys.ts";
-import { BatchStore, toBatchView } from "./stores/batches.ts";
+import { BatchStore } from "./stores/batches.ts";
 import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
-import { enqueueWebhook, Outbox } from "./stores/outbox.ts";
+import { Outbox } from "./stores/outbox.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
 import { Dispatcher } from "./webhooks/dispatcher.ts";
 import { webhookSecret } from "./webhooks/signature.ts";
@@ -40,7 +40,6 @@ export interface Producer {
   publisher: Publisher;
   batches: BatchStore;
   outbox: Outbox;
-  /** Call wake() after enqueueWebhook outside the recorder (batch events). */
   dispatcher: Dispatcher;
   metrics: ProducerMetrics;
   close(): Promise<void>;
@@ -65,23 +64,8 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   }
   const store = new JobStore(database.db);
   const publisher = new Publisher(nc, store, log);
-  const recorder = new Recorder(database.db, log);
   const batches = new BatchStore(database.db);
-  recorder.onTransition((row, next, at, firstSeen) => {
-    if (!row.batchId) return;
-    batches.follow(row, next, at, firstSeen);
-    // Same transaction as the job's change: a batch that just ended gets its one webhook row.
-    const batch = batches.get(row.batchId);
-    if (batch?.webhookUrl && (batch.state === "completed" || batch.state === "failed" || batch.state === "cancelled")) {
-      enqueueWebhook(database.db, {
-        type: `batch.${batch.state}`,
-        url: batch.webhookUrl,
-        batchId: batch.id,
-        data: toBatchView(batch),
-        at,
-      });
-    }
-  });
+  const recorder = new Recorder(database.db, log, batches);
   const interrupted = batches.recoverInterrupted();
   if (interrupted) log.warn({ batches: interrupted }, "batches interrupted during intake marked failed");
   const documents = new DocumentStore(nc, {

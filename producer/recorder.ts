@@ -7,16 +7,10 @@ import { type JobState, TERMINAL_STATES } from "../schema/job.ts";
 import { EVENTS_STREAM, RECORDER_CONSUMER } from "../schema/subjects.ts";
 import type { JobRow } from "../schema/tables.ts";
 import type { Db } from "./db.ts";
+import type { BatchStore } from "./stores/batches.ts";
 import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
-import { enqueueJobWebhook } from "./stores/outbox.ts";
-
-/**
- * Called inside the recorder's SQLite transaction when a job changes state, so state derived from jobs
- * (batch counters) commits or rolls back with the change itself. `row` is the job before the change;
- * `firstSeen` when the event is how the producer learnt of the job (its row was just inserted, queued).
- */
-export type TransitionHook = (row: JobRow, next: JobState, at: string, firstSeen: boolean) => void;
+import { enqueueBatchWebhook, enqueueJobWebhook } from "./stores/outbox.ts";
 
 export interface JobChange {
   jobId: string;
@@ -27,27 +21,26 @@ export interface JobChange {
 /**
  * Applies events to SQLite, idempotently: (job, kind, attempt) is recorded once in job_events, and a
  * terminal state is never left. A job first seen through its events gets a row all the same.
+ * Given the batch store, a batch job's change moves its batch's counters (BatchStore.follow) in the same
+ * transaction. Webhooks are queued in that transaction too: job.<state> when a job with a webhook URL
+ * ends, batch.<state> when the change ended a batch with one.
  * Emits "change" (JobChange) after each applied event and "progress" (EventMessage) for progress events.
  */
 export class Recorder extends EventEmitter {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
-  private readonly transitionHooks: TransitionHook[] = [];
   private readonly jobs: JobStore;
   private readonly events: JobEventStore;
 
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
+    private readonly batches?: BatchStore,
   ) {
     super();
     this.jobs = new JobStore(db);
     this.events = new JobEventStore(db);
     this.setMaxListeners(0);
-  }
-
-  onTransition(hook: TransitionHook): void {
-    this.transitionHooks.push(hook);
   }
 
   /** Returns the job's state after the event, or undefined when the event changed nothing (a duplicate). */
@@ -91,8 +84,11 @@ export class Recorder extends EventEmitter {
           break;
       }
       const next = changed?.state ?? row.state;
-      if (next !== row.state) for (const hook of this.transitionHooks) hook(row, next, event.at, seen === undefined);
-      // Same transaction as the terminal state: one delivery row exactly when the state changed.
+      // Same transaction as the state change: one delivery row exactly when the job or its batch ended.
+      if (next !== row.state && row.batchId && this.batches) {
+        this.batches.follow(row, next, event.at, seen === undefined);
+        enqueueBatchWebhook(this.db, this.batches.get(row.batchId), event.at);
+      }
       if (changed?.webhookUrl && TERMINAL_STATES.includes(next)) enqueueJobWebhook(this.db, changed, event.at);
       return next;
     });

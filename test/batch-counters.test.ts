@@ -48,8 +48,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "docket-counters-"));
   database = openDatabase(join(dir, "db.sqlite"));
   batches = new BatchStore(database.db);
-  recorder = new Recorder(database.db, createLogger("test", "silent"));
-  recorder.onTransition((row, next, at, firstSeen) => batches.follow(row, next, at, firstSeen));
+  recorder = new Recorder(database.db, createLogger("test", "silent"), batches);
   batches.create({
     id: "batch_1",
     lane: "batch",

@@ -99,7 +99,7 @@ export class BatchStore {
       .run();
   }
 
-  /** The recorder's transition hook: a job first seen through its events joins its batch, then the counters move. */
+  /** Called by the recorder inside its transaction when a batch job changes state: a job first seen through its events joins its batch, then the counters move. */
   follow(job: JobRow, next: JobState, at: string, firstSeen: boolean): void {
     const { batchId } = job;
     if (!batchId) return;

@@ -2,10 +2,11 @@ import type { RunResult } from "better-sqlite3";
 import { and, asc, eq, isNotNull, lte, min } from "drizzle-orm";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
 import type * as tables from "../../schema/tables.ts";
-import { type JobRow, type WebhookDeliveryRow, webhookDeliveries } from "../../schema/tables.ts";
+import { type BatchRow, type JobRow, type WebhookDeliveryRow, webhookDeliveries } from "../../schema/tables.ts";
 import type { WebhookDeliveryView, WebhookEventType, WebhookPayload } from "../../schema/webhook.ts";
 import type { Db } from "../db.ts";
 import { newId } from "../ids.ts";
+import { toBatchView } from "./batches.ts";
 import { toView } from "./jobs.ts";
 
 /** The database or a transaction on it: enqueue inside the transaction that changes the state it reports. */
@@ -56,6 +57,19 @@ export function enqueueWebhook(db: DbOrTx, event: WebhookEvent): boolean {
 export function enqueueJobWebhook(db: DbOrTx, row: JobRow, at: string): boolean {
   if (!row.webhookUrl || !(row.state === "succeeded" || row.state === "failed" || row.state === "cancelled")) return false;
   return enqueueWebhook(db, { type: `job.${row.state}`, url: row.webhookUrl, jobId: row.id, data: toView(row), at });
+}
+
+/** Queues batch.<state> for a batch (its row after the change) that has just ended and names a webhook URL. */
+export function enqueueBatchWebhook(db: DbOrTx, batch: BatchRow | undefined, at: string): boolean {
+  if (!batch?.webhookUrl || !(batch.state === "completed" || batch.state === "failed" || batch.state === "cancelled"))
+    return false;
+  return enqueueWebhook(db, {
+    type: `batch.${batch.state}`,
+    url: batch.webhookUrl,
+    batchId: batch.id,
+    data: toBatchView(batch),
+    at,
+  });
 }
 
 export interface RetrySchedule {
