@@ -16,15 +16,17 @@ import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
 import { ProducerMetrics } from "./metrics.ts";
+import { BatchOutput } from "./openai-batch-output.ts";
+import { OpenAIBatches } from "./openai-batches.ts";
 import { Publisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
-import { dashboardRoutes } from "./routes/dashboard.ts";
-import { metricsRoutes } from "./routes/metrics.ts";
 import { KeyStore } from "./stores/api-keys.ts";
 import { BatchStore } from "./stores/batches.ts";
+import { FileStore } from "./stores/files.ts";
 import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
+import { OpenAIBatchStore } from "./stores/openai-batches.ts";
 import { Outbox } from "./stores/outbox.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
 import { Dispatcher } from "./webhooks/dispatcher.ts";
@@ -95,6 +97,24 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     log.warn("DOCKET_API_KEY is not set: the API is OPEN to anyone who can reach it; set it to require API keys");
   else if ((config.DOCKET_API_KEY?.length ?? 0) < 32)
     log.warn("DOCKET_API_KEY is shorter than 32 characters: use a long random key (openssl rand -base64 32)");
+  const metrics = new ProducerMetrics(store, nc, recorder);
+  dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
+    metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
+  );
+  const dashboard = new Dashboard({ jobs: store, batches }, nc, recorder, log);
+  const files = new FileStore(database.db);
+  const openaiBatches = new OpenAIBatches({
+    db: database.db,
+    batches,
+    openaiBatches: new OpenAIBatchStore(database.db),
+    intake,
+    canceller,
+    files,
+    output: new BatchOutput(batches, config.DOCKET_MAX_TOKENS),
+    maxBatchItems: config.DOCKET_MAX_BATCH_ITEMS,
+    maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
+    log,
+  });
   const app = createApp({
     keys,
     rateLimiter: config.DOCKET_RATE_LIMIT > 0 ? new RateLimiter(config.DOCKET_RATE_LIMIT, config.DOCKET_RATE_BURST) : undefined,
@@ -102,7 +122,6 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     publisher,
     outbox,
     webhookPolicy,
-    db: database.db,
     recorder,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT_SECONDS * 1000,
@@ -116,14 +135,12 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     maxBody: config.DOCKET_MAX_DOCUMENT_BYTES + 64 * 1024,
     maxBatchBody: config.DOCKET_MAX_BATCH_BODY_BYTES,
     ready: () => !nc.isClosed(),
+    metrics,
+    dashboard,
+    events: new JobEventStore(database.db),
+    files,
+    openaiBatches,
   });
-  const metrics = new ProducerMetrics(store, nc, recorder);
-  dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
-    metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
-  );
-  app.route("/", metricsRoutes(metrics));
-  const dashboard = new Dashboard({ jobs: store, batches }, nc, recorder, log);
-  app.route("/dashboard", dashboardRoutes({ dashboard, store, events: new JobEventStore(database.db) }));
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.DOCKET_PORT, hostname: config.DOCKET_HOST }, () => resolve(s));
   });

@@ -1,6 +1,5 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context, MiddlewareHandler } from "hono";
-import { accessOf } from "./auth/authenticate.ts";
 import { ApiError } from "./errors.ts";
 
 /** Buckets kept at most; past it, full buckets (idle callers) are dropped first, then the oldest. */
@@ -62,12 +61,11 @@ function clientAddress(c: Context): string {
 }
 
 /**
- * 429 `rate_limited` with Retry-After past the limit; open paths (health, docs) are not counted. Runs after authentication: the bucket is the key's
+ * 429 `rate_limited` with Retry-After past the limit; attached to every route but the open ones (health, docs). Runs after authentication: the bucket is the key's
  * id ("admin" for the admin key), or the client address when auth is off.
  */
 export function rateLimit(limiter: RateLimiter, authEnabled: boolean): MiddlewareHandler {
   return async (c, next) => {
-    if (accessOf(c.req.path) === "open") return next();
     const p = c.get("principal");
     const who = authEnabled && p ? (p.keyId ?? "admin") : `ip:${clientAddress(c)}`;
     const wait = limiter.take(who);

@@ -1,9 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { docsRoutes } from "../producer/routes/docs.ts";
+import { type AppDeps, createApp } from "../producer/app.ts";
+import { createLogger } from "../runtime/log.ts";
 import { CreateJobRequest } from "../schema/api.ts";
 import { ChatCompletionRequest } from "../schema/openai.ts";
 
-const app = docsRoutes();
+/** The real app; no handler here touches a store, so the services are left out. */
+const app = createApp({
+  log: createLogger("test", "silent"),
+  keys: { enabled: false },
+  maxBody: 1024 * 1024,
+  maxBatchBody: 1024 * 1024,
+  ready: () => true,
+} as unknown as AppDeps);
 
 async function document() {
   const res = await app.request("/openapi.json");
@@ -93,6 +101,33 @@ describe("/openapi.json", () => {
     const schema = doc.components.schemas.ChatCompletionRequest;
     expect([...schema.required].sort()).toEqual(requiredKeys(ChatCompletionRequest.shape));
     expect(schema.required).toEqual(expect.arrayContaining(["model", "messages"]));
+  });
+});
+
+describe("route declarations", () => {
+  it("every route the app serves is in the document, and the document names no route the app lacks", async () => {
+    const doc = await document();
+    const served = new Set(
+      app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`),
+    );
+    const documented = new Set(
+      Object.entries<Record<string, unknown>>(doc.paths).flatMap(([path, methods]) =>
+        Object.keys(methods).map((m) => `${m} ${path}`),
+      ),
+    );
+    expect([...served].sort()).toEqual([...documented].sort());
+    for (const route of ["get /metrics", "get /dashboard", "get /healthz", "post /v1/keys"]) expect(documented).toContain(route);
+  });
+
+  it("the access level declared on a route is the document's: open routes need no key, the rest a bearer key", async () => {
+    const doc = await document();
+    const open = Object.entries<Record<string, { security?: unknown[] }>>(doc.paths)
+      .flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => [`${m} ${path}`, op.security] as const))
+      .filter(([, security]) => Array.isArray(security) && security.length === 0)
+      .map(([name]) => name)
+      .sort();
+    expect(open).toEqual(["get /docs", "get /healthz", "get /openapi.json", "get /readyz"]);
+    expect(doc.security).toEqual([{ bearer: [] }]);
   });
 });
 

@@ -2,17 +2,8 @@ import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../errors.ts";
 import type { KeyStore } from "../stores/api-keys.ts";
 
-/** Who may call a path: anyone, any valid key, or the admin key only. Unknown paths need a key. */
+/** Who may call a route (declared on the route): anyone, any valid key, or the admin key only. */
 export type Access = "open" | "key" | "admin";
-
-const OPEN_PATHS = new Set(["/healthz", "/readyz", "/docs", "/openapi.json"]);
-const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
-
-export function accessOf(path: string): Access {
-  if (OPEN_PATHS.has(path)) return "open";
-  if (under(path, "/v1/keys") || under(path, "/dashboard") || path === "/metrics") return "admin";
-  return "key";
-}
 
 /** `Authorization: Bearer <key>`, or Basic with the key as password (browsers: the dashboard). */
 function presentedKey(header: string | undefined): string | undefined {
@@ -30,12 +21,12 @@ function presentedKey(header: string | undefined): string | undefined {
 
 /**
  * Sets the request's principal. Auth off (no DOCKET_API_KEY): everyone is admin. Otherwise 401
- * `unauthorized` without a valid key and 403 `forbidden` for a non-admin key on an admin path. The
- * dashboard answers 401 with a Basic challenge so a browser asks for the key (user name ignored).
+ * `unauthorized` without a valid key and 403 `forbidden` for a non-admin key on an admin route. A
+ * `browser` route (the dashboard) answers 401 with a Basic challenge so a browser asks for the key
+ * (user name ignored).
  */
-export function authenticate(keys: KeyStore): MiddlewareHandler {
+export function authenticate(keys: KeyStore, access: Access, browser = false): MiddlewareHandler {
   return async (c, next) => {
-    const access = accessOf(c.req.path);
     if (!keys.enabled || access === "open") {
       c.set("principal", { keyId: null, admin: true });
       return next();
@@ -43,7 +34,7 @@ export function authenticate(keys: KeyStore): MiddlewareHandler {
     const secret = presentedKey(c.req.header("authorization"));
     const principal = secret ? keys.verify(secret) : undefined;
     if (!principal) {
-      const challenge = under(c.req.path, "/dashboard") ? 'Basic realm="docket", charset="UTF-8"' : 'Bearer realm="docket"';
+      const challenge = browser ? 'Basic realm="docket", charset="UTF-8"' : 'Bearer realm="docket"';
       throw new ApiError(
         "unauthorized",
         secret ? "the API key is not valid (or was revoked)" : "send an API key: Authorization: Bearer <key>",

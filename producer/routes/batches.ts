@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import type { Context } from "hono";
 import { stream } from "hono/streaming";
 import type { z } from "zod";
 import { BatchOptions, CreateBatchRequest, type RejectedItem } from "../../schema/batch.ts";
@@ -10,6 +10,7 @@ import type { Canceller } from "../cancel.ts";
 import { ApiError } from "../errors.ts";
 import { extractText } from "../extract-text.ts";
 import { newId } from "../ids.ts";
+import { pathParam, type Route } from "../route.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
 import { parseValue, readJson } from "../validate.ts";
 import type { AddressPolicy } from "../webhooks/address.ts";
@@ -48,95 +49,149 @@ function optionsFrom(fields: Record<string, string | undefined>): BatchOptions {
   }) as z.infer<typeof BatchOptions>;
 }
 
-export function batchRoutes({ batches, intake, canceller, maxDocument, maxBatchItems, webhookPolicy }: BatchRoutesDeps) {
-  const app = new Hono();
+/** POST /v1/batches: the batch's items from JSON, a JSONL stream or multipart files, then one intake. */
+async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response> {
+  const { batches, intake, maxDocument, maxBatchItems, webhookPolicy } = deps;
+  const principal = principalOf(c);
+  const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
+  if (key) {
+    const existing = batches.byIdempotencyKey(key);
+    if (existing) return c.json(toBatchView(existing), 200);
+  }
+  const id = newId("batch");
+  const createdAt = new Date().toISOString();
+  const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  let options: BatchOptions;
+  let jobs: JobMessage[];
+  let rejected: RejectedItem[] = [];
+  const ctx = (o: BatchOptions): ItemContext => ({ options: o, batchId: id, submittedAt: createdAt, maxDocument });
 
-  app.post("/", async (c) => {
-    const principal = principalOf(c);
-    const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
-    if (key) {
-      const existing = batches.byIdempotencyKey(key);
-      if (existing) return c.json(toBatchView(existing), 200);
-    }
-    const id = newId("batch");
-    const createdAt = new Date().toISOString();
-    const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-    let options: BatchOptions;
-    let jobs: JobMessage[];
-    let rejected: RejectedItem[] = [];
-    const ctx = (o: BatchOptions): ItemContext => ({ options: o, batchId: id, submittedAt: createdAt, maxDocument });
-
-    if (JSONL_TYPES.includes(type)) {
-      options = optionsFrom(c.req.query());
-      ({ jobs, rejected } = await jobsFromJsonl(ctx(options), c.req.raw.body, maxBatchItems));
-      if (jobs.length === 0)
-        throw new ApiError(
-          "validation_failed",
-          rejected.length ? `no line was accepted; ${rejected[0]?.message}` : "the upload holds no items",
-          rejected[0]?.field,
-        );
-    } else if (type === "multipart/form-data") {
-      const form = await c.req.parseBody({ all: true });
-      const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : undefined);
-      options = optionsFrom({
-        task: field("task"),
-        lane: field("lane"),
-        webhookUrl: field("webhookUrl"),
-        params: field("params"),
-      });
-      const files = Object.values(form)
-        .flat()
-        .filter((v): v is File => typeof v !== "string");
-      if (files.length === 0) throw new ApiError("validation_failed", "no files in the upload; send them as file parts", "files");
-      if (files.length > maxBatchItems)
-        throw new ApiError("validation_failed", `a batch holds at most ${maxBatchItems} items (DOCKET_MAX_BATCH_ITEMS)`, "files");
-      jobs = [];
-      for (const f of files) {
-        const text = await extractText({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
-        const r = itemToJob(ctx(options), { text, customId: f.name, title: f.name, mime: f.type || undefined });
-        if (!isJob(r))
-          throw new ApiError(
-            r.code === "payload_too_large" ? "payload_too_large" : "validation_failed",
-            `${f.name}: ${r.message}`,
-            `files[${f.name}]`,
-          );
-        jobs.push(r);
-      }
-    } else {
-      const req = parseValue(CreateBatchRequest, await readJson(c, " (or send JSONL as application/x-ndjson)"));
-      options = req;
-      jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
-    }
-
-    if (options.webhookUrl) await checkWebhookUrl(webhookPolicy, options.webhookUrl);
-    const { row, created } = await intake.submit(id, options, jobs, createdAt, key, principal.keyId);
-    const view = toBatchView(row);
-    return c.json(
-      rejected.length ? { ...view, rejected: { count: rejected.length, items: rejected.slice(0, MAX_REPORTED) } } : view,
-      created ? 202 : 200,
-    );
-  });
-
-  app.get("/:id", (c) => c.json(toBatchView(ownBatch(batches, principalOf(c), c.req.param("id")))));
-
-  app.get("/:id/results", (c) => {
-    const { id } = ownBatch(batches, principalOf(c), c.req.param("id"));
-    c.header("content-type", "application/x-ndjson");
-    return stream(c, async (s) => {
-      let after = -1;
-      while (!s.aborted) {
-        const page = batches.results(id, after, RESULTS_PAGE);
-        if (page.length === 0) break;
-        after = page.at(-1)?.index ?? after;
-        await s.write(`${page.map((l) => JSON.stringify(l)).join("\n")}\n`);
-      }
+  if (JSONL_TYPES.includes(type)) {
+    options = optionsFrom(c.req.query());
+    ({ jobs, rejected } = await jobsFromJsonl(ctx(options), c.req.raw.body, maxBatchItems));
+    if (jobs.length === 0)
+      throw new ApiError(
+        "validation_failed",
+        rejected.length ? `no line was accepted; ${rejected[0]?.message}` : "the upload holds no items",
+        rejected[0]?.field,
+      );
+  } else if (type === "multipart/form-data") {
+    const form = await c.req.parseBody({ all: true });
+    const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : undefined);
+    options = optionsFrom({
+      task: field("task"),
+      lane: field("lane"),
+      webhookUrl: field("webhookUrl"),
+      params: field("params"),
     });
-  });
+    const files = Object.values(form)
+      .flat()
+      .filter((v): v is File => typeof v !== "string");
+    if (files.length === 0) throw new ApiError("validation_failed", "no files in the upload; send them as file parts", "files");
+    if (files.length > maxBatchItems)
+      throw new ApiError("validation_failed", `a batch holds at most ${maxBatchItems} items (DOCKET_MAX_BATCH_ITEMS)`, "files");
+    jobs = [];
+    for (const f of files) {
+      const text = await extractText({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
+      const r = itemToJob(ctx(options), { text, customId: f.name, title: f.name, mime: f.type || undefined });
+      if (!isJob(r))
+        throw new ApiError(
+          r.code === "payload_too_large" ? "payload_too_large" : "validation_failed",
+          `${f.name}: ${r.message}`,
+          `files[${f.name}]`,
+        );
+      jobs.push(r);
+    }
+  } else {
+    const req = parseValue(CreateBatchRequest, await readJson(c, " (or send JSONL as application/x-ndjson)"));
+    options = req;
+    jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
+  }
 
-  app.post("/:id/cancel", async (c) => {
-    const { id } = ownBatch(batches, principalOf(c), c.req.param("id"));
-    return c.json(toBatchView(await canceller.cancelBatch(id)), 202);
-  });
-
-  return app;
+  if (options.webhookUrl) await checkWebhookUrl(webhookPolicy, options.webhookUrl);
+  const { row, created } = await intake.submit(id, options, jobs, createdAt, key, principal.keyId);
+  const view = toBatchView(row);
+  return c.json(
+    rejected.length ? { ...view, rejected: { count: rejected.length, items: rejected.slice(0, MAX_REPORTED) } } : view,
+    created ? 202 : 200,
+  );
 }
+
+/** /v1/batches: submit (JSON items, JSONL, multipart files), get, results (JSONL), cancel. */
+export const batchRoutes: Route<BatchRoutesDeps>[] = [
+  {
+    method: "post",
+    path: "/v1/batches",
+    access: "key",
+    bodySize: "batch",
+    tag: "batches",
+    summary: "Submit a batch: JSON items, a JSONL upload or multipart files",
+    description:
+      "JSON: CreateBatchRequest. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
+    body: {
+      "application/json": "CreateBatchRequest",
+      "application/x-ndjson": "BatchItem",
+      "multipart/form-data": "BatchUploadForm",
+    },
+    headers: [{ name: "Idempotency-Key", description: "The same key returns the same batch (200) instead of a new one." }],
+    query: [
+      { name: "task", description: "JSONL uploads: the batch's task" },
+      { name: "lane", description: "JSONL uploads: lane (default batch)" },
+      { name: "params", description: "JSONL uploads: params as a JSON object" },
+      { name: "webhookUrl", description: "JSONL uploads: callback for batch.completed / failed / cancelled" },
+    ],
+    responses: {
+      "202": "BatchCreated",
+      "200": { description: "The batch an earlier request with this Idempotency-Key created.", schema: "BatchView" },
+      "400": "Error",
+      "413": "Error",
+      "429": "Error",
+    },
+    handler: submitBatch,
+  },
+  {
+    method: "get",
+    path: "/v1/batches/{id}",
+    access: "key",
+    tag: "batches",
+    summary: "Get a batch: state, counts by job state, progress",
+    responses: { "200": "BatchView", "404": "Error" },
+    handler: (c, { batches }) => c.json(toBatchView(ownBatch(batches, principalOf(c), pathParam(c, "id")))),
+  },
+  {
+    method: "get",
+    path: "/v1/batches/{id}/results",
+    access: "key",
+    tag: "batches",
+    summary: "Download a batch's results as JSONL, one BatchResultLine per item in submission order",
+    responses: {
+      "200": { description: "JSONL of BatchResultLine", contentType: "application/x-ndjson", schema: "BatchResultLine" },
+      "404": "Error",
+    },
+    handler: (c, { batches }) => {
+      const { id } = ownBatch(batches, principalOf(c), pathParam(c, "id"));
+      c.header("content-type", "application/x-ndjson");
+      return stream(c, async (s) => {
+        let after = -1;
+        while (!s.aborted) {
+          const page = batches.results(id, after, RESULTS_PAGE);
+          if (page.length === 0) break;
+          after = page.at(-1)?.index ?? after;
+          await s.write(`${page.map((l) => JSON.stringify(l)).join("\n")}\n`);
+        }
+      });
+    },
+  },
+  {
+    method: "post",
+    path: "/v1/batches/{id}/cancel",
+    access: "key",
+    tag: "batches",
+    summary: "Cancel a batch: queued jobs at once, running ones by their workers",
+    responses: { "202": "BatchView", "404": "Error", "409": "Error" },
+    handler: async (c, { batches, canceller }) => {
+      const { id } = ownBatch(batches, principalOf(c), pathParam(c, "id"));
+      return c.json(toBatchView(await canceller.cancelBatch(id)), 202);
+    },
+  },
+];

@@ -1,73 +1,120 @@
-import { Hono } from "hono";
-import type { Logger } from "../../runtime/log.ts";
 import { CreateJobRequest, ListJobsQuery } from "../../schema/api.ts";
 import { ownerFilter, ownJob, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { Canceller } from "../cancel.ts";
-import type { DocumentStore } from "../documents.ts";
 import { buildJobMessage } from "../job-message.ts";
-import type { Publisher } from "../publisher.ts";
 import type { Recorder } from "../recorder.ts";
-import { type JobStore, toView } from "../stores/jobs.ts";
-import { submitJob } from "../submit.ts";
+import { pathParam, type Route } from "../route.ts";
+import { toView } from "../stores/jobs.ts";
+import { type SubmitDeps, submitJob } from "../submit.ts";
 import { parseJson, parseValue } from "../validate.ts";
 import type { AddressPolicy } from "../webhooks/address.ts";
 import { jobEventStream } from "./job-events.ts";
 import { checkWebhookUrl } from "./webhooks.ts";
 
-export interface JobRoutesDeps {
-  store: JobStore;
-  publisher: Publisher;
-  log: Logger;
-  documents: DocumentStore;
+export interface JobRoutesDeps extends SubmitDeps {
   canceller: Canceller;
   recorder: Recorder;
   webhookPolicy: AddressPolicy;
 }
 
-export function jobRoutes({ store, publisher, log, documents, canceller, recorder, webhookPolicy }: JobRoutesDeps) {
-  const app = new Hono();
-
-  app.post("/", async (c) => {
-    const req = await parseJson(c, CreateJobRequest);
-    documents.check(req.input.text, "input.text");
-    const principal = principalOf(c);
-    const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
-    const known = key ? store.byIdempotencyKey(key) : undefined;
-    if (known) return c.json(toView(known), 200);
-    if (req.webhookUrl) await checkWebhookUrl(webhookPolicy, req.webhookUrl);
-    const msg = buildJobMessage({
-      lane: req.lane,
-      task: req.task,
-      input: req.input,
-      params: req.params,
-      customId: req.customId || undefined,
-      deadline: req.deadline || undefined,
-    });
-    const { row, created } = await submitJob({ store, publisher, documents, log }, msg, {
-      idempotencyKey: key,
-      webhookUrl: req.webhookUrl,
-      owner: principal.keyId,
-    });
-    return c.json(toView(row), created ? 202 : 200);
-  });
-
-  app.get("/", (c) => {
-    const q = parseValue(ListJobsQuery, c.req.query());
-    const { rows, nextCursor } = store.list(q, ownerFilter(principalOf(c)));
-    return c.json({ data: rows.map(toView), nextCursor, hasMore: nextCursor !== null });
-  });
-
-  app.post("/:id/cancel", async (c) => {
-    const { id } = ownJob(store, principalOf(c), c.req.param("id"));
-    return c.json(toView(await canceller.cancelJob(id)), 202);
-  });
-
-  app.get("/:id/events", (c) => {
-    const { id } = ownJob(store, principalOf(c), c.req.param("id"));
-    return jobEventStream(c, id, store, recorder);
-  });
-
-  app.get("/:id", (c) => c.json(toView(ownJob(store, principalOf(c), c.req.param("id")))));
-
-  return app;
-}
+/** /v1/jobs: submit, list, get, cancel, follow (SSE). */
+export const jobRoutes: Route<JobRoutesDeps>[] = [
+  {
+    method: "post",
+    path: "/v1/jobs",
+    access: "key",
+    tag: "jobs",
+    summary: "Submit a job",
+    description:
+      "Validates, stores (queued) and publishes the job. `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it.",
+    body: "CreateJobRequest",
+    headers: [{ name: "Idempotency-Key", description: "The same key returns the same job (200) instead of a new one." }],
+    responses: {
+      "202": "JobView",
+      "200": { description: "The job an earlier request with this Idempotency-Key created.", schema: "JobView" },
+      "400": "Error",
+      "413": "Error",
+      "429": "Error",
+    },
+    handler: async (c, deps) => {
+      const req = await parseJson(c, CreateJobRequest);
+      deps.documents.check(req.input.text, "input.text");
+      const principal = principalOf(c);
+      const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
+      const known = key ? deps.store.byIdempotencyKey(key) : undefined;
+      if (known) return c.json(toView(known), 200);
+      if (req.webhookUrl) await checkWebhookUrl(deps.webhookPolicy, req.webhookUrl);
+      const msg = buildJobMessage({
+        lane: req.lane,
+        task: req.task,
+        input: req.input,
+        params: req.params,
+        customId: req.customId || undefined,
+        deadline: req.deadline || undefined,
+      });
+      const { row, created } = await submitJob(deps, msg, {
+        idempotencyKey: key,
+        webhookUrl: req.webhookUrl,
+        owner: principal.keyId,
+      });
+      return c.json(toView(row), created ? 202 : 200);
+    },
+  },
+  {
+    method: "get",
+    path: "/v1/jobs",
+    access: "key",
+    tag: "jobs",
+    summary: "List jobs, newest first, with filters and cursor pagination",
+    query: [
+      { name: "state", description: "queued, running, succeeded, failed or cancelled" },
+      { name: "batchId", description: "jobs of one batch" },
+      { name: "task", description: "summarize, extract, classify, ask or chat" },
+      { name: "createdAfter", description: "ISO time" },
+      { name: "createdBefore", description: "ISO time" },
+      { name: "cursor", description: "`nextCursor` of the previous page" },
+      { name: "limit", description: "1 to 1000, default 100" },
+    ],
+    responses: { "200": "JobList", "400": "Error" },
+    handler: (c, { store }) => {
+      const q = parseValue(ListJobsQuery, c.req.query());
+      const { rows, nextCursor } = store.list(q, ownerFilter(principalOf(c)));
+      return c.json({ data: rows.map(toView), nextCursor, hasMore: nextCursor !== null });
+    },
+  },
+  {
+    method: "get",
+    path: "/v1/jobs/{id}",
+    access: "key",
+    tag: "jobs",
+    summary: "Get a job: state, result or error, timings",
+    responses: { "200": "JobView", "404": "Error" },
+    handler: (c, { store }) => c.json(toView(ownJob(store, principalOf(c), pathParam(c, "id")))),
+  },
+  {
+    method: "post",
+    path: "/v1/jobs/{id}/cancel",
+    access: "key",
+    tag: "jobs",
+    summary: "Cancel a queued or running job",
+    responses: { "202": "JobView", "404": "Error", "409": "Error" },
+    handler: async (c, { store, canceller }) => {
+      const { id } = ownJob(store, principalOf(c), pathParam(c, "id"));
+      return c.json(toView(await canceller.cancelJob(id)), 202);
+    },
+  },
+  {
+    method: "get",
+    path: "/v1/jobs/{id}/events",
+    access: "key",
+    tag: "jobs",
+    summary: "Live job events (Server-Sent Events)",
+    description:
+      "`event: state` with the job view first and on every change, `event: progress` with token counts; the stream ends after a terminal state.",
+    responses: { "200": { description: "text/event-stream", contentType: "text/event-stream" }, "404": "Error" },
+    handler: (c, { store, recorder }) => {
+      const { id } = ownJob(store, principalOf(c), pathParam(c, "id"));
+      return jobEventStream(c, id, store, recorder);
+    },
+  },
+];

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { EventMessage } from "../../schema/event.ts";
 import { TERMINAL_STATES } from "../../schema/job.ts";
@@ -9,6 +9,7 @@ import { ApiError } from "../errors.ts";
 import { buildJobMessage } from "../job-message.ts";
 import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
 import type { Recorder } from "../recorder.ts";
+import type { Route } from "../route.ts";
 import { type SubmitDeps, submitJob } from "../submit.ts";
 import { parseJson } from "../validate.ts";
 
@@ -27,136 +28,160 @@ export const DEFAULT_MODEL_ID = "docket";
  * answered when the recorder sees it finish. Streaming sends the role at once and the text as one
  * chunk when the job completes (workers publish token counts, not text deltas).
  */
-export function openaiRoutes(deps: OpenAIRoutesDeps) {
+async function chatCompletion(c: Context, deps: OpenAIRoutesDeps): Promise<Response> {
   const { store, recorder, log } = deps;
-  const app = new Hono();
+  const req = await parseJson(c, ChatCompletionRequest);
+  const messages = toMessages(req);
+  if (messages[messages.length - 1]?.role !== "user") {
+    throw new ApiError("validation_failed", "messages: the last message must be from the user", "messages");
+  }
+  const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
+  const msg = buildJobMessage({
+    lane: "interactive",
+    task: "chat",
+    input: {},
+    params: {
+      messages,
+      ...(maxTokens ? { maxTokens } : {}),
+      ...(req.temperature != null ? { temperature: req.temperature } : {}),
+      ...(req.seed != null ? { seed: req.seed } : {}),
+    },
+  });
+  await submitJob(deps, msg, { owner: principalOf(c).keyId });
+  log.info({ jobId: msg.id, stream: req.stream === true }, "chat completion submitted");
 
-  app.post("/chat/completions", async (c) => {
-    const req = await parseJson(c, ChatCompletionRequest);
-    const messages = toMessages(req);
-    if (messages[messages.length - 1]?.role !== "user") {
-      throw new ApiError("validation_failed", "messages: the last message must be from the user", "messages");
+  const id = `chatcmpl-${msg.id}`;
+  const created = Math.floor(Date.parse(msg.submittedAt) / 1000);
+  const finished = async (): Promise<JobRow> => {
+    try {
+      await recorder.waitFor(msg.id, TERMINAL_STATES, () => store.get(msg.id)?.state, deps.chatTimeoutMs);
+    } catch {
+      throw new ApiError(
+        "timeout",
+        `job ${msg.id} did not finish within ${deps.chatTimeoutMs} ms; follow it at /v1/jobs/${msg.id}`,
+      );
     }
-    const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
-    const msg = buildJobMessage({
-      lane: "interactive",
-      task: "chat",
-      input: {},
-      params: {
-        messages,
-        ...(maxTokens ? { maxTokens } : {}),
-        ...(req.temperature != null ? { temperature: req.temperature } : {}),
-        ...(req.seed != null ? { seed: req.seed } : {}),
-      },
-    });
-    await submitJob(deps, msg, { owner: principalOf(c).keyId });
-    log.info({ jobId: msg.id, stream: req.stream === true }, "chat completion submitted");
+    return store.get(msg.id)!;
+  };
+  const budget = maxTokens ?? deps.defaultMaxTokens;
 
-    const id = `chatcmpl-${msg.id}`;
-    const created = Math.floor(Date.parse(msg.submittedAt) / 1000);
-    const finished = async (): Promise<JobRow> => {
-      try {
-        await recorder.waitFor(msg.id, TERMINAL_STATES, () => store.get(msg.id)?.state, deps.chatTimeoutMs);
-      } catch {
-        throw new ApiError(
-          "timeout",
-          `job ${msg.id} did not finish within ${deps.chatTimeoutMs} ms; follow it at /v1/jobs/${msg.id}`,
-        );
+  if (!req.stream) {
+    const row = await finished();
+    if (row.state !== "succeeded" || !row.result) {
+      const { status, body } = jobErrorBody(row);
+      return c.json(body, status);
+    }
+    return c.json(toChatCompletion(row, row.result, budget));
+  }
+
+  return streamSSE(c, async (stream) => {
+    const chunk = (
+      row: JobRow | undefined,
+      delta: ChatCompletionChunk["choices"][0]["delta"],
+      finish: "stop" | "length" | null,
+    ) =>
+      stream.writeSSE({
+        data: JSON.stringify({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model: row?.result?.model ?? req.model,
+          choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+          ...(req.stream_options?.include_usage ? { usage: null } : {}),
+        } satisfies ChatCompletionChunk),
+      });
+    await chunk(undefined, { role: "assistant", content: "" }, null);
+    // The worker streams the answer in progress events (delta at offset). What reaches the client is the
+    // answer as the job will store it: leading whitespace dropped, trailing whitespace held back until
+    // more text follows, so the chunks add up to the final text exactly.
+    let received = "";
+    let emitted = "";
+    let writing = Promise.resolve();
+    const onProgress = (e: EventMessage) => {
+      if (e.jobId !== msg.id) return;
+      if (e.delta === undefined || e.offset !== received.length) {
+        // No text (or a lost event): a comment keeps idle proxies from closing the stream.
+        writing = writing.then(() => stream.write(": progress\n\n")).then(() => undefined);
+        return;
       }
-      return store.get(msg.id)!;
+      received += e.delta;
+      const visible = received.trimStart().trimEnd();
+      if (visible.length <= emitted.length || !visible.startsWith(emitted)) return;
+      const piece = visible.slice(emitted.length);
+      emitted = visible;
+      writing = writing.then(() => chunk(undefined, { content: piece }, null));
     };
-    const budget = maxTokens ?? deps.defaultMaxTokens;
-
-    if (!req.stream) {
-      const row = await finished();
-      if (row.state !== "succeeded" || !row.result) {
-        const { status, body } = jobErrorBody(row);
-        return c.json(body, status);
-      }
-      return c.json(toChatCompletion(row, row.result, budget));
+    recorder.on("progress", onProgress);
+    let row: JobRow;
+    try {
+      row = await finished();
+    } catch (err) {
+      const e = err as ApiError;
+      await stream.writeSSE({ data: JSON.stringify({ error: { code: e.code, message: e.message, type: "server_error" } }) });
+      return;
+    } finally {
+      recorder.off("progress", onProgress);
+      await writing;
     }
-
-    return streamSSE(c, async (stream) => {
-      const chunk = (
-        row: JobRow | undefined,
-        delta: ChatCompletionChunk["choices"][0]["delta"],
-        finish: "stop" | "length" | null,
-      ) =>
-        stream.writeSSE({
-          data: JSON.stringify({
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model: row?.result?.model ?? req.model,
-            choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
-            ...(req.stream_options?.include_usage ? { usage: null } : {}),
-          } satisfies ChatCompletionChunk),
-        });
-      await chunk(undefined, { role: "assistant", content: "" }, null);
-      // The worker streams the answer in progress events (delta at offset). What reaches the client is the
-      // answer as the job will store it: leading whitespace dropped, trailing whitespace held back until
-      // more text follows, so the chunks add up to the final text exactly.
-      let received = "";
-      let emitted = "";
-      let writing = Promise.resolve();
-      const onProgress = (e: EventMessage) => {
-        if (e.jobId !== msg.id) return;
-        if (e.delta === undefined || e.offset !== received.length) {
-          // No text (or a lost event): a comment keeps idle proxies from closing the stream.
-          writing = writing.then(() => stream.write(": progress\n\n")).then(() => undefined);
-          return;
-        }
-        received += e.delta;
-        const visible = received.trimStart().trimEnd();
-        if (visible.length <= emitted.length || !visible.startsWith(emitted)) return;
-        const piece = visible.slice(emitted.length);
-        emitted = visible;
-        writing = writing.then(() => chunk(undefined, { content: piece }, null));
-      };
-      recorder.on("progress", onProgress);
-      let row: JobRow;
-      try {
-        row = await finished();
-      } catch (err) {
-        const e = err as ApiError;
-        await stream.writeSSE({ data: JSON.stringify({ error: { code: e.code, message: e.message, type: "server_error" } }) });
-        return;
-      } finally {
-        recorder.off("progress", onProgress);
-        await writing;
-      }
-      if (row.state !== "succeeded" || !row.result) {
-        await stream.writeSSE({ data: JSON.stringify(jobErrorBody(row).body) });
-        return;
-      }
-      // What the progress events did not carry (the tail, or all of it for a short answer).
-      const rest = row.result.text.startsWith(emitted) ? row.result.text.slice(emitted.length) : "";
-      if (rest) await chunk(row, { content: rest }, null);
-      await chunk(row, {}, finishReason(row.result, budget));
-      if (req.stream_options?.include_usage) {
-        await stream.writeSSE({
-          data: JSON.stringify({
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model: row.result.model,
-            choices: [],
-            usage: completionUsage(row.result),
-          } satisfies ChatCompletionChunk),
-        });
-      }
-      await stream.writeSSE({ data: "[DONE]" });
-    });
+    if (row.state !== "succeeded" || !row.result) {
+      await stream.writeSSE({ data: JSON.stringify(jobErrorBody(row).body) });
+      return;
+    }
+    // What the progress events did not carry (the tail, or all of it for a short answer).
+    const rest = row.result.text.startsWith(emitted) ? row.result.text.slice(emitted.length) : "";
+    if (rest) await chunk(row, { content: rest }, null);
+    await chunk(row, {}, finishReason(row.result, budget));
+    if (req.stream_options?.include_usage) {
+      await stream.writeSSE({
+        data: JSON.stringify({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model: row.result.model,
+          choices: [],
+          usage: completionUsage(row.result),
+        } satisfies ChatCompletionChunk),
+      });
+    }
+    await stream.writeSSE({ data: "[DONE]" });
   });
-
-  app.get("/models", (c) => {
-    // The models recent chat and document jobs reported; workers run one model each.
-    const ids = [...new Set([...store.recentModels(200), DEFAULT_MODEL_ID])];
-    return c.json({
-      object: "list",
-      data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "docket" })),
-    } satisfies ModelList);
-  });
-
-  return app;
 }
+
+function models(c: Context, deps: OpenAIRoutesDeps): Response {
+  // The models recent chat and document jobs reported; workers run one model each.
+  const ids = [...new Set([...deps.store.recentModels(200), DEFAULT_MODEL_ID])];
+  return c.json({
+    object: "list",
+    data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "docket" })),
+  } satisfies ModelList);
+}
+
+/** /openai/v1 chat completions and models, for the official openai client with `baseURL` pointed there. */
+export const openaiRoutes: Route<OpenAIRoutesDeps>[] = [
+  {
+    method: "post",
+    path: "/openai/v1/chat/completions",
+    access: "key",
+    tag: "openai",
+    summary: "OpenAI-compatible chat completion (a chat job on the interactive lane)",
+    description:
+      "Answers when the job finishes. With `stream: true` the answer is `text/event-stream` of `chat.completion.chunk` events ending with `data: [DONE]`.",
+    body: "ChatCompletionRequest",
+    responses: {
+      "200": { description: "The completion, or its chunks when streaming.", schema: "ChatCompletion" },
+      "400": "Error",
+      "429": "Error",
+      "504": "Error",
+    },
+    handler: chatCompletion,
+  },
+  {
+    method: "get",
+    path: "/openai/v1/models",
+    access: "key",
+    tag: "openai",
+    summary: "Models the workers reported",
+    responses: { "200": "ModelList" },
+    handler: models,
+  },
+];

@@ -1,7 +1,7 @@
-import { Hono } from "hono";
 import type { WebhookDeliveryList } from "../../schema/webhook.ts";
 import { ownJob, principalOf } from "../auth/principal.ts";
 import { ApiError } from "../errors.ts";
+import { pathParam, type Route } from "../route.ts";
 import type { JobStore } from "../stores/jobs.ts";
 import { type Outbox, toDeliveryView } from "../stores/outbox.ts";
 import { type AddressPolicy, ForbiddenAddressError } from "../webhooks/address.ts";
@@ -11,15 +11,20 @@ export interface WebhookRoutesDeps {
   outbox: Outbox;
 }
 
-/** GET /v1/jobs/:id/webhooks: the job's deliveries with their status, attempts and last error. */
-export function webhookRoutes({ store, outbox }: WebhookRoutesDeps) {
-  const app = new Hono();
-  app.get("/:id/webhooks", (c) => {
-    const { id } = ownJob(store, principalOf(c), c.req.param("id"));
-    return c.json({ data: outbox.forJob(id).map(toDeliveryView) } satisfies WebhookDeliveryList);
-  });
-  return app;
-}
+export const webhookRoutes: Route<WebhookRoutesDeps>[] = [
+  {
+    method: "get",
+    path: "/v1/jobs/{id}/webhooks",
+    access: "key",
+    tag: "webhooks",
+    summary: "List a job's webhook deliveries: status, attempts, next attempt, last error",
+    responses: { "200": "WebhookDeliveryList", "404": "Error" },
+    handler: (c, { store, outbox }) => {
+      const { id } = ownJob(store, principalOf(c), pathParam(c, "id"));
+      return c.json({ data: outbox.forJob(id).map(toDeliveryView) } satisfies WebhookDeliveryList);
+    },
+  },
+];
 
 /** Refuses at submit a callback URL whose host is, or resolves to, a forbidden address. */
 export async function checkWebhookUrl(policy: AddressPolicy, url: string, field = "webhookUrl"): Promise<void> {
