@@ -53,10 +53,6 @@ export function truncateText<T>(text: string, tokenizer: TextTokenizer<T>, keep:
   return { text: `${tokenizer.detokenize(head)}${OMISSION}${tokenizer.detokenize(tail)}`, truncated: true };
 }
 
-export function chunkText<T>(text: string, tokenizer: TextTokenizer<T>, size: number, overlap = defaultOverlap(size)): string[] {
-  return splitTokens(tokenizer.tokenize(text), size, overlap).map((c) => tokenizer.detokenize(c));
-}
-
 /**
  * Packs partial results into groups whose joined text fits `room` tokens, every group holding at least
  * two partials but perhaps the last (a partial is cut to half the room, so any two fit), so each

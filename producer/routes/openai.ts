@@ -25,8 +25,8 @@ export const DEFAULT_MODEL_ID = "docket";
 
 /**
  * OpenAI-compatible chat completions: each request becomes a `chat` job on the interactive lane,
- * answered when the recorder sees it finish. Streaming sends the role at once and the text as one
- * chunk when the job completes (workers publish token counts, not text deltas).
+ * answered when the recorder sees it finish. Streaming sends the role at once, then the text as the
+ * worker generates it (its progress events carry text deltas for interactive chats), then the finish.
  */
 async function chatCompletion(c: Context, deps: OpenAIRoutesDeps): Promise<Response> {
   const { store, recorder, log } = deps;
