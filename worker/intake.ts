@@ -97,10 +97,19 @@ export class Intake {
         // Nothing pending: wait on every lane at once; the first job to arrive ends the wait. The lane asked
         // first rotates: with few free slots only the first lanes get a pull, and a redelivered job (which
         // pending counts do not show) must not wait forever behind another lane's idle pull.
+        // A slot that frees up meanwhile ends the wait too: a job finishing while every batch slot was busy
+        // (so no batch-lane pull is waiting) must not leave its slot empty until an idle pull expires (measured:
+        // at batch 1 that idled the worker for half of every backlog).
         this.rearm();
         const first = this.idleRound++ % LANES.length;
         for (let i = 0; i < LANES.length; i++) this.idlePull(LANES[(first + i) % LANES.length] as Lane);
-        await Promise.race([this.woken, this.stopped, new Promise((r) => setTimeout(r, this.options.idlePullMs))]);
+        const batchFull = this.slots.available("batch") === 0;
+        await Promise.race([
+          this.woken,
+          this.stopped,
+          ...(batchFull ? [this.slots.freed("batch")] : []),
+          new Promise((r) => setTimeout(r, this.options.idlePullMs)),
+        ]);
       } catch (err) {
         if (!this.running) break;
         this.log.warn({ err: (err as Error).message }, "pull failed; retrying");

@@ -94,6 +94,11 @@ export class SlotPool {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** Resolves once `lane` could take a slot it cannot take now (at once when it already can). */
+  async freed(lane: Lane): Promise<void> {
+    while (this.available(lane) === 0) await this.changed();
+  }
+
   /** Resolves once no slot is busy (in-flight work finished). */
   async idle(): Promise<void> {
     while (this.busy > 0) await this.changed();

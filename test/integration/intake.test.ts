@@ -1,0 +1,43 @@
+import { jetstream } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../runtime/log.ts";
+import { provision } from "../../runtime/provision.ts";
+import { subjects } from "../../schema/subjects.ts";
+import { Intake } from "../../worker/intake.ts";
+import { SlotPool } from "../../worker/slots.ts";
+import { startTestNats, type TestNats } from "../helpers/nats.ts";
+
+let nats: TestNats;
+beforeAll(async () => {
+  nats = await startTestNats();
+  await provision(await nats.connect("admin"));
+});
+afterAll(() => nats?.stop());
+
+describe("intake", () => {
+  it("a backlog at batch 1 keeps the slot busy: the next job starts as soon as a long job ends", async () => {
+    const nc = await nats.connect("worker");
+    const js = jetstream(nc);
+    const run = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const id = `gap_${run}_${i}`;
+      await js.publish(subjects.job("batch", "summarize"), JSON.stringify({ id }), { msgID: id });
+    }
+    const spans: { start: number; end: number }[] = [];
+    // Each job outlasts the idle pull (1 s), the case where a freed slot used to wait for that pull to expire.
+    const handle = async (m: { ack(): void }) => {
+      const start = performance.now();
+      await new Promise((r) => setTimeout(r, 1_500));
+      m.ack();
+      spans.push({ start, end: performance.now() });
+    };
+    const intake = new Intake(nc, new SlotPool(1, 1), handle as never, createLogger("test", "silent"));
+    await intake.start();
+    const deadline = Date.now() + 20_000;
+    while (spans.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await intake.stop();
+    expect(spans).toHaveLength(3);
+    const gaps = spans.slice(1).map((s, i) => s.start - (spans[i] as { end: number }).end);
+    expect(Math.max(...gaps), `gaps ${gaps.map(Math.round).join(", ")} ms`).toBeLessThan(200);
+  });
+});
