@@ -100,6 +100,19 @@ describe("AdaptiveBatcher", () => {
     expect(b.current).toBe(settled);
   });
 
+  it("on a flat curve with ±10% noise it settles and stays: no flipping between sizes that measure alike", () => {
+    let seed = 11;
+    const noise = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return 0.9 + (seed / 2 ** 31) * 0.2;
+    };
+    const { path } = simulate(() => 500 * noise(), 32, 80);
+    const late = path.slice(20);
+    const changes = late.filter((size, i) => i > 0 && size !== late[i - 1]).length;
+    // 60 windows at probeEvery 30: two probes at most, each going up and coming back.
+    expect(changes, `path ${path.join("→")}`).toBeLessThanOrEqual(4);
+  });
+
   it("holds its size under ±5% measurement noise: only the rare probe moves it", () => {
     let seed = 7;
     const noise = () => {

@@ -186,7 +186,10 @@ export class AdaptiveBatcher {
       case "refine":
         return this.refine(tps);
       case "settled": {
-        if (this.limit !== this.best()) return this.settle(tps);
+        // Hysteresis: another size must beat this one by `gain` to move the batch, or noise on a flat curve flips it.
+        const best = this.best();
+        const here = this.measured.get(this.limit) ?? 0;
+        if (best !== this.limit && (this.measured.get(best) ?? 0) > here * (1 + this.o.gain)) return this.settle(tps);
         if (++this.settledWindows >= this.o.probeEvery && this.limit < this.o.max) {
           const probe = Math.min(this.o.max, this.limit + Math.max(1, Math.floor(this.limit / 2)));
           this.measured.delete(probe);
