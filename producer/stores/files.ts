@@ -3,6 +3,7 @@ import type { FileObject } from "../../schema/openai-batch.ts";
 import { type FileRow, files } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
 import { newId } from "../ids.ts";
+import { page } from "./page.ts";
 
 export type FileMeta = Omit<FileRow, "content">;
 
@@ -57,9 +58,7 @@ export class FileStore {
       .orderBy(desc(files.id))
       .limit(q.limit + 1)
       .all();
-    const hasMore = rows.length > q.limit;
-    if (hasMore) rows.pop();
-    return { rows, hasMore };
+    return page(rows, q.limit);
   }
 
   delete(id: string): boolean {

@@ -5,6 +5,7 @@ import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type JobRow, jobs } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
 import { buildJobMessage } from "../job-message.ts";
+import { page } from "./page.ts";
 
 /** A job of a batch as its pages show it (results, output files, cancel): every column but the input. */
 export type BatchJobRow = Pick<
@@ -131,9 +132,8 @@ export class JobStore {
       .orderBy(desc(jobs.id))
       .limit(q.limit + 1)
       .all();
-    const more = rows.length > q.limit;
-    if (more) rows.pop();
-    return { rows, nextCursor: more ? (rows.at(-1)?.id ?? null) : null };
+    const { rows: pageRows, hasMore } = page(rows, q.limit);
+    return { rows: pageRows, nextCursor: hasMore ? (pageRows.at(-1)?.id ?? null) : null };
   }
 
   /** One transaction for a chunk of a batch's jobs, `firstIndex` the chunk's position in the batch. */

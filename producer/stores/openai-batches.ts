@@ -1,6 +1,7 @@
 import { and, desc, eq, lt } from "drizzle-orm";
 import { type OpenAIBatchRow, openaiBatches } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import { page } from "./page.ts";
 
 /** The openai_batches table: what an OpenAI batch adds to its docket batch (same id; see BatchStore). */
 export class OpenAIBatchStore {
@@ -28,9 +29,7 @@ export class OpenAIBatchStore {
       .orderBy(desc(openaiBatches.id))
       .limit(q.limit + 1)
       .all();
-    const hasMore = rows.length > q.limit;
-    if (hasMore) rows.pop();
-    return { rows, hasMore };
+    return page(rows, q.limit);
   }
 
   /** Records the batch's output and error files (null: that part has no lines), once it has ended. */
