@@ -91,7 +91,11 @@ export class Intake {
         if (started > 0) continue;
         if (LANES.some((lane) => this.pending[lane] > 0)) {
           // Work is waiting but the only free slots are kept for the interactive lane: wait for a job to finish.
-          await Promise.race([this.slots.changed(), this.stopped, new Promise((r) => setTimeout(r, this.options.idlePullMs))]);
+          await Promise.race([
+            this.slots.freed("batch"),
+            this.stopped,
+            new Promise((r) => setTimeout(r, this.options.idlePullMs)),
+          ]);
           if (this.slots.available("batch") > 0) continue;
         }
         // Nothing pending: wait on every lane at once; the first job to arrive ends the wait. The lane asked
