@@ -130,6 +130,19 @@ const worker = {
     "llama.cpp math threads; 0: all cores but one (the event loop, the producer and nats-server need one)",
   ),
   DOCKET_MAX_TOKENS: doc(int(512, 1), "`params.maxTokens` of a job that does not set one"),
+  DOCKET_PREFIX_REUSE: doc(
+    z.enum(["true", "false"]).default("true"),
+    "reuse a document's evaluated prompt across the jobs on it (docs/documents.md); `false`: every job evaluates its whole prompt",
+  ),
+  DOCKET_PREFIX_CACHE_BYTES: doc(
+    size("2GiB"),
+    "disk (or tmpfs) the worker keeps document-prefix checkpoints in, least recently used evicted; 0 keeps none (sequences still reuse what they hold)",
+  ),
+  DOCKET_PREFIX_CACHE_DIR: doc(
+    optionalString,
+    "folder of the prefix checkpoints; point it at a tmpfs such as /dev/shm to keep them in RAM",
+    "unset: `docket-prefix` in the system temp folder",
+  ),
   DOCKET_GRACE_SECONDS: doc(
     int(30, 0),
     "how long a SIGTERM'd worker lets in-flight jobs finish before returning the rest to the queue",

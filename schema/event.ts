@@ -5,6 +5,8 @@ import { EVENT_KINDS, LANES, TASKS } from "./subjects.ts";
 export const Usage = z.object({
   promptTokens: z.number().int().min(0),
   completionTokens: z.number().int().min(0),
+  /** Of promptTokens, those whose evaluated state was reused from an earlier job on the same document. */
+  cachedTokens: z.number().int().min(0).optional(),
 });
 export type Usage = z.infer<typeof Usage>;
 

@@ -50,6 +50,13 @@ export const JobInput = z.object({
   ref: z.string().optional(),
   title: z.string().max(1024).optional(),
   mime: z.string().max(255).optional(),
+  /** The uploaded document (POST /v1/documents) the job runs on; `ref` names its text in the object store. */
+  documentId: z.string().max(64).optional(),
+  /** Hex SHA-256 of the document text: jobs on the same content, named or inline, share its evaluated prompt. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type JobInput = z.infer<typeof JobInput>;
 

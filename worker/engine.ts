@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import {
   type ChatHistoryItem,
   type ChatWrapper,
+  type EvaluationPriority,
   getLlama,
   type Llama,
   LlamaChatSession,
@@ -12,9 +13,11 @@ import {
   LlamaLogLevel,
   type LlamaModel,
   resolveChatWrapper,
+  type Token,
   TokenBias,
 } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
+import { commonPrefixLength, PrefixCache, type PrefixSource } from "./prefix-cache.ts";
 
 export interface EngineOptions {
   modelPath: string;
@@ -29,6 +32,12 @@ export interface EngineOptions {
   sequences: number;
   /** Tokens per sequence; capped at the model's training context. */
   contextSize: number;
+  /**
+   * Reuse of evaluated document prefixes across jobs (worker/prefix-cache.ts): sequences keep their state
+   * between jobs and checkpoints go to `dir` within `budgetBytes`. `reuse: false`: every job evaluates its
+   * whole prompt (the benchmark's "reuse off"; results are the same). Unset: reuse off.
+   */
+  prefixCache?: { reuse: boolean; dir: string; budgetBytes: number };
   log: Logger;
 }
 
@@ -42,6 +51,8 @@ export interface EngineOptions {
 export function defaultThreads(cores = availableParallelism()): number {
   return Math.max(1, cores - 1);
 }
+
+const NO_REUSE = { reuse: false, dir: "", budgetBytes: 0 };
 
 /** The smallest per-sequence context the degradation ladder goes down to. */
 const MIN_CONTEXT = 512;
@@ -72,11 +83,19 @@ export function endOfGenerationBias(model: LlamaModel): TokenBias {
   return bias;
 }
 
-export interface GenerateRequest {
+/** A prompt as the chat session renders it: system text, earlier turns, the user's message. */
+export interface PromptParts {
   systemPrompt?: string;
   /** Earlier turns (chat). */
   history?: ChatHistoryItem[];
   prompt: string;
+}
+
+export interface GenerateRequest extends PromptParts {
+  /** The head of the prompt that depends only on the document (TaskPlan.shared): reused across jobs. */
+  shared?: PromptParts;
+  /** More jobs on this document are expected (it was named, not inlined): checkpoint its prefix now. */
+  keepPrefix?: boolean;
   maxTokens: number;
   temperature?: number;
   seed?: number;
@@ -95,15 +114,26 @@ export interface GenerateRequest {
 export interface GenerateResult {
   text: string;
   stopReason: string;
+  /** Tokens of the rendered prompt, reused or evaluated. */
   promptTokens: number;
+  /** Of those, document-prefix tokens whose evaluated state was reused (a live sequence or a checkpoint). */
+  cachedTokens: number;
   completionTokens: number;
 }
+
+/** A prefix lookup, for metrics: where the prefix came from and how many prompt tokens it saved. */
+export type PrefixListener = (source: PrefixSource, reusedTokens: number) => void;
 
 /** One model, one context with N sequences, and a pool handing those sequences to jobs. */
 export class Engine {
   private readonly free: LlamaContextSequence[];
   private readonly all: readonly LlamaContextSequence[];
   private readonly waiters: ((s: LlamaContextSequence) => void)[] = [];
+  /** When each sequence last ended a job: with reuse on, the least recently used state is overwritten first. */
+  private readonly lastUsed = new Map<LlamaContextSequence, number>();
+  private useClock = 0;
+  /** Told of every document prefix a job needed (worker metrics). */
+  onPrefix?: PrefixListener;
 
   private constructor(
     readonly llama: Llama,
@@ -111,6 +141,8 @@ export class Engine {
     readonly context: LlamaContext,
     sequences: LlamaContextSequence[],
     readonly modelName: string,
+    /** Document prefixes: evaluated first, reused when EngineOptions.prefixCache.reuse. */
+    readonly prefixes: PrefixCache,
     /** The model's chat template, resolved once: "auto" in every session would match the Jinja template per job. */
     readonly chatWrapper: ChatWrapper = resolveChatWrapper(model),
   ) {
@@ -166,7 +198,8 @@ export class Engine {
               },
               "model loaded",
             );
-            return new Engine(llama, model, context, pool, name);
+            const prefixes = new PrefixCache({ ...(o.prefixCache ?? NO_REUSE), modelPath, align: context.batchSize, log: o.log });
+            return new Engine(llama, model, context, pool, name, prefixes);
           } catch (err) {
             tried.push(`${basename(modelPath)} ${sequences}×${contextSize}: ${(err as Error).message}`);
             o.log.warn(
@@ -207,13 +240,39 @@ export class Engine {
     return this.model.tokenize(text).length;
   }
 
-  private acquire(): Promise<LlamaContextSequence> {
-    const s = this.free.pop();
-    if (s) return Promise.resolve(s);
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** The prompt's tokens exactly as LlamaChatSession will evaluate them (chat template applied). */
+  render(parts: PromptParts): Token[] {
+    const chatHistory: ChatHistoryItem[] = [
+      ...(parts.systemPrompt !== undefined ? [{ type: "system" as const, text: parts.systemPrompt }] : []),
+      ...(parts.history ?? []),
+      { type: "user", text: parts.prompt },
+      { type: "model", response: [] },
+    ];
+    return this.chatWrapper.generateContextState({ chatHistory }).contextText.tokenize(this.model.tokenizer);
+  }
+
+  /**
+   * A free sequence for a prompt: with reuse on, the one already holding the longest head of `tokens`
+   * (ties and misses: the least recently used, so recent documents stay), else any.
+   */
+  private acquire(tokens: readonly Token[]): Promise<LlamaContextSequence> {
+    if (this.free.length === 0) return new Promise((resolve) => this.waiters.push(resolve));
+    let best = this.free.length - 1;
+    if (this.prefixes.reuse) {
+      let bestScore = -1;
+      for (const [i, s] of this.free.entries()) {
+        const common = s.compareContextTokens(tokens as Token[]).firstDifferentIndex;
+        // Common tokens first; among equals the oldest state (smallest lastUsed) wins.
+        const score = common * 2 ** 20 - (this.lastUsed.get(s) ?? 0);
+        if (score > bestScore) [best, bestScore] = [i, score];
+      }
+    }
+    const [s] = this.free.splice(best, 1);
+    return Promise.resolve(s as LlamaContextSequence);
   }
 
   private release(s: LlamaContextSequence): void {
+    this.lastUsed.set(s, ++this.useClock);
     const waiter = this.waiters.shift();
     if (waiter) waiter(s);
     else this.free.push(s);
@@ -227,8 +286,11 @@ export class Engine {
   }
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
-    const sequence = await this.acquire();
+    const tokens = this.render(req);
+    const sequence = await this.acquire(tokens);
     const meterBefore = sequence.tokenMeter.getState();
+    const evaluationPriority: EvaluationPriority = req.urgent ? 5 : 3;
+    let cachedTokens = 0;
     const session = new LlamaChatSession({
       contextSequence: sequence,
       autoDisposeSequence: false,
@@ -236,6 +298,17 @@ export class Engine {
       ...(req.systemPrompt !== undefined ? { systemPrompt: req.systemPrompt } : {}),
     });
     try {
+      {
+        const shared = req.shared ? commonPrefixLength(tokens, this.render(req.shared)) : 0;
+        const outcome = await this.prefixes.prepare(sequence, tokens, shared, {
+          ...(req.keepPrefix ? { keep: true } : {}),
+          evaluationPriority,
+        });
+        if (outcome) {
+          cachedTokens = outcome.reusedTokens;
+          this.onPrefix?.(outcome.source, outcome.reusedTokens);
+        }
+      }
       if (req.history?.length) {
         session.setChatHistory([
           ...(req.systemPrompt ? [{ type: "system" as const, text: req.systemPrompt }] : []),
@@ -250,7 +323,7 @@ export class Engine {
         ...(req.grammar ? { grammar: req.grammar } : {}),
         ...(req.ignoreEos ? { tokenBias: this.noEndOfGeneration() } : {}),
         // node-llama-cpp fills each decode step by priority (default 5): bulk work yields to a waiting person.
-        evaluationPriority: req.urgent ? 5 : 3,
+        evaluationPriority,
         ...(req.signal ? { signal: req.signal, stopOnAbortSignal: false } : {}),
         ...(req.onText ? { onTextChunk: req.onText } : {}),
         onToken: (tokens) => {
@@ -262,17 +335,20 @@ export class Engine {
       return {
         text: res.responseText,
         stopReason: res.stopReason,
-        promptTokens: used.usedInputTokens,
+        promptTokens: tokens.length,
+        cachedTokens,
         completionTokens: used.usedOutputTokens,
       };
     } finally {
       session.dispose({ disposeSequence: false });
-      await sequence.clearHistory();
+      // With reuse on, the state stays for the next job on the same document; off, every job starts empty.
+      if (!this.prefixes.reuse) await sequence.clearHistory();
       this.release(sequence);
     }
   }
 
   async close(): Promise<void> {
+    await this.prefixes.close();
     for (const s of this.free) await s.dispose?.();
     await this.context.dispose();
     await this.model.dispose();

@@ -1,4 +1,4 @@
-import type { ChatHistoryItem, LlamaGrammar, Token } from "node-llama-cpp";
+import type { LlamaGrammar, Token } from "node-llama-cpp";
 import type { JobResult, Usage } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
 import {
@@ -39,14 +39,7 @@ export type ExecuteResult = Omit<JobResult, "timings"> & { runMs: number };
 
 /** Tokens the prompt takes once the model's chat template wraps it: measured, as LlamaChatSession will render it. */
 export function promptTokens(engine: Engine, plan: Pick<TaskPlan, "systemPrompt" | "history" | "prompt">): number {
-  const wrapper = engine.chatWrapper;
-  const chatHistory: ChatHistoryItem[] = [
-    { type: "system", text: plan.systemPrompt },
-    ...(plan.history ?? []),
-    { type: "user", text: plan.prompt },
-    { type: "model", response: [] },
-  ];
-  return wrapper.generateContextState({ chatHistory }).contextText.tokenize(engine.model.tokenizer).length;
+  return engine.render(plan).length;
 }
 
 /**
@@ -65,7 +58,7 @@ class JobExecution {
   private readonly engine: Engine;
   private readonly task: TaskDefinition;
   private readonly requested: number;
-  private readonly usage: Usage = { promptTokens: 0, completionTokens: 0 };
+  private readonly usage: Required<Usage> = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
   private readonly tokenizer: TextTokenizer<Token>;
 
@@ -202,6 +195,8 @@ class JobExecution {
       systemPrompt: plan.systemPrompt,
       ...(plan.history ? { history: plan.history } : {}),
       prompt: plan.prompt,
+      ...(plan.shared ? { shared: plan.shared } : {}),
+      ...(job.input.documentId !== undefined ? { keepPrefix: true } : {}),
       maxTokens: Math.min(this.requested, room),
       ...(job.params.temperature !== undefined ? { temperature: job.params.temperature } : {}),
       ...(job.params.seed !== undefined ? { seed: job.params.seed } : {}),
@@ -215,6 +210,7 @@ class JobExecution {
     if (o.signal.aborted) throw o.signal.reason;
     this.usage.promptTokens += gen.promptTokens;
     this.usage.completionTokens += gen.completionTokens;
+    this.usage.cachedTokens += gen.cachedTokens;
     return plan.read(gen.text);
   }
 }

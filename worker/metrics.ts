@@ -26,6 +26,15 @@ export class WorkerMetrics {
   /** 1 while the worker holds a loaded model and a NATS connection. */
   readonly ready: Gauge;
   readonly info: Gauge<"model">;
+  /** Document-prefix lookups: live (a sequence held it), checkpoint (loaded from a file), evaluated (a miss). */
+  readonly prefixLookups: Counter<"source">;
+  /** Prompt tokens not evaluated because their state was reused. */
+  readonly prefixTokensSaved: Counter;
+  /** Prefix checkpoint files kept, and their bytes. */
+  readonly prefixCheckpoints: Gauge;
+  readonly prefixCheckpointBytes: Gauge;
+  /** Read on each scrape for the checkpoint gauges. */
+  prefixSource?: () => { checkpoints: number; checkpointBytes: number };
   /** Read on each scrape for docket_worker_jobs_running. */
   runningSource?: () => number;
   /** Read on each scrape for docket_worker_queue_pending: the intake's last consumer-info counts. */
@@ -99,6 +108,35 @@ export class WorkerMetrics {
       registers,
       collect: () => {
         if (this.readySource) this.ready.set(this.readySource() ? 1 : 0);
+      },
+    });
+    this.prefixLookups = new Counter({
+      name: "docket_worker_prefix_lookups_total",
+      help: "Document-prefix lookups by where the prefix came from: live (a sequence held it), checkpoint (a saved state), evaluated (a miss)",
+      labelNames: ["source"],
+      registers,
+    });
+    this.prefixTokensSaved = new Counter({
+      name: "docket_worker_prefix_tokens_saved_total",
+      help: "Prompt tokens whose evaluated state was reused instead of computed",
+      registers,
+    });
+    this.prefixCheckpoints = new Gauge({
+      name: "docket_worker_prefix_checkpoints",
+      help: "Document-prefix checkpoint files the worker keeps",
+      registers,
+      collect: () => {
+        const s = this.prefixSource?.();
+        if (s) this.prefixCheckpoints.set(s.checkpoints);
+      },
+    });
+    this.prefixCheckpointBytes = new Gauge({
+      name: "docket_worker_prefix_checkpoint_bytes",
+      help: "Bytes of the document-prefix checkpoint files (within DOCKET_PREFIX_CACHE_BYTES)",
+      registers,
+      collect: () => {
+        const s = this.prefixSource?.();
+        if (s) this.prefixCheckpointBytes.set(s.checkpointBytes);
       },
     });
     this.info = new Gauge({

@@ -1,4 +1,5 @@
-import { hostname } from "node:os";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
 import { connectNats, natsSecurity } from "../runtime/nats.ts";
@@ -91,6 +92,11 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     // One sequence more than the largest batch: the interactive lane's reserve.
     sequences: plan.sequences,
     contextSize: plan.contextSize,
+    prefixCache: {
+      reuse: config.DOCKET_PREFIX_REUSE === "true",
+      dir: config.DOCKET_PREFIX_CACHE_DIR ?? join(tmpdir(), "docket-prefix"),
+      budgetBytes: config.DOCKET_PREFIX_CACHE_BYTES,
+    },
     log,
   });
   const reserve = engine.sequences > 1 ? INTERACTIVE_RESERVE : 0;
@@ -141,6 +147,14 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     budget: plan.budgetBytes,
   });
   metrics.batchSize.set(slots.size);
+  {
+    const prefixes = engine.prefixes;
+    metrics.prefixSource = () => prefixes.stats;
+    engine.onPrefix = (source, reused) => {
+      metrics.prefixLookups.inc({ source });
+      metrics.prefixTokensSaved.inc(reused);
+    };
+  }
 
   let countedTokens = engine.generatedTokens;
   let tokensPerSecond = 0;

@@ -10,8 +10,9 @@ export const chat: TaskDefinition = {
     if (!messages?.length) throw new JobFailure("invalid_params", "params.messages: chat needs at least one message");
     const last = messages[messages.length - 1];
     if (last?.role !== "user") throw new JobFailure("invalid_params", "params.messages: the last message must be from the user");
-    const system = messages.filter((m) => m.role === "system").map((m) => m.content);
-    if (document) system.push(`Reference document:\n<document>\n${document}\n</document>`);
+    // The reference document goes first: the head every conversation about it shares (prefix reuse).
+    const reference = document ? `Reference document:\n<document>\n${document}\n</document>` : undefined;
+    const system = [...(reference ? [reference] : []), ...messages.filter((m) => m.role === "system").map((m) => m.content)];
     const history: ChatHistoryItem[] = messages
       .slice(0, -1)
       .filter((m) => m.role !== "system")
@@ -20,6 +21,7 @@ export const chat: TaskDefinition = {
       systemPrompt: system.join("\n\n") || "You are a helpful assistant.",
       history,
       prompt: last.content,
+      ...(reference ? { shared: { systemPrompt: reference, prompt: "" } } : {}),
       read: plainText,
     };
   },

@@ -1,5 +1,5 @@
 import { JobFailure } from "../failure.ts";
-import { documentBlock, type TaskDefinition } from "./types.ts";
+import { documentTask, type TaskDefinition } from "./types.ts";
 
 /** A long document is classified on its head and tail: what a document is shows at its start and end. */
 export const classify: TaskDefinition = {
@@ -8,8 +8,12 @@ export const classify: TaskDefinition = {
     const labels = job.params.labels;
     if (!labels || labels.length < 2) throw new JobFailure("invalid_params", "params.labels: classify needs at least 2 labels");
     return {
-      systemPrompt: "You classify documents. Answer with exactly one of the allowed labels.",
-      prompt: `Allowed labels: ${labels.map((l) => JSON.stringify(l)).join(", ")}\n\n${documentBlock(job.input.title, document)}`,
+      ...documentTask(
+        job,
+        document,
+        undefined,
+        `Classify the document above. Answer with exactly one of the allowed labels: ${labels.map((l) => JSON.stringify(l)).join(", ")}`,
+      ),
       jsonSchema: { enum: labels },
       read(text) {
         let label: unknown;

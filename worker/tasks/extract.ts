@@ -3,7 +3,7 @@ import { jsonSchemaIssue } from "../../schema/json-schema.ts";
 import { mergeExtractions } from "../chunking.ts";
 import { JobFailure } from "../failure.ts";
 import { PRESETS } from "./presets.ts";
-import { documentBlock, type TaskDefinition } from "./types.ts";
+import { documentTask, type TaskDefinition } from "./types.ts";
 
 /** Bounds docket adds where a schema sets none: a grammar limits tokens, not length. */
 export const DEFAULT_MAX_LENGTH = 500;
@@ -40,9 +40,12 @@ export const extract: TaskDefinition = {
   build: ({ job, document, part }) => {
     const schema = extractionSchema(job);
     return {
-      systemPrompt:
-        "You extract structured data from documents as JSON matching the given schema. Use only facts in the document.",
-      prompt: `JSON schema:\n${JSON.stringify(schema)}\n\n${documentBlock(job.input.title, document, part)}`,
+      ...documentTask(
+        job,
+        document,
+        part,
+        `Extract structured data from the document above as JSON matching this JSON schema; use only facts in the document.\nJSON schema:\n${JSON.stringify(schema)}`,
+      ),
       jsonSchema: schema,
       read(text) {
         try {

@@ -6,6 +6,12 @@ export interface TaskPlan {
   systemPrompt: string;
   history?: ChatHistoryItem[];
   prompt: string;
+  /**
+   * The head of this prompt that depends only on the document (the system text and the document, rendered
+   * as a prompt of its own): every task on the same document starts with these tokens, so the worker
+   * evaluates them once and reuses the state (worker/prefix-cache.ts). Unset: nothing to share.
+   */
+  shared?: Pick<TaskPlan, "systemPrompt" | "prompt">;
   /** JSON schema the output is constrained to (extract, classify). */
   jsonSchema?: Record<string, unknown>;
   /** Turns the model's text into the result; throws JobFailure when it cannot. */
@@ -34,6 +40,28 @@ export interface TaskDefinition {
   reduce?: (job: JobMessage, partials: readonly string[]) => TaskPlan;
   /** Combines partial JSON results without a model call (extract). */
   merge?: (job: JobMessage, parts: readonly unknown[]) => unknown;
+}
+
+/**
+ * The system text of every task on a document. One text for all tasks, and the document before the
+ * instruction, so that a document's evaluated prompt is a prefix every task on it can reuse (issue 10).
+ */
+export const DOCUMENT_SYSTEM =
+  "You analyse documents accurately. Use only what the document says; do not invent facts. Follow the instruction given after the document.";
+
+/** A task's plan on a document: the shared head (system text, document), then the task's instruction. */
+export function documentTask(
+  job: JobMessage,
+  document: string,
+  part: TaskContext["part"],
+  instruction: string,
+): Pick<TaskPlan, "systemPrompt" | "prompt" | "shared"> {
+  const block = documentBlock(job.input.title, document, part);
+  return {
+    systemPrompt: DOCUMENT_SYSTEM,
+    prompt: `${block}\n\n${instruction}`,
+    shared: { systemPrompt: DOCUMENT_SYSTEM, prompt: block },
+  };
 }
 
 export const plainText = (text: string) => ({ text: text.trim() });

@@ -1,0 +1,275 @@
+import { createHash } from "node:crypto";
+import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama-cpp";
+import type { Logger } from "../runtime/log.ts";
+
+/** Prefixes shorter than this are evaluated, never checkpointed: a file costs more than the tokens. */
+export const MIN_PREFIX_TOKENS = 128;
+
+/** Prefixes this worker remembers having evaluated (not their state): a second sighting is saved. */
+const SEEN_LIMIT = 10_000;
+
+export interface PrefixCacheOptions {
+  /** Where checkpoint files live; a tmpfs (e.g. /dev/shm) keeps them in RAM. */
+  dir: string;
+  /** Bytes of checkpoint files kept, least recently used evicted first; 0 keeps none (live sequences still reuse). */
+  budgetBytes: number;
+  /** The loaded model's identity: checkpoints of another model are never loaded (and are deleted at start). */
+  modelPath: string;
+  /** The context's batch size: a partly held prefix is cut back to a multiple of it (see prepare). */
+  align: number;
+  /** Off: the prefix is still evaluated first (same results), but never reused. */
+  reuse: boolean;
+  log: Logger;
+}
+
+/** How a job's document prefix was obtained. */
+export type PrefixSource = "live" | "checkpoint" | "evaluated";
+
+export interface PrefixOutcome {
+  source: PrefixSource;
+  /** Prompt tokens whose evaluated state was reused instead of computed. */
+  reusedTokens: number;
+}
+
+interface Entry {
+  file: string;
+  bytes: number;
+  tokens: number;
+}
+
+interface Build {
+  done: Promise<void>;
+  /** Jobs waiting for this prefix: when any, the state is saved for them. */
+  waiters: number;
+}
+
+export interface PrefixStats {
+  checkpoints: number;
+  checkpointBytes: number;
+}
+
+/**
+ * Reuse of a document's evaluated prompt across jobs (issue 10). A task prompt starts with the part that
+ * depends only on the document (worker/tasks/types.ts documentTask), so every task on one document shares
+ * those tokens. Three tiers, cheapest first:
+ * - live: a sequence still holds the prefix from its last job (Engine picks that sequence); the chat
+ *   session keeps the common tokens and evaluates only the rest;
+ * - checkpoint: the prefix's state was saved to a file (llama.cpp's per-sequence state: KV cells and, for
+ *   hybrid/recurrent models, the recurrent state at exactly that position) and is loaded into the sequence;
+ * - evaluated: a miss; the prefix is evaluated on its own, then saved when another job is waiting for it,
+ *   the job hinted that more tasks follow (a named document), or the worker saw it before.
+ * A prefix being evaluated is evaluated once: jobs that need it meanwhile wait and then load the file.
+ * Hybrid and recurrent models (Qwen3-Next) cannot drop a suffix of their state, so after a prefix is in
+ * place the sequence also takes an in-memory checkpoint there; node-llama-cpp restores it when the chat
+ * session erases the previous task's tokens.
+ */
+export class PrefixCache {
+  /** Checkpoint files by prefix key, in least-recently-used order (Map keeps insertion order). */
+  private readonly entries = new Map<string, Entry>();
+  private readonly building = new Map<string, Build>();
+  private readonly seen = new Set<string>();
+  private bytes = 0;
+  private sequenceDir?: Promise<string>;
+
+  constructor(private readonly o: PrefixCacheOptions) {}
+
+  get reuse(): boolean {
+    return this.o.reuse;
+  }
+
+  /** Checkpoints are kept (reuse on and a budget). */
+  private get saves(): boolean {
+    return this.o.reuse && this.o.budgetBytes > 0;
+  }
+
+  get stats(): PrefixStats {
+    return { checkpoints: this.entries.size, checkpointBytes: this.bytes };
+  }
+
+  /**
+   * Readies `sequence` for a prompt of `tokens` whose first `sharedLength` tokens depend only on the document.
+   * The document prefix is always evaluated on its own, before the rest of the prompt, whether it is reused
+   * or not: llama.cpp evaluates a prompt in chunks of the context's batch size and a token's arithmetic
+   * depends on the chunk it is in, so one evaluation order for both makes a job's result byte-identical with
+   * and without reuse. Afterwards the sequence holds exactly the prefix (live state, a checkpoint, or just
+   * evaluated) and the chat session evaluates the rest. `keep` asks for a checkpoint even on a first sighting.
+   * Undefined: the prompt has no document prefix worth it (the sequence is then empty).
+   */
+  async prepare(
+    sequence: LlamaContextSequence,
+    tokens: readonly Token[],
+    sharedLength: number,
+    o: { keep?: boolean; evaluationPriority: EvaluationPriority },
+  ): Promise<PrefixOutcome | undefined> {
+    // At least one prompt token is left for the session to evaluate: it needs logits to sample from.
+    const end = Math.min(sharedLength, tokens.length - 1);
+    if (end < MIN_PREFIX_TOKENS) {
+      await trim(sequence, 0);
+      return undefined;
+    }
+    const live = this.o.reuse ? sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0;
+    if (live >= end) {
+      await trim(sequence, end);
+      return { source: "live", reusedTokens: end };
+    }
+    const prefix = tokens.slice(0, end);
+    const key = prefixKey(prefix);
+    const pending = this.saves ? this.building.get(key) : undefined;
+    if (pending) {
+      pending.waiters++;
+      await pending.done;
+    }
+    const entry = this.o.reuse ? this.entries.get(key) : undefined;
+    if (entry) {
+      try {
+        await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
+        this.touch(key, entry);
+        await sequence.takeCheckpoint();
+        return { source: "checkpoint", reusedTokens: end };
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be loaded; evaluating the prefix");
+        await this.drop(key);
+        await sequence.clearHistory();
+      }
+    }
+    // A partly held prefix is kept up to a chunk boundary, so the rest is chunked as in a whole evaluation.
+    const reused = Math.floor(Math.min(live, end) / this.o.align) * this.o.align;
+    const build: Build = { done: Promise.resolve(), waiters: 0 };
+    build.done = this.evaluate(sequence, prefix, reused, key, build, o);
+    if (this.saves) this.building.set(key, build);
+    try {
+      await build.done;
+    } finally {
+      if (this.building.get(key) === build) this.building.delete(key);
+    }
+    return { source: "evaluated", reusedTokens: reused };
+  }
+
+  private async evaluate(
+    sequence: LlamaContextSequence,
+    prefix: readonly Token[],
+    from: number,
+    key: string,
+    build: Build,
+    o: { keep?: boolean; evaluationPriority: EvaluationPriority },
+  ): Promise<void> {
+    await trim(sequence, from);
+    const rest = prefix.slice(from);
+    if (rest.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(rest, { evaluationPriority: o.evaluationPriority });
+    await sequence.takeCheckpoint();
+    const save = this.saves && (o.keep || build.waiters > 0 || this.seen.has(key));
+    this.remember(key);
+    if (save) await this.save(sequence, key, prefix.length);
+  }
+
+  private async save(sequence: LlamaContextSequence, key: string, tokens: number): Promise<void> {
+    try {
+      const dir = await this.dir();
+      const file = join(dir, `${key}.state`);
+      const partial = `${file}.partial`;
+      await sequence.saveStateToFile(partial);
+      await rename(partial, file);
+      const { size } = await stat(file);
+      const old = this.entries.get(key);
+      if (old) this.bytes -= old.bytes;
+      this.entries.delete(key);
+      this.entries.set(key, { file, bytes: size, tokens });
+      this.bytes += size;
+      await this.evict();
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be saved");
+    }
+  }
+
+  private touch(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+  }
+
+  private remember(key: string): void {
+    this.seen.delete(key);
+    this.seen.add(key);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
+  }
+
+  private async evict(): Promise<void> {
+    for (const key of this.entries.keys()) {
+      if (this.bytes <= this.o.budgetBytes) break;
+      await this.drop(key);
+    }
+  }
+
+  private async drop(key: string): Promise<void> {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
+    await unlink(entry.file).catch(() => undefined);
+  }
+
+  /**
+   * This process's checkpoint folder, `<dir>/<model fingerprint>-<pid>`. Created on first save; at the
+   * same time folders of another model, and of processes no longer running, are deleted.
+   */
+  private dir(): Promise<string> {
+    this.sequenceDir ??= (async () => {
+      const model = await stat(this.o.modelPath);
+      const fingerprint = createHash("sha256")
+        .update(`${this.o.modelPath}\n${model.size}\n${model.mtimeMs}`)
+        .digest("hex")
+        .slice(0, 16);
+      await mkdir(this.o.dir, { recursive: true });
+      for (const name of await readdir(this.o.dir)) {
+        const [fp, pid] = name.split("-");
+        if (fp !== fingerprint || !alive(Number(pid))) await rm(join(this.o.dir, name), { recursive: true, force: true });
+      }
+      const dir = join(this.o.dir, `${fingerprint}-${process.pid}`);
+      await mkdir(dir, { recursive: true });
+      return dir;
+    })();
+    return this.sequenceDir;
+  }
+
+  /** Deletes this process's checkpoints (worker shutdown). */
+  async close(): Promise<void> {
+    if (!this.sequenceDir) return;
+    const dir = await this.sequenceDir.catch(() => undefined);
+    this.entries.clear();
+    this.bytes = 0;
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Erases what `sequence` holds from token `end` on. */
+async function trim(sequence: LlamaContextSequence, end: number): Promise<void> {
+  if (sequence.nextTokenIndex > end) await sequence.eraseContextTokenRanges([{ start: end, end: sequence.nextTokenIndex }]);
+}
+
+/** A prefix's identity: the hash of its token ids. */
+export function prefixKey(prefix: readonly Token[]): string {
+  return createHash("sha256")
+    .update(Uint32Array.from(prefix as readonly number[]))
+    .digest("hex")
+    .slice(0, 32);
+}
+
+/** Tokens `a` and `b` share from the start. */
+export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
