@@ -1,0 +1,234 @@
+/**
+ * `npm run bench:documents`: one document, many tasks (issue 10). A ~3,000-token contract gets 12 tasks
+ * (a summary, questions, a classification, an extraction), submitted at once to JetStream, run by real
+ * worker processes with default settings, on one worker and on two, with document-prefix reuse off
+ * (DOCKET_PREFIX_REUSE=false) and on. Prints wall time until the 12th result, prompt tokens evaluated and
+ * reused, and the ratios off/on, per generated model (BENCH_MODELS, default "bench,batch"). Writes
+ * bench/results/documents.json.
+ *
+ * Answers have a fixed length (params.ignoreEos) except the grammar-bound classify and extract, so the runs
+ * compare on equal work. Options (env): BENCH_MODELS, BENCH_MAX_TOKENS (32), BENCH_WORKERS ("1,2"),
+ * DOCKET_GPU, DOCKET_THREADS.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { connectNats } from "../../runtime/nats.ts";
+import { provision } from "../../runtime/provision.ts";
+import { EventMessage } from "../../schema/event.ts";
+import type { JobMessage } from "../../schema/job.ts";
+import { subjects } from "../../schema/subjects.ts";
+import { BATCH_MODEL, BENCH_MODEL, type DemoModelOptions, ensureDemoModel } from "../model/demo-model.ts";
+import { freePort, startNatsServer } from "../nats-server.ts";
+
+const env = process.env;
+const MODELS: Record<string, DemoModelOptions> = { bench: BENCH_MODEL, batch: BATCH_MODEL };
+const MODEL_NAMES = (env.BENCH_MODELS ?? "bench,batch").split(",").filter((m) => m in MODELS);
+const MAX_TOKENS = Number(env.BENCH_MAX_TOKENS ?? 32);
+const WORKERS = (env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
+const root = resolve(import.meta.dirname, "../..");
+
+const CLAUSES = [
+  "The Lessor leases to the Lessee the premises at 14 Harbour Street, Unit 3, for use as a medical practice.",
+  "The term begins on 1 March 2026 and ends on 28 February 2031 unless terminated earlier under this agreement.",
+  "Rent is 4,250 euros per month, payable in advance on the first business day of each month by bank transfer.",
+  "Rent increases each 1 March by the consumer price index of the preceding year, capped at three percent.",
+  "The Lessee pays a deposit of three months' rent within ten days of signing; it is returned within sixty days of the end.",
+  "The Lessee keeps the premises in good repair; structural repairs, the roof and the heating system remain with the Lessor.",
+  "Patient records stored on the premises are the Lessee's sole responsibility and must be kept in locked cabinets.",
+  "Either party may terminate for a material breach not remedied within thirty days of written notice.",
+  "The Lessee may sublet only with the Lessor's prior written consent, which may not be unreasonably withheld.",
+  "The Lessee insures its equipment and holds liability insurance of at least two million euros per claim.",
+];
+/** ~3,000 tokens of the generated models' byte-level vocabulary. */
+const DOCUMENT = Array.from({ length: 3 }, (_, r) =>
+  CLAUSES.map((c, i) => `${r * CLAUSES.length + i + 1}. ${c}`).join("\n"),
+).join("\n");
+
+const QUESTIONS = [
+  "What is the monthly rent?",
+  "When does the term begin?",
+  "Who repairs the roof?",
+  "How large is the deposit?",
+  "Can the lessee sublet?",
+  "What insurance must the lessee hold?",
+  "How is the rent increased?",
+  "How can either party terminate?",
+  "Where are patient records kept?",
+];
+type Task = Pick<JobMessage, "task" | "params">;
+const fixed = { maxTokens: MAX_TOKENS, ignoreEos: true, temperature: 0 };
+const TASKS: Task[] = [
+  { task: "summarize", params: fixed },
+  ...QUESTIONS.map((question) => ({ task: "ask" as const, params: { ...fixed, question } })),
+  { task: "classify", params: { labels: ["lease", "employment contract", "invoice", "referral letter"], temperature: 0 } },
+  {
+    task: "extract",
+    params: {
+      temperature: 0,
+      maxTokens: 256,
+      schema: {
+        type: "object",
+        properties: { rent: { type: "string", maxLength: 24 }, start: { type: "string", maxLength: 24 } },
+        required: ["rent", "start"],
+      },
+    },
+  },
+];
+
+interface Run {
+  model: string;
+  workers: number;
+  reuse: boolean;
+  wallMs: number;
+  promptTokens: number;
+  cachedTokens: number;
+  evaluatedTokens: number;
+  completionTokens: number;
+}
+
+/** A worker process as `npm start` launches one, with default settings; resolves once it logs "worker ready". */
+async function startWorkerProcess(natsUrl: string, modelPath: string, reuse: boolean, cacheDir: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(root, "worker/main.ts")], {
+    env: {
+      ...env,
+      NATS_URL: natsUrl,
+      DOCKET_MODEL: modelPath,
+      DOCKET_WORKER_PORT: "0",
+      DOCKET_LOG_FORMAT: "json",
+      DOCKET_PREFIX_REUSE: String(reuse),
+      DOCKET_PREFIX_CACHE_DIR: cacheDir,
+      DOCKET_GRACE_SECONDS: "0",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  await new Promise<void>((ready, fail) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('"worker ready"')) ready();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => fail(new Error(`worker exited (${code}):\n${out.slice(-2000)}`)));
+  });
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+async function measure(model: string, modelPath: string, workers: number, reuse: boolean): Promise<Run> {
+  const dir = await mkdtemp(join(tmpdir(), "docket-bench-docs-"));
+  const port = await freePort();
+  const nats = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "nats")] });
+  const url = `nats://127.0.0.1:${port}`;
+  const nc = await connectNats(url, "bench-documents");
+  const children: ChildProcess[] = [];
+  try {
+    await provision(nc);
+    for (let i = 0; i < workers; i++) children.push(await startWorkerProcess(url, modelPath, reuse, join(dir, "prefix")));
+    const results = new Map<string, EventMessage>();
+    let allDone!: () => void;
+    const done = new Promise<void>((r) => {
+      allDone = r;
+    });
+    const sub = nc.subscribe("docket.events.*.*", {
+      callback: (_err, m) => {
+        const e = EventMessage.parse(m.json());
+        if (e.kind === "failed") console.error(`  job ${e.jobId} failed: ${e.error?.code} ${e.error?.message}`);
+        if ((e.kind !== "completed" && e.kind !== "failed") || results.has(e.jobId)) return;
+        results.set(e.jobId, e);
+        if (results.size === TASKS.length) allDone();
+      },
+    });
+    const js = jetstream(nc);
+    const submittedAt = new Date().toISOString();
+    const started = performance.now();
+    await Promise.all(
+      TASKS.map((t, i) => {
+        const job: JobMessage = {
+          v: 1,
+          id: `doc_${i}`,
+          lane: "batch",
+          task: t.task,
+          // Named, as a document uploaded once (POST /v1/documents) and given many tasks.
+          input: { text: DOCUMENT, title: "Lease, 14 Harbour Street", documentId: "doc_bench" },
+          params: t.params,
+          submittedAt,
+        };
+        return js.publish(subjects.job(job.lane, job.task), JSON.stringify(job), { msgID: job.id });
+      }),
+    );
+    await done;
+    const wallMs = performance.now() - started;
+    sub.unsubscribe();
+    const usage = [...results.values()].map((e) => e.result?.usage);
+    const sum = (f: (u: NonNullable<(typeof usage)[number]>) => number) => usage.reduce((a, u) => a + (u ? f(u) : 0), 0);
+    const promptTokens = sum((u) => u.promptTokens);
+    const cachedTokens = sum((u) => u.cachedTokens ?? 0);
+    return {
+      model,
+      workers,
+      reuse,
+      wallMs: Math.round(wallMs),
+      promptTokens,
+      cachedTokens,
+      evaluatedTokens: promptTokens - cachedTokens,
+      completionTokens: sum((u) => u.completionTokens),
+    };
+  } finally {
+    for (const c of children) await stopProcess(c);
+    await nc.close();
+    await nats.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const runs: Run[] = [];
+  const ratios: { model: string; workers: number; wallTime: number; evaluated: number }[] = [];
+  for (const name of MODEL_NAMES) {
+    const modelPath = await ensureDemoModel(MODELS[name] as DemoModelOptions);
+    console.log(`\n${name} model: 12 tasks on one ${DOCUMENT.length}-character document, ${MAX_TOKENS} tokens per answer`);
+    console.log("workers  reuse   wall s   prompt tok   evaluated   reused    generated");
+    for (const workers of WORKERS) {
+      const pair: Run[] = [];
+      for (const reuse of [false, true]) {
+        const r = await measure(name, modelPath, workers, reuse);
+        pair.push(r);
+        runs.push(r);
+        console.log(
+          `${String(workers).padStart(7)}  ${(reuse ? "on" : "off").padEnd(5)} ${(r.wallMs / 1000).toFixed(1).padStart(8)} ${String(r.promptTokens).padStart(12)} ${String(r.evaluatedTokens).padStart(11)} ${String(r.cachedTokens).padStart(8)} ${String(r.completionTokens).padStart(12)}`,
+        );
+      }
+      const [off, on] = pair as [Run, Run];
+      const ratio = {
+        model: name,
+        workers,
+        wallTime: Math.round((off.wallMs / on.wallMs) * 100) / 100,
+        evaluated: Math.round((off.evaluatedTokens / Math.max(1, on.evaluatedTokens)) * 100) / 100,
+      };
+      ratios.push(ratio);
+      console.log(
+        `  ${workers} worker${workers > 1 ? "s" : ""}: reuse takes ${ratio.wallTime}x less wall time and evaluates ${ratio.evaluated}x fewer prompt tokens (goal: 3x less wall time)`,
+      );
+    }
+  }
+  const out = join(root, "bench", "results");
+  await mkdir(out, { recursive: true });
+  await writeFile(
+    join(out, "documents.json"),
+    `${JSON.stringify({ at: new Date().toISOString(), maxTokens: MAX_TOKENS, tasks: TASKS.length, runs, ratios }, null, 2)}\n`,
+  );
+  console.log(`\nwrote ${join(out, "documents.json")}`);
+}
+
+await main();
+process.exit(0);
