@@ -37,6 +37,8 @@ export function completionUsage(result: NonNullable<JobRow["result"]>) {
     prompt_tokens: u.promptTokens,
     completion_tokens: u.completionTokens,
     total_tokens: u.promptTokens + u.completionTokens,
+    // OpenAI's field for prompt tokens served from its prompt cache: docket's reused document prefix.
+    prompt_tokens_details: { cached_tokens: u.cachedTokens ?? 0 },
   };
 }
 

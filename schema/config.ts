@@ -132,7 +132,7 @@ const worker = {
   DOCKET_MAX_TOKENS: doc(int(512, 1), "`params.maxTokens` of a job that does not set one"),
   DOCKET_PREFIX_REUSE: doc(
     z.enum(["true", "false"]).default("true"),
-    "reuse a document's evaluated prompt across the jobs on it (docs/documents.md); `false`: every job evaluates its whole prompt",
+    "reuse a document's evaluated prompt across the jobs on it (docs/prefix-reuse.md); `false`: every job evaluates its whole prompt",
   ),
   DOCKET_PREFIX_CACHE_BYTES: doc(
     size("2GiB"),

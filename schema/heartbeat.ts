@@ -13,6 +13,14 @@ export const WorkerHeartbeat = z.object({
   running: z.number().int().min(0),
   /** Aggregate generated tokens per second, as the worker last measured it. */
   tokensPerSecond: z.number().min(0),
+  /** Document-prefix reuse since start: lookups, those served from a live sequence or a checkpoint, tokens saved. */
+  prefix: z
+    .object({
+      lookups: z.number().int().min(0),
+      hits: z.number().int().min(0),
+      tokensSaved: z.number().int().min(0),
+    })
+    .optional(),
   /** Where its /metrics endpoint listens, when it has one. */
   metricsUrl: z.string().optional(),
   startedAt: z.string(),

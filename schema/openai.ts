@@ -34,6 +34,7 @@ export const CompletionUsage = z.object({
   prompt_tokens: z.number(),
   completion_tokens: z.number(),
   total_tokens: z.number(),
+  prompt_tokens_details: z.object({ cached_tokens: z.number() }).optional(),
 });
 
 export const ChatCompletion = z.object({

@@ -2,10 +2,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Gauge } from "prom-client";
 import type { Logger } from "../runtime/log.ts";
 import type { Config } from "../schema/config.ts";
+import type { WorkerHeartbeat } from "../schema/heartbeat.ts";
 import type { Engine } from "./engine.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { WorkerMonitor } from "./monitor.ts";
+import type { PrefixStats } from "./prefix-cache.ts";
 import type { Runner } from "./runner.ts";
 
 export interface AttachOptions {
@@ -92,6 +94,7 @@ export class WorkerObservability {
         sequences: engine.sequences,
         running: runner.running,
         tokensPerSecond: await gaugeValue(m.tokensPerSecond),
+        prefix: prefixSummary(engine.prefixes.stats),
         ...(this.url ? { metricsUrl: `${this.url}/metrics` } : {}),
         startedAt: this.startedAt,
         at: new Date().toISOString(),
@@ -111,4 +114,10 @@ export class WorkerObservability {
 
 async function gaugeValue(g: Gauge): Promise<number> {
   return (await g.get()).values[0]?.value ?? 0;
+}
+
+/** The heartbeat's view of prefix reuse: lookups, hits (live or checkpoint), tokens saved. */
+function prefixSummary(s: PrefixStats): NonNullable<WorkerHeartbeat["prefix"]> {
+  const hits = s.lookups.live + s.lookups.checkpoint;
+  return { lookups: hits + s.lookups.evaluated, hits, tokensSaved: s.tokensSaved };
 }

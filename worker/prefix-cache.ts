@@ -48,6 +48,10 @@ interface Build {
 export interface PrefixStats {
   checkpoints: number;
   checkpointBytes: number;
+  /** Lookups since start, by where the prefix came from ("evaluated" is a miss). */
+  lookups: Record<PrefixSource, number>;
+  /** Prompt tokens not evaluated because their state was reused. */
+  tokensSaved: number;
 }
 
 /**
@@ -84,8 +88,22 @@ export class PrefixCache {
     return this.o.reuse && this.o.budgetBytes > 0;
   }
 
+  private readonly lookups: Record<PrefixSource, number> = { live: 0, checkpoint: 0, evaluated: 0 };
+  private tokensSaved = 0;
+
   get stats(): PrefixStats {
-    return { checkpoints: this.entries.size, checkpointBytes: this.bytes };
+    return {
+      checkpoints: this.entries.size,
+      checkpointBytes: this.bytes,
+      lookups: { ...this.lookups },
+      tokensSaved: this.tokensSaved,
+    };
+  }
+
+  private counted(outcome: PrefixOutcome): PrefixOutcome {
+    this.lookups[outcome.source]++;
+    this.tokensSaved += outcome.reusedTokens;
+    return outcome;
   }
 
   /**
@@ -112,7 +130,7 @@ export class PrefixCache {
     const live = this.o.reuse ? sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0;
     if (live >= end) {
       await trim(sequence, end);
-      return { source: "live", reusedTokens: end };
+      return this.counted({ source: "live", reusedTokens: end });
     }
     const prefix = tokens.slice(0, end);
     const key = prefixKey(prefix);
@@ -127,7 +145,7 @@ export class PrefixCache {
         await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
         this.touch(key, entry);
         await sequence.takeCheckpoint();
-        return { source: "checkpoint", reusedTokens: end };
+        return this.counted({ source: "checkpoint", reusedTokens: end });
       } catch (err) {
         this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be loaded; evaluating the prefix");
         await this.drop(key);
@@ -144,7 +162,7 @@ export class PrefixCache {
     } finally {
       if (this.building.get(key) === build) this.building.delete(key);
     }
-    return { source: "evaluated", reusedTokens: reused };
+    return this.counted({ source: "evaluated", reusedTokens: reused });
   }
 
   private async evaluate(
@@ -210,7 +228,7 @@ export class PrefixCache {
   }
 
   /**
-   * This process's checkpoint folder, `<dir>/<model fingerprint>-<pid>`. Created on first save; at the
+   * This engine's checkpoint folder, `<dir>/<model fingerprint>-<pid>-<n>`. Created on first save; at the
    * same time folders of another model, and of processes no longer running, are deleted.
    */
   private dir(): Promise<string> {
@@ -223,9 +241,10 @@ export class PrefixCache {
       await mkdir(this.o.dir, { recursive: true });
       for (const name of await readdir(this.o.dir)) {
         const [fp, pid] = name.split("-");
+        if (pid === String(process.pid)) continue;
         if (fp !== fingerprint || !alive(Number(pid))) await rm(join(this.o.dir, name), { recursive: true, force: true });
       }
-      const dir = join(this.o.dir, `${fingerprint}-${process.pid}`);
+      const dir = join(this.o.dir, `${fingerprint}-${process.pid}-${++instances}`);
       await mkdir(dir, { recursive: true });
       return dir;
     })();
@@ -241,6 +260,9 @@ export class PrefixCache {
     if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Engines of this process (tests run several): each has its own folder. */
+let instances = 0;
 
 /** Erases what `sequence` holds from token `end` on. */
 async function trim(sequence: LlamaContextSequence, end: number): Promise<void> {

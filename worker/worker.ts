@@ -147,14 +147,11 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     budget: plan.budgetBytes,
   });
   metrics.batchSize.set(slots.size);
-  {
-    const prefixes = engine.prefixes;
-    metrics.prefixSource = () => prefixes.stats;
-    engine.onPrefix = (source, reused) => {
-      metrics.prefixLookups.inc({ source });
-      metrics.prefixTokensSaved.inc(reused);
-    };
-  }
+  metrics.prefixSource = () => engine.prefixes.stats;
+  engine.onPrefix = (source, reused) => {
+    metrics.prefixLookups.inc({ source });
+    metrics.prefixTokensSaved.inc(reused);
+  };
 
   let countedTokens = engine.generatedTokens;
   let tokensPerSecond = 0;

@@ -73,6 +73,8 @@ function table(el, head, rows, empty) {
   if (!rows.length) el.append(h("tr", {}, h("td", { colspan: head.length, class: "empty" }, empty)));
   for (const r of rows) el.append(r);
 }
+// Document-prefix reuse: share of lookups served without evaluating the document again.
+const hitRate = (p) => !p || p.lookups === 0 ? "–" : Math.round((100 * p.hits) / p.lookups) + "% of " + p.lookups;
 const ago = (iso) => { const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + "s ago" : Math.round(s / 60) + "m ago"; };
 const SVGNS = "http://www.w3.org/2000/svg";
 function chart(svg, series) {
@@ -129,9 +131,10 @@ function render(s) {
     { color: "#8a56d4", values: s.history.map((p) => p.batchSize) },
     { color: "#c99a1d", values: s.history.map((p) => p.pending) },
   ]);
-  table($("workers"), [["worker"], ["model"], ["batch", "num"], ["running", "num"], ["tok/s", "num"], ["seen"]],
+  table($("workers"), [["worker"], ["model"], ["batch", "num"], ["running", "num"], ["tok/s", "num"], ["prefix hits", "num"], ["seen"]],
     s.workers.map((w) => h("tr", { "data-worker": w.id, style: w.alive ? "" : "opacity:.5" }, h("td", {}, w.id), h("td", {}, w.model),
       h("td", { class: "num" }, w.batchSize + "/" + w.sequences), h("td", { class: "num" }, w.running), h("td", { class: "num" }, w.tokensPerSecond),
+      h("td", { class: "num", "data-prefix-hits": w.prefix ? w.prefix.hits : "" }, hitRate(w.prefix)),
       h("td", {}, w.alive ? ago(w.at) : "gone " + ago(w.at)))), "no workers");
   table($("batches"), [["batch"], ["progress"], ["done", "num"], ["updated"]],
     s.batches.map((b) => h("tr", { "data-batch": b.batchId, "data-done": b.done, "data-total": b.total }, h("td", {}, b.batchId), h("td", {}, progress(b.counts, b.total)),

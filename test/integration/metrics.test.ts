@@ -1,4 +1,7 @@
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readWorkers } from "../../producer/dashboard/snapshot.ts";
+import { CONTROL_BUCKET } from "../../schema/subjects.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 let stack: TestStack;
@@ -99,6 +102,43 @@ describe("metrics", () => {
     expect(sample(await scrape(`${url}/metrics`), `docket_worker_batch_size{${w}}`)).toBe(3);
     worker.observability.metrics.batchSize.set(worker.status().batchSize);
   });
+
+  it("the worker counts document-prefix reuse in /metrics and its heartbeat: two tasks on one document evaluate it once", async () => {
+    const worker = stack.worker!;
+    const url = worker.observability.url!;
+    const w = `worker="${worker.id}"`;
+    const before = await scrape(`${url}/metrics`);
+    const at = (text: string, source: string) => sample(text, `docket_worker_prefix_lookups_total{source="${source}",${w}}`) ?? 0;
+    const text = "Referral letter. The patient, born 1961, is referred for a cardiology review of exertional chest pain. ".repeat(
+      6,
+    );
+    for (const question of ["Who is referred?", "Why?"]) {
+      const res = await fetch(`${stack.producer.url}/v1/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ task: "ask", input: { text }, params: { question, maxTokens: 4 } }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      expect(await stack.waitFor(id, ["succeeded", "failed"])).toBe("succeeded");
+    }
+    const after = await scrape(`${url}/metrics`);
+    expect(at(after, "evaluated") - at(before, "evaluated")).toBe(1);
+    expect(at(after, "live") + at(after, "checkpoint") - at(before, "live") - at(before, "checkpoint")).toBe(1);
+    const saved = (t: string) => sample(t, `docket_worker_prefix_tokens_saved_total{${w}}`) ?? 0;
+    expect(saved(after) - saved(before)).toBeGreaterThan(500);
+    // The dashboard reads the same figures from the heartbeat (every 5 s).
+    const kv = await new Kvm(worker.nc).open(CONTROL_BUCKET);
+    const deadline = Date.now() + 12_000;
+    for (;;) {
+      const [view] = await readWorkers(kv);
+      if ((view?.prefix?.hits ?? 0) >= 1) {
+        expect(view?.prefix?.tokensSaved).toBeGreaterThan(500);
+        break;
+      }
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }, 30_000);
 
   it("a worker's /readyz says 503 while it has lost NATS, and 200 again after a restart", async () => {
     const url = stack.worker!.observability.url!;

@@ -98,6 +98,24 @@ describe("OpenAI-compatible chat completions (official openai client)", () => {
     expect(contentChunks).toBeGreaterThanOrEqual(2);
   });
 
+  it("a long system prompt asked a second question is served from the prompt cache: usage says how many tokens", async () => {
+    const system = `You answer questions about this discharge letter.\n${"The patient was admitted with pneumonia and treated with amoxicillin 500 mg three times daily. ".repeat(8)}`;
+    const ask = (content: string) =>
+      client.chat.completions.create({
+        model: "docket",
+        messages: [
+          { role: "system", content: system },
+          { role: "user", content },
+        ],
+        max_tokens: 4,
+      });
+    const first = await ask("Which antibiotic?");
+    const second = await ask("Why was the patient admitted?");
+    expect(first.usage?.prompt_tokens_details?.cached_tokens).toBe(0);
+    expect(second.usage?.prompt_tokens_details?.cached_tokens).toBeGreaterThan(500);
+    expect(second.usage?.prompt_tokens_details?.cached_tokens).toBeLessThan(second.usage?.prompt_tokens ?? 0);
+  });
+
   it("a conversation that does not end with a user message is a 400 the client raises", async () => {
     await expect(
       client.chat.completions.create({ model: "docket", messages: [{ role: "assistant", content: "Hi" }] }),

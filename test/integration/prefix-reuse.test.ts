@@ -144,7 +144,7 @@ describe("document prefix reuse", () => {
     expect(engine.prefixes.stats.checkpointBytes).toBeLessThanOrEqual(Math.floor(one * 1.5));
     const folders = await readdir(dir);
     expect(folders).toHaveLength(1);
-    expect(folders[0]).toMatch(new RegExp(`-${process.pid}$`));
+    expect(folders[0]).toMatch(new RegExp(`-${process.pid}-\\d+$`));
     // B's checkpoint is the one kept; A (evicted, and no longer in the sequence) is evaluated again.
     const sources: string[] = [];
     engine.onPrefix = (source) => sources.push(source);

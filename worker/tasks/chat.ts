@@ -17,11 +17,14 @@ export const chat: TaskDefinition = {
       .slice(0, -1)
       .filter((m) => m.role !== "system")
       .map((m) => (m.role === "user" ? { type: "user", text: m.content } : { type: "model", response: [m.content] }));
+    const systemPrompt = system.join("\n\n") || "You are a helpful assistant.";
     return {
-      systemPrompt: system.join("\n\n") || "You are a helpful assistant.",
+      systemPrompt,
       history,
       prompt: last.content,
-      ...(reference ? { shared: { systemPrompt: reference, prompt: "" } } : {}),
+      // The system text (reference document first) is what conversations about one document share, OpenAI
+      // clients included: a long system prompt asked many questions is evaluated once.
+      shared: { systemPrompt, prompt: "" },
       read: plainText,
     };
   },
