@@ -20,6 +20,10 @@ import {
   EVENTS_STREAM,
   JOBS_STREAM,
   LANES,
+  PREFIX_BUCKET,
+  PREFIX_CLAIM_TTL_MS,
+  PREFIX_CLAIMS_BUCKET,
+  PREFIX_TTL_MS,
   RECORDER_CONSUMER,
   subjects,
   workerConsumer,
@@ -33,13 +37,20 @@ export interface ProvisionOptions {
   eventsMaxAgeDays?: number;
   /** Most messages DOCKET_JOBS holds before publishes are refused (backpressure). -1: unlimited. */
   maxQueuedJobs?: number;
+  /** Bytes the shared document-prefix checkpoints may take (DOCKET_PREFIX_SHARED_BYTES); 0: unlimited. */
+  prefixBytes?: number;
 }
 
 /** Provisioning options from config: what the producer (DOCKET_PROVISION=auto) and `npm run provision` apply. */
 export function provisionOptions(
   config: Pick<
     Config,
-    "DOCKET_REPLICAS" | "DOCKET_ACK_WAIT_SECONDS" | "DOCKET_MAX_DELIVER" | "DOCKET_EVENTS_MAX_AGE_DAYS" | "DOCKET_MAX_QUEUED_JOBS"
+    | "DOCKET_REPLICAS"
+    | "DOCKET_ACK_WAIT_SECONDS"
+    | "DOCKET_MAX_DELIVER"
+    | "DOCKET_EVENTS_MAX_AGE_DAYS"
+    | "DOCKET_MAX_QUEUED_JOBS"
+    | "DOCKET_PREFIX_SHARED_BYTES"
   >,
 ): ProvisionOptions {
   return {
@@ -48,6 +59,7 @@ export function provisionOptions(
     ackWaitSeconds: config.DOCKET_ACK_WAIT_SECONDS,
     maxDeliver: config.DOCKET_MAX_DELIVER,
     eventsMaxAgeDays: config.DOCKET_EVENTS_MAX_AGE_DAYS,
+    prefixBytes: config.DOCKET_PREFIX_SHARED_BYTES,
   };
 }
 
@@ -140,4 +152,20 @@ export async function provision(nc: NatsConnection, options: ProvisionOptions = 
   const replicas = options.replicas ?? 1;
   await new Kvm(js).create(CONTROL_BUCKET, { history: 1, replicas, storage: StorageType.File });
   await new Objm(js).create(DOCS_BUCKET, { replicas, storage: StorageType.File });
+  // Document-prefix checkpoints shared between workers: kept PREFIX_TTL_MS, at most options.prefixBytes.
+  const prefixLimits = { max_age: nanos(PREFIX_TTL_MS), max_bytes: options.prefixBytes || -1 };
+  const prefixStream = `OBJ_${PREFIX_BUCKET}`;
+  const prefixExists = await jsm.streams.info(prefixStream).then(
+    () => true,
+    () => false,
+  );
+  if (prefixExists) await jsm.streams.update(prefixStream, prefixLimits);
+  else
+    await new Objm(js).create(PREFIX_BUCKET, {
+      replicas,
+      storage: StorageType.File,
+      ttl: prefixLimits.max_age,
+      max_bytes: prefixLimits.max_bytes,
+    });
+  await new Kvm(js).create(PREFIX_CLAIMS_BUCKET, { history: 1, replicas, storage: StorageType.File, ttl: PREFIX_CLAIM_TTL_MS });
 }

@@ -86,6 +86,10 @@ const limits = {
     "most jobs waiting in DOCKET_JOBS (stream `max_msgs`); past it submissions get 429 `backpressure` with `Retry-After`",
   ),
   DOCKET_MAX_DELIVER: doc(int(5, 1), "deliveries of a job before a retryable failure is final"),
+  DOCKET_PREFIX_SHARED_BYTES: doc(
+    size("8GiB"),
+    "most bytes the shared document-prefix checkpoints (object store `docket-prefix`, kept 6 hours) take; 0: no limit",
+  ),
   DOCKET_ACK_WAIT_SECONDS: doc(
     int(60, 1),
     "time JetStream waits for a job's ack before redelivering it (workers send in-progress acks during long generations)",
@@ -137,6 +141,10 @@ const worker = {
   DOCKET_PREFIX_CACHE_BYTES: doc(
     size("2GiB"),
     "disk (or tmpfs) the worker keeps document-prefix checkpoints in, least recently used evicted; 0 keeps none (sequences still reuse what they hold)",
+  ),
+  DOCKET_PREFIX_SHARE: doc(
+    z.enum(["true", "false"]).default("true"),
+    "share prefix checkpoints with the other workers through the NATS object store `docket-prefix`, so a document is evaluated once for all of them",
   ),
   DOCKET_PREFIX_CACHE_DIR: doc(
     optionalString,

@@ -1,11 +1,19 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
+import { SharedPrefixes } from "./prefix-share.ts";
 
 /** Prefixes shorter than this are evaluated, never checkpointed: a file costs more than the tokens. */
 export const MIN_PREFIX_TOKENS = 128;
+
+/** Bytes read from each end of the model file for its fingerprint. */
+const FINGERPRINT_BYTES = 1 << 20;
+
+/** Longest wait for another worker's build of a prefix before evaluating it here. */
+const CLAIM_WAIT_MS = 120_000;
 
 /** Prefixes this worker remembers having evaluated (not their state): a second sighting is saved. */
 const SEEN_LIMIT = 10_000;
@@ -25,7 +33,7 @@ export interface PrefixCacheOptions {
 }
 
 /** How a job's document prefix was obtained. */
-export type PrefixSource = "live" | "checkpoint" | "evaluated";
+export type PrefixSource = "live" | "checkpoint" | "shared" | "evaluated";
 
 export interface PrefixOutcome {
   source: PrefixSource;
@@ -57,11 +65,12 @@ export interface PrefixStats {
 /**
  * Reuse of a document's evaluated prompt across jobs (issue 10). A task prompt starts with the part that
  * depends only on the document (worker/tasks/types.ts documentTask), so every task on one document shares
- * those tokens. Three tiers, cheapest first:
+ * those tokens. Four tiers, cheapest first:
  * - live: a sequence still holds the prefix from its last job (Engine picks that sequence); the chat
  *   session keeps the common tokens and evaluates only the rest;
  * - checkpoint: the prefix's state was saved to a file (llama.cpp's per-sequence state: KV cells and, for
  *   hybrid/recurrent models, the recurrent state at exactly that position) and is loaded into the sequence;
+ * - shared: another worker evaluated it and uploaded the state to the NATS object store (share());
  * - evaluated: a miss; the prefix is evaluated on its own, then saved when another job is waiting for it,
  *   the job hinted that more tasks follow (a named document), or the worker saw it before.
  * A prefix being evaluated is evaluated once: jobs that need it meanwhile wait and then load the file.
@@ -76,6 +85,7 @@ export class PrefixCache {
   private readonly seen = new Set<string>();
   private bytes = 0;
   private sequenceDir?: Promise<string>;
+  private shared?: Promise<SharedPrefixes>;
 
   constructor(private readonly o: PrefixCacheOptions) {}
 
@@ -88,7 +98,7 @@ export class PrefixCache {
     return this.o.reuse && this.o.budgetBytes > 0;
   }
 
-  private readonly lookups: Record<PrefixSource, number> = { live: 0, checkpoint: 0, evaluated: 0 };
+  private readonly lookups: Record<PrefixSource, number> = { live: 0, checkpoint: 0, shared: 0, evaluated: 0 };
   private tokensSaved = 0;
 
   get stats(): PrefixStats {
@@ -140,31 +150,79 @@ export class PrefixCache {
       await pending.done;
     }
     const entry = this.o.reuse ? this.entries.get(key) : undefined;
-    if (entry) {
-      try {
-        await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
-        this.touch(key, entry);
-        await sequence.takeCheckpoint();
-        return this.counted({ source: "checkpoint", reusedTokens: end });
-      } catch (err) {
-        this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be loaded; evaluating the prefix");
-        await this.drop(key);
-        await sequence.clearHistory();
-      }
-    }
+    if (entry && (await this.load(sequence, key, entry.file))) return this.counted({ source: "checkpoint", reusedTokens: end });
     // A partly held prefix is kept up to a chunk boundary, so the rest is chunked as in a whole evaluation.
     const reused = Math.floor(Math.min(live, end) / this.o.align) * this.o.align;
     const build: Build = { done: Promise.resolve(), waiters: 0 };
-    build.done = this.evaluate(sequence, prefix, reused, key, build, o);
+    const obtained = this.obtain(sequence, prefix, reused, key, build, o);
+    build.done = obtained.then(() => undefined);
     if (this.saves) this.building.set(key, build);
     try {
-      await build.done;
+      const source = await obtained;
+      return this.counted({ source, reusedTokens: source === "shared" ? end : reused });
     } finally {
       if (this.building.get(key) === build) this.building.delete(key);
     }
-    return this.counted({ source: "evaluated", reusedTokens: reused });
   }
 
+  /** Loads a saved state into `sequence`; false (file dropped, sequence emptied) when it cannot be loaded. */
+  private async load(sequence: LlamaContextSequence, key: string, file: string): Promise<boolean> {
+    try {
+      await sequence.loadStateFromFile(file, { acceptRisk: true });
+      const entry = this.entries.get(key);
+      if (entry) this.touch(key, entry);
+      // Hybrid and recurrent models: the point the next job's erase goes back to.
+      await sequence.takeCheckpoint();
+      return true;
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be loaded; evaluating the prefix");
+      await this.drop(key);
+      await sequence.clearHistory();
+      return false;
+    }
+  }
+
+  /**
+   * A local miss: the prefix's state from another worker (shared checkpoints), or evaluated here. A prefix
+   * worth keeping is claimed before it is evaluated, so other workers wait for its upload instead of
+   * evaluating the same document at the same time.
+   */
+  private async obtain(
+    sequence: LlamaContextSequence,
+    prefix: readonly Token[],
+    from: number,
+    key: string,
+    build: Build,
+    o: { keep?: boolean; evaluationPriority: EvaluationPriority },
+  ): Promise<PrefixSource> {
+    const shared = this.saves && this.shared ? await this.shared : undefined;
+    let claimed = false;
+    if (shared && (o.keep || this.seen.has(key))) {
+      const file = await this.file(key);
+      let fetched = await shared.fetch(key, file);
+      if (!fetched && !(claimed = await shared.claim(key))) {
+        await shared.waitFor(key, CLAIM_WAIT_MS);
+        fetched = await shared.fetch(key, file);
+      }
+      if (fetched) {
+        await this.insert(key, file, prefix.length);
+        if (await this.load(sequence, key, file)) return "shared";
+      }
+    }
+    let saved: string | undefined;
+    try {
+      saved = await this.evaluate(sequence, prefix, from, key, build, { ...o, keep: o.keep || claimed });
+    } finally {
+      if (claimed && shared) {
+        // Uploaded in the background: this job goes on; the claim is released once the upload ends.
+        if (saved) void shared.publish(key, saved);
+        else await shared.release(key);
+      }
+    }
+    return "evaluated";
+  }
+
+  /** Evaluates the prefix into `sequence` and saves it when it is worth keeping; returns the file when saved. */
   private async evaluate(
     sequence: LlamaContextSequence,
     prefix: readonly Token[],
@@ -172,33 +230,44 @@ export class PrefixCache {
     key: string,
     build: Build,
     o: { keep?: boolean; evaluationPriority: EvaluationPriority },
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     await trim(sequence, from);
     const rest = prefix.slice(from);
     if (rest.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(rest, { evaluationPriority: o.evaluationPriority });
     await sequence.takeCheckpoint();
     const save = this.saves && (o.keep || build.waiters > 0 || this.seen.has(key));
     this.remember(key);
-    if (save) await this.save(sequence, key, prefix.length);
+    return save ? this.save(sequence, key, prefix.length) : undefined;
   }
 
-  private async save(sequence: LlamaContextSequence, key: string, tokens: number): Promise<void> {
+  /** Saves the sequence's state (exactly the prefix) as the key's checkpoint; returns the file, or undefined on failure. */
+  private async save(sequence: LlamaContextSequence, key: string, tokens: number): Promise<string | undefined> {
     try {
-      const dir = await this.dir();
-      const file = join(dir, `${key}.state`);
+      const file = await this.file(key);
       const partial = `${file}.partial`;
       await sequence.saveStateToFile(partial);
       await rename(partial, file);
-      const { size } = await stat(file);
-      const old = this.entries.get(key);
-      if (old) this.bytes -= old.bytes;
-      this.entries.delete(key);
-      this.entries.set(key, { file, bytes: size, tokens });
-      this.bytes += size;
-      await this.evict();
+      await this.insert(key, file, tokens);
+      return file;
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be saved");
+      return undefined;
     }
+  }
+
+  private async file(key: string): Promise<string> {
+    return join(await this.dir(), `${key}.state`);
+  }
+
+  /** Records a checkpoint file just written, then evicts past the budget. */
+  private async insert(key: string, file: string, tokens: number): Promise<void> {
+    const { size } = await stat(file);
+    const old = this.entries.get(key);
+    if (old) this.bytes -= old.bytes;
+    this.entries.delete(key);
+    this.entries.set(key, { file, bytes: size, tokens });
+    this.bytes += size;
+    await this.evict();
   }
 
   private touch(key: string, entry: Entry): void {
@@ -233,11 +302,7 @@ export class PrefixCache {
    */
   private dir(): Promise<string> {
     this.sequenceDir ??= (async () => {
-      const model = await stat(this.o.modelPath);
-      const fingerprint = createHash("sha256")
-        .update(`${this.o.modelPath}\n${model.size}\n${model.mtimeMs}`)
-        .digest("hex")
-        .slice(0, 16);
+      const fingerprint = await this.fingerprint();
       await mkdir(this.o.dir, { recursive: true });
       for (const name of await readdir(this.o.dir)) {
         const [fp, pid] = name.split("-");
@@ -249,6 +314,34 @@ export class PrefixCache {
       return dir;
     })();
     return this.sequenceDir;
+  }
+
+  private modelFingerprint?: Promise<string>;
+
+  /** The model file's identity, the same on every host: its size and the hash of its first and last MiB. */
+  fingerprint(): Promise<string> {
+    this.modelFingerprint ??= (async () => {
+      const file = await open(this.o.modelPath, "r");
+      try {
+        const { size } = await file.stat();
+        const hash = createHash("sha256").update(String(size));
+        for (const at of [0, Math.max(0, size - FINGERPRINT_BYTES)]) {
+          const buffer = Buffer.alloc(Math.min(FINGERPRINT_BYTES, size));
+          await file.read(buffer, 0, buffer.length, at);
+          hash.update(buffer);
+        }
+        return hash.digest("hex").slice(0, 16);
+      } finally {
+        await file.close();
+      }
+    })();
+    return this.modelFingerprint;
+  }
+
+  /** Shares checkpoints with the other workers through NATS (worker/prefix-share.ts). */
+  share(nc: NatsConnection, owner: string): void {
+    if (!this.saves) return;
+    this.shared = this.fingerprint().then((fp) => new SharedPrefixes(nc, fp, owner, this.o.log));
   }
 
   /** Deletes this process's checkpoints (worker shutdown). */

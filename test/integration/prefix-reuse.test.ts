@@ -1,12 +1,17 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../runtime/log.ts";
+import { provision } from "../../runtime/provision.ts";
 import type { JobMessage } from "../../schema/job.ts";
+import { PREFIX_BUCKET } from "../../schema/subjects.ts";
 import { BENCH_MODEL, type DemoModelOptions, ensureDemoModel, HYBRID_TEST_MODEL } from "../../tools/model/demo-model.ts";
 import { Engine } from "../../worker/engine.ts";
 import { executeJob } from "../../worker/execute.ts";
+import { startTestNats } from "../helpers/nats.ts";
 
 // One document, several tasks: the document's evaluated prompt is reused across the jobs on it (issue 10).
 const contract = (party: string) =>
@@ -49,7 +54,12 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function engineWith(reuse: boolean, budgetBytes = 1e9, dir?: string, model = BENCH_MODEL): Promise<Engine> {
+async function engineWith(
+  reuse: boolean,
+  budgetBytes = 1e9,
+  dir?: string,
+  model: DemoModelOptions = BENCH_MODEL,
+): Promise<Engine> {
   const cacheDir = dir ?? (await mkdtemp(join(tmpdir(), "docket-prefix-test-")));
   dirs.push(cacheDir);
   return Engine.load({
@@ -152,5 +162,46 @@ describe("document prefix reuse", () => {
     expect(sources).toEqual(["evaluated"]);
     await engine.close();
     expect(await readdir(dir)).toEqual([]);
+  }, 240_000);
+
+  it("a second worker loads the prefix another worker shared through NATS; two at once evaluate it once", async () => {
+    const nats = await startTestNats();
+    try {
+      const nc = await nats.connect("prefix-share");
+      await provision(nc);
+      const signal = new AbortController().signal;
+      const run = (engine: Engine, t: Task, text: string) =>
+        executeJob(job(t, text, "doc"), { engine, document: text, defaultMaxTokens: 24, signal });
+      const workers = [await engineWith(true), await engineWith(true)] as [Engine, Engine];
+      const sources: string[][] = [[], []];
+      for (const [i, engine] of workers.entries()) {
+        engine.prefixes.share(nc, `w${i}`);
+        engine.onPrefix = (source) => sources[i]?.push(source);
+      }
+      const reference = await engineWith(false);
+
+      // One after the other: the second worker downloads what the first uploaded.
+      const first = await run(workers[0], TASKS[0] as Task, DOC_A);
+      const os = await new Objm(jetstream(nc)).open(PREFIX_BUCKET);
+      for (let i = 0; (await os.list()).length === 0; i++) {
+        expect(i).toBeLessThan(200);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const second = await run(workers[1], TASKS[1] as Task, DOC_A);
+      expect(sources).toEqual([["evaluated"], ["shared"]]);
+      expect(second.usage.cachedTokens).toBeGreaterThan(400);
+      expect(second.text).toBe((await run(reference, TASKS[1] as Task, DOC_A)).text);
+      expect(first.text).toBe((await run(reference, TASKS[0] as Task, DOC_A)).text);
+
+      // At the same time, on a new document: one claims and evaluates it, the other waits for the upload.
+      sources[0] = [];
+      sources[1] = [];
+      await Promise.all([run(workers[0], TASKS[1] as Task, DOC_B), run(workers[1], TASKS[2] as Task, DOC_B)]);
+      expect(sources.flat().sort()).toEqual(["evaluated", "shared"]);
+      for (const w of workers) await w.close();
+      await reference.close();
+    } finally {
+      await nats.stop();
+    }
   }, 240_000);
 });
