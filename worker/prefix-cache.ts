@@ -200,7 +200,8 @@ export class PrefixCache {
     if (shared && (o.keep || this.seen.has(key))) {
       const file = await this.file(key);
       let fetched = await shared.fetch(key, file);
-      if (!fetched && !(claimed = await shared.claim(key))) {
+      if (!fetched) claimed = await shared.claim(key);
+      if (!fetched && !claimed) {
         await shared.waitFor(key, CLAIM_WAIT_MS);
         fetched = await shared.fetch(key, file);
       }
