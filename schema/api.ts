@@ -3,6 +3,7 @@ import { JobError, JobResult } from "./event.ts";
 import { JOB_STATES, JobParams } from "./job.ts";
 import { jsonSchemaIssue } from "./json-schema.ts";
 import { LANES, TASKS, type Task } from "./subjects.ts";
+import { WebhookUrl } from "./webhook.ts";
 
 /** What a task needs beyond the common shape (shared by jobs and batch items), or undefined when it is all there. */
 export function missingForTask(
@@ -41,10 +42,7 @@ export const CreateJobRequest = z
     customId: z.string().max(256).optional(),
     deadline: z.iso.datetime({ offset: true }).optional(),
     /** Standard Webhooks callback for the job's terminal state (job.succeeded | job.failed | job.cancelled). */
-    webhookUrl: z
-      .url({ protocol: /^https?$/ })
-      .max(2048)
-      .optional(),
+    webhookUrl: WebhookUrl.optional(),
   })
   .superRefine((req, ctx) => {
     const missing = missingForTask(req.task, req.input.text, req.params);

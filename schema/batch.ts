@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { JobParams } from "./job.ts";
 import { LANES, TASKS } from "./subjects.ts";
+import { WebhookUrl } from "./webhook.ts";
 
 /** The OpenAI batch object's states. docket never enters `finalizing` or `expired` (results are live, no window). */
 export const BATCH_STATES = [
@@ -33,7 +34,7 @@ export const BatchOptions = z.object({
   lane: z.enum(LANES).default("batch"),
   params: JobParams.default({}),
   /** Stored with the batch for the webhook dispatcher. */
-  webhookUrl: z.url().max(2048).optional(),
+  webhookUrl: WebhookUrl.optional(),
 });
 export type BatchOptions = z.infer<typeof BatchOptions>;
 

@@ -11,6 +11,12 @@ export const WEBHOOK_EVENT_TYPES = [
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
+/**
+ * A callback URL, wherever one is given (jobs, batches) and again before each delivery: http or https
+ * only. file:, data:, javascript:, gopher: and the like are refused at submit (400 validation_failed).
+ */
+export const WebhookUrl = z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).max(2048);
+
 export const DELIVERY_STATUSES = ["pending", "delivered", "dead"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 

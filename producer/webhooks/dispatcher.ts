@@ -5,6 +5,7 @@ import https from "node:https";
 import { isIP } from "node:net";
 import type { Logger } from "../../runtime/log.ts";
 import type { WebhookDeliveryRow } from "../../schema/tables.ts";
+import { WebhookUrl } from "../../schema/webhook.ts";
 import type { AttemptOutcome, Outbox } from "../stores/outbox.ts";
 import { type AddressPolicy, ForbiddenAddressError } from "./address.ts";
 import { signatureHeaders } from "./signature.ts";
@@ -30,7 +31,8 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 /**
  * POSTs one signed body. DNS is resolved at connection time through the policy, so a name that
  * resolves to a private address (or is rebound to one after submit) is refused before connecting.
- * Redirects are not followed: only 2xx counts as delivered.
+ * Redirects are not followed: only 2xx counts as delivered. A URL that is not http(s) (a row written
+ * before submit checked it) and a forbidden address are permanent: no later attempt could succeed.
  */
 export function postWebhook(
   url: string,
@@ -39,6 +41,9 @@ export function postWebhook(
   policy: AddressPolicy,
   timeoutMs: number,
 ): Promise<AttemptOutcome> {
+  if (!WebhookUrl.safeParse(url).success) {
+    return Promise.resolve({ ok: false, permanent: true, error: "the callback URL is not an http or https URL" });
+  }
   const target = new URL(url);
   const host = target.hostname.replace(/^\[|\]$/g, "");
   if (isIP(host) && !policy.permits(host)) {

@@ -288,3 +288,33 @@ describe("JSONL with some bad lines", () => {
     );
   });
 });
+
+describe("webhook URLs", () => {
+  const schemes = ["file:///etc/passwd", "data:text/plain,hi", "javascript:alert(1)", "gopher://example.com/1"];
+
+  it("a batch webhookUrl that is not http(s) is 400 validation_failed naming webhookUrl (JSON, JSONL, multipart)", async () => {
+    for (const webhookUrl of schemes) {
+      await refused("/v1/batches", JSON.stringify({ task: "summarize", items: [{ text: "a" }], webhookUrl }), {
+        status: 400,
+        code: "validation_failed",
+        field: "webhookUrl",
+      });
+      await refused(
+        `/v1/batches?task=summarize&webhookUrl=${encodeURIComponent(webhookUrl)}`,
+        '{"text":"a"}\n',
+        { status: 400, code: "validation_failed", field: "webhookUrl" },
+        "application/x-ndjson",
+      );
+      const form = new FormData();
+      form.set("task", "summarize");
+      form.set("webhookUrl", webhookUrl);
+      form.append("files", new Blob(["a lease"], { type: "text/plain" }), "lease.txt");
+      const before = await state();
+      const res = await fetch(`${stack.producer.url}/v1/batches`, { method: "POST", body: form });
+      const body = (await res.json()) as { error: { code: string; field?: string } };
+      expect(res.status, webhookUrl).toBe(400);
+      expect(body.error).toMatchObject({ code: "validation_failed", field: "webhookUrl" });
+      expect(await state()).toEqual(before);
+    }
+  });
+});

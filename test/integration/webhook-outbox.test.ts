@@ -108,6 +108,20 @@ describe("webhook outbox (real SQLite file)", () => {
     expect(row.lastError).toMatch(/DOCKET_WEBHOOK_ALLOW/);
   });
 
+  it.each(["file:///etc/passwd", "data:text/plain,hello", "javascript:alert(1)", "gopher://example.com/1", "not a url"])(
+    "a delivery to %s (not http or https) is marked dead after one attempt, not retried for a day",
+    async (url) => {
+      enqueueWebhook(database.db, { type: "batch.completed", url, batchId: "batch_scheme", data: {} });
+      const d = dispatcherFor(new AddressPolicy());
+      const attempt = nextAttempt(d);
+      d.start();
+      const row = await attempt;
+      await d.stop();
+      expect(row).toMatchObject({ status: "dead", attempts: 1, nextAttemptAt: null });
+      expect(row.lastError).toMatch(/http or https/);
+    },
+  );
+
   it("a receiver that never answers 2xx is marked dead after the last attempt", async () => {
     enqueueWebhook(database.db, { type: "job.failed", url: "http://127.0.0.1:9/nothing-listens", jobId: "job_y", data: {} });
     const d = dispatcherFor(new AddressPolicy("loopback"));
