@@ -23,6 +23,23 @@ export async function readJson(c: Context, hint = ""): Promise<unknown> {
   }
 }
 
+/**
+ * The body as multipart/form-data (hono's parseBody; `all` keeps repeated fields): 400 invalid_multipart
+ * when it cannot be parsed. The bytes are read first, outside the catch, so a client that went away mid-upload
+ * is not reported as malformed (app.ts answers that).
+ */
+export async function readForm(c: Context, all = false): Promise<Record<string, string | File | (string | File)[]>> {
+  await c.req.arrayBuffer();
+  try {
+    return await c.req.parseBody({ all });
+  } catch {
+    throw new ApiError(
+      "invalid_multipart",
+      "the body is not valid multipart/form-data: check the boundary in Content-Type and the parts' headers (no CR or LF in a file name)",
+    );
+  }
+}
+
 /** Parses a JSON body with a zod schema; the error names the first offending field. */
 export async function parseJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
   return parseValue(schema, await readJson(c));

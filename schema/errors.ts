@@ -29,6 +29,8 @@ export const API_ERROR_CODES = {
   /** The body (JSON or a JSONL upload) holds bytes that are not UTF-8. */
   invalid_utf8: 400,
   validation_failed: 400,
+  /** A multipart/form-data body that cannot be parsed (wrong or missing boundary, CR/LF in a part's header). */
+  invalid_multipart: 400,
   /** webhookUrl resolves to a private, loopback, link-local or metadata address (see DOCKET_WEBHOOK_ALLOW). */
   webhook_url_forbidden: 400,
   not_found: 404,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-schema.ts";
 import { LANES, TASKS } from "./subjects.ts";
 
 /** Job ids are NATS subject tokens and Nats-Msg-Id values: no dots, spaces or wildcards. */
@@ -25,7 +26,10 @@ export const JobParams = z.object({
   temperature: z.number().min(0).max(2).optional(),
   seed: z.number().int().min(0).optional(),
   /** JSON schema the result must satisfy (extract). */
-  schema: z.record(z.string(), z.unknown()).optional(),
+  schema: z
+    .record(z.string(), z.unknown())
+    .refine((s) => !nestsDeeperThan(s, MAX_JSON_DEPTH), `nests deeper than ${MAX_JSON_DEPTH} levels`)
+    .optional(),
   /** Allowed labels (classify). */
   labels: z.array(z.string().min(1)).min(2).max(100).optional(),
   /** The question about the document (ask). */

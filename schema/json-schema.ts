@@ -7,6 +7,24 @@ const TYPES = new Set(["object", "array", "string", "number", "integer", "boolea
 const SUBSCHEMA_MAPS = ["properties", "$defs", "definitions"] as const;
 const SUBSCHEMA_LISTS = ["oneOf", "anyOf", "allOf", "prefixItems"] as const;
 
+/** Deepest nesting of arrays and objects accepted in params.schema: far past any real schema, far below a stack overflow. */
+export const MAX_JSON_DEPTH = 128;
+
+/**
+ * True when arrays and objects in `value` nest deeper than `max` levels. Iterative, so it is safe on any
+ * depth JSON.parse accepts (JSON.stringify of a value ~8,000 levels deep overflows the stack).
+ */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [v, depth] = next;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export interface SchemaIssue {
   /** Where in the schema, e.g. "properties.name.type". */
   at: string;

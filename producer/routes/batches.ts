@@ -12,7 +12,7 @@ import { extractText } from "../extract-text.ts";
 import { newId } from "../ids.ts";
 import { pathParam, type Route } from "../route.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
-import { parseValue, readJson } from "../validate.ts";
+import { parseValue, readForm, readJson } from "../validate.ts";
 import type { AddressPolicy } from "../webhooks/address.ts";
 import { checkWebhookUrl } from "./webhooks.ts";
 
@@ -76,7 +76,7 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
         rejected[0]?.field,
       );
   } else if (type === "multipart/form-data") {
-    const form = await c.req.parseBody({ all: true });
+    const form = await readForm(c, true);
     const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : undefined);
     options = optionsFrom({
       task: field("task"),

@@ -7,7 +7,7 @@ import { ApiError } from "../errors.ts";
 import type { OpenAIBatches } from "../openai-batches.ts";
 import { pathParam, type Route } from "../route.ts";
 import { type FileStore, newFileId, toFileObject } from "../stores/files.ts";
-import { parseJson, parseValue } from "../validate.ts";
+import { parseJson, parseValue, readForm } from "../validate.ts";
 
 export interface OpenAIBatchRoutesDeps {
   files: FileStore;
@@ -42,7 +42,7 @@ export const openaiBatchRoutes: Route<OpenAIBatchRoutesDeps>[] = [
       const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
       if (type !== "multipart/form-data")
         throw new ApiError("validation_failed", "upload the file as multipart/form-data with fields file and purpose");
-      const form = await c.req.parseBody();
+      const form = await readForm(c);
       const file = form.file;
       if (!(file instanceof File)) throw new ApiError("validation_failed", "file: a file part is required", "file");
       if (form.purpose !== "batch")

@@ -318,3 +318,44 @@ describe("webhook URLs", () => {
     }
   });
 });
+
+describe("deeply nested and malformed bodies", () => {
+  /** {"a":{"a":...}} `depth` levels deep, written as text: JSON.stringify of such a value overflows the stack. */
+  const nested = (depth: number) => `${'{"a":'.repeat(depth)}{}${"}".repeat(depth)}`;
+
+  it("a params.schema nested 8,000 levels deep is 400 validation_failed naming params.schema (job, batch, item)", async () => {
+    const schema = nested(8000);
+    await refused("/v1/jobs", `{"task":"extract","input":{"text":"a"},"params":{"schema":${schema}}}`, {
+      status: 400,
+      code: "validation_failed",
+      field: "params.schema",
+      message: /deeper/,
+    });
+    await refused("/v1/batches", `{"task":"extract","params":{"schema":${schema}},"items":[{"text":"a"}]}`, {
+      status: 400,
+      code: "validation_failed",
+      field: "params.schema",
+    });
+    await refused("/v1/batches", `{"task":"extract","items":[{"text":"a","params":{"schema":${schema}}}]}`, {
+      status: 400,
+      code: "validation_failed",
+      field: "items.0.params.schema",
+    });
+  });
+
+  const part = (name: string, filename: string) =>
+    `Content-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: text/plain\r\n\r\nhello\r\n`;
+  const malformed: [string, string, string][] = [
+    ["a boundary other than the header's", "multipart/form-data; boundary=abc", `--xyz\r\n${part("file", "a.jsonl")}--xyz--\r\n`],
+    ["no boundary at all", "multipart/form-data", `--xyz\r\n${part("file", "a.jsonl")}--xyz--\r\n`],
+    ["CR/LF in a file name", "multipart/form-data; boundary=xyz", `--xyz\r\n${part("file", "a\r\nb.jsonl")}--xyz--\r\n`],
+  ];
+
+  it.each(malformed)("multipart with %s is 400 invalid_multipart on /v1/batches and /openai/v1/files", async (_, type, body) => {
+    await refused("/v1/batches", body, { status: 400, code: "invalid_multipart" }, type);
+    const files = () => (stack.producer.database.sqlite.prepare("select count(*) as n from files").get() as { n: number }).n;
+    const before = files();
+    await refused("/openai/v1/files", body, { status: 400, code: "invalid_multipart" }, type);
+    expect(files()).toBe(before);
+  });
+});
