@@ -60,6 +60,13 @@ export function createApp(deps: AppDeps): Hono {
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
       return c.json(err.toJSON(), err.status);
     }
+    // The client closed the connection (an upload dropped half-way): nobody reads the answer and nothing is
+    // wrong here, so no error line a client could flood the logs with; the request signal says so, not the message.
+    if (c.req.raw.signal.aborted) {
+      const code = (err as NodeJS.ErrnoException).code;
+      deps.log.debug({ path: c.req.path, method: c.req.method, code }, "client went away before the request was answered");
+      return c.body(null, 400);
+    }
     deps.log.error({ err: err.message, path: c.req.path }, "unhandled error");
     return c.json(new ApiError("internal", "internal error").toJSON(), 500);
   });
