@@ -1,4 +1,4 @@
-import type { JobMessage } from "../schema/job.ts";
+import { chatMessagesIssue, type JobMessage } from "../schema/job.ts";
 import { ChatCompletionRequest } from "../schema/openai.ts";
 import { BatchRequestLine } from "../schema/openai-batch.ts";
 import type { OpenAIBatchRow } from "../schema/tables.ts";
@@ -44,8 +44,8 @@ function bodyToItem(customId: string, body: unknown): { item: unknown } | { code
     if (err instanceof ApiError) return { code: err.code, message: `body.${err.message}` };
     throw err;
   }
-  if (messages.at(-1)?.role !== "user")
-    return { code: "validation_failed", message: "body.messages: the last message must be from the user" };
+  const issue = chatMessagesIssue(messages);
+  if (issue) return { code: "validation_failed", message: `body.messages: ${issue}` };
   const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
   return {
     item: {

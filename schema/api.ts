@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { JobError, JobResult } from "./event.ts";
-import { JOB_STATES, JobParams } from "./job.ts";
+import { chatMessagesIssue, JOB_STATES, JobParams } from "./job.ts";
 import { jsonSchemaIssue } from "./json-schema.ts";
 import { LANES, TASKS, type Task } from "./subjects.ts";
 import { WebhookUrl } from "./webhook.ts";
@@ -13,6 +13,8 @@ export function missingForTask(
 ): { path: string[]; message: string } | undefined {
   if (task === "chat") {
     if (!params.messages) return { path: ["params", "messages"], message: "is required for task chat" };
+    const issue = chatMessagesIssue(params.messages);
+    if (issue) return { path: ["params", "messages"], message: issue };
   } else if (text === undefined || text.length === 0) return { path: ["input", "text"], message: `is required for task ${task}` };
   if (task === "classify" && !params.labels)
     return { path: ["params", "labels"], message: "is required for task classify (at least 2 labels)" };

@@ -15,6 +15,14 @@ export const ChatMessage = z.object({
 });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
+/**
+ * The one rule on a chat's messages beyond their shape, shared by /v1/jobs, batches, /openai and the worker:
+ * the model answers the last message, so it must be the user's. Returns why they are refused, if they are.
+ */
+export function chatMessagesIssue(messages: readonly Pick<ChatMessage, "role">[]): string | undefined {
+  return messages.at(-1)?.role === "user" ? undefined : "the last message must be from the user";
+}
+
 /** What a worker does with a document longer than the context: map-reduce over chunks, keep head and tail, or refuse. */
 export const Overflow = z.enum(["chunk", "truncate", "fail"]);
 

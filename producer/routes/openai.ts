@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { EventMessage } from "../../schema/event.ts";
-import { TERMINAL_STATES } from "../../schema/job.ts";
+import { chatMessagesIssue, TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
 import { principalOf } from "../auth/principal.ts";
@@ -32,9 +32,8 @@ async function chatCompletion(c: Context, deps: OpenAIRoutesDeps): Promise<Respo
   const { store, recorder, log } = deps;
   const req = await parseJson(c, ChatCompletionRequest);
   const messages = toMessages(req);
-  if (messages[messages.length - 1]?.role !== "user") {
-    throw new ApiError("validation_failed", "messages: the last message must be from the user", "messages");
-  }
+  const issue = chatMessagesIssue(messages);
+  if (issue) throw new ApiError("validation_failed", `messages: ${issue}`, "messages");
   const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
   const msg = buildJobMessage({
     lane: "interactive",

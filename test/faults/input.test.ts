@@ -59,10 +59,10 @@ function sendChunked(path: string, contentType: string, chunks: number, size: nu
 
 type Body = string | Uint8Array | ReadableStream<Uint8Array>;
 
-async function send(path: string, body: Body, contentType = "application/json") {
+async function send(path: string, body: Body, contentType = "application/json", headers: Record<string, string> = {}) {
   const res = await fetch(`${stack.producer.url}${path}`, {
     method: "POST",
-    headers: { "content-type": contentType },
+    headers: { "content-type": contentType, ...headers },
     body,
     ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
   } as RequestInit);
@@ -78,9 +78,10 @@ async function refused(
   body: Body,
   want: { status: number; code: string; field?: string; message?: RegExp },
   contentType?: string,
+  headers?: Record<string, string>,
 ) {
   const before = await state();
-  const r = await send(path, body, contentType);
+  const r = await send(path, body, contentType, headers);
   expect(r.status, JSON.stringify(r.body)).toBe(want.status);
   expect(r.body.error.code).toBe(want.code);
   if (want.field) expect(r.body.error.field).toBe(want.field);
@@ -357,5 +358,32 @@ describe("deeply nested and malformed bodies", () => {
     const before = files();
     await refused("/openai/v1/files", body, { status: 400, code: "invalid_multipart" }, type);
     expect(files()).toBe(before);
+  });
+});
+
+describe("chat messages", () => {
+  const messages = [
+    { role: "user", content: "What does the lease say?" },
+    { role: "assistant", content: "It says rent is due monthly." },
+  ];
+
+  it("a chat whose last message is not the user's is 400 at submit on /v1/jobs and in batches, as on /openai", async () => {
+    await refused("/v1/jobs", JSON.stringify({ task: "chat", params: { messages } }), {
+      status: 400,
+      code: "validation_failed",
+      field: "params.messages",
+      message: /last message must be from the user/,
+    });
+    await refused("/v1/batches", JSON.stringify({ task: "chat", items: [{ params: { messages } }] }), {
+      status: 400,
+      code: "validation_failed",
+      field: "items.0.params.messages",
+    });
+    await refused("/openai/v1/chat/completions", JSON.stringify({ model: "docket", messages }), {
+      status: 400,
+      code: "validation_failed",
+      field: "messages",
+      message: /last message must be from the user/,
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
+import { chatMessagesIssue } from "../../schema/job.ts";
 import { JobFailure } from "../failure.ts";
 import { plainText, type TaskDefinition } from "./types.ts";
 
@@ -8,8 +9,10 @@ export const chat: TaskDefinition = {
   build: ({ job, document }) => {
     const messages = job.params.messages;
     if (!messages?.length) throw new JobFailure("invalid_params", "params.messages: chat needs at least one message");
+    // A message published by another NATS client skipped the producer's check: the same rule, as a job failure.
+    const issue = chatMessagesIssue(messages);
     const last = messages[messages.length - 1];
-    if (last?.role !== "user") throw new JobFailure("invalid_params", "params.messages: the last message must be from the user");
+    if (issue || !last) throw new JobFailure("invalid_params", `params.messages: ${issue}`);
     // The reference document goes first: the head every conversation about it shares (prefix reuse).
     const reference = document ? `Reference document:\n<document>\n${document}\n</document>` : undefined;
     const system = [...(reference ? [reference] : []), ...messages.filter((m) => m.role === "system").map((m) => m.content)];
