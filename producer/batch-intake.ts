@@ -6,6 +6,7 @@ import { JOBS_STREAM } from "../schema/subjects.ts";
 import type { BatchRow } from "../schema/tables.ts";
 import type { DocumentStore } from "./documents.ts";
 import { ApiError } from "./errors.ts";
+import type { Idempotency } from "./idempotency.ts";
 import { pipelined, yieldToEventLoop } from "./pipeline.ts";
 import type { Publisher } from "./publisher.ts";
 import type { BatchStore } from "./stores/batches.ts";
@@ -45,13 +46,13 @@ export class BatchIntake {
     options: BatchOptions,
     jobs: JobMessage[],
     createdAt: string,
-    idempotencyKey?: string,
+    idempotency?: Idempotency,
     owner: string | null = null,
   ): Promise<{ row: BatchRow; created: boolean }> {
     await this.admit(jobs.length);
     this.reserved += jobs.length;
     try {
-      return await this.write(id, options, jobs, createdAt, idempotencyKey, owner);
+      return await this.write(id, options, jobs, createdAt, idempotency, owner);
     } finally {
       this.reserved -= jobs.length;
     }
@@ -74,7 +75,7 @@ export class BatchIntake {
     options: BatchOptions,
     jobs: JobMessage[],
     createdAt: string,
-    idempotencyKey: string | undefined,
+    idempotency: Idempotency | undefined,
     owner: string | null,
   ): Promise<{ row: BatchRow; created: boolean }> {
     const claimed: string[] = [];
@@ -98,14 +99,14 @@ export class BatchIntake {
       task: options.task,
       params: options.params,
       total: jobs.length,
-      idempotencyKey,
+      idempotency,
       webhookUrl: options.webhookUrl,
       owner,
       createdAt,
     });
     if (!created) {
       await Promise.all(claimed.map((name) => this.documents.remove(name)));
-      const existing = idempotencyKey ? this.batches.byIdempotencyKey(idempotencyKey) : undefined;
+      const existing = idempotency ? this.batches.byIdempotencyKey(idempotency.key) : undefined;
       if (!existing) throw new Error(`batch ${id} could not be created`);
       return { row: existing, created: false };
     }

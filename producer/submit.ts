@@ -3,6 +3,7 @@ import type { JobMessage } from "../schema/job.ts";
 import type { JobRow } from "../schema/tables.ts";
 import type { DocumentStore } from "./documents.ts";
 import { ApiError } from "./errors.ts";
+import { checkSameRequest, type Idempotency } from "./idempotency.ts";
 import { type Publisher, QueueFullError } from "./publisher.ts";
 import type { JobStore } from "./stores/jobs.ts";
 
@@ -14,8 +15,11 @@ export interface SubmitDeps {
 }
 
 export interface SubmitOptions {
-  /** Already scoped to the API key (scopedIdempotencyKey): a known key returns its job, created false. */
-  idempotencyKey?: string;
+  /**
+   * Key already scoped to the API key (scopedIdempotencyKey): a known key returns its job, created false,
+   * or 422 idempotency_key_reused when its first request had another fingerprint.
+   */
+  idempotency?: Idempotency;
   webhookUrl?: string;
   /** The submitting API key's id; null for the admin and when auth is off. */
   owner: string | null;
@@ -30,7 +34,7 @@ export interface SubmitOptions {
 export async function submitJob(
   { store, publisher, documents, log }: SubmitDeps,
   job: JobMessage,
-  { idempotencyKey, webhookUrl, owner }: SubmitOptions,
+  { idempotency, webhookUrl, owner }: SubmitOptions,
 ): Promise<{ row: JobRow; created: boolean; msg: JobMessage }> {
   let msg = job;
   if (documents.needsRef(msg.input)) {
@@ -40,9 +44,10 @@ export async function submitJob(
       throw new ApiError("unavailable", `could not store the document: ${(err as Error).message}; retry later`);
     }
   }
-  const { row, created } = store.insert(msg, idempotencyKey, webhookUrl, owner);
+  const { row, created } = store.insert(msg, idempotency, webhookUrl, owner);
   if (!created) {
     if (msg.input.ref) await documents.remove(msg.input.ref);
+    checkSameRequest(row, idempotency?.fingerprint);
     return { row, created, msg };
   }
   try {

@@ -37,6 +37,8 @@ export const API_ERROR_CODES = {
   /** The request conflicts with the resource's state (cancelling a finished job). */
   conflict: 409,
   payload_too_large: 413,
+  /** An Idempotency-Key reused with another request body (IETF Idempotency-Key draft): use a new key. */
+  idempotency_key_reused: 422,
   unauthorized: 401,
   forbidden: 403,
   backpressure: 429,

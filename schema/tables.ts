@@ -20,6 +20,8 @@ export const jobs = sqliteTable(
     batchIndex: integer("batch_index"),
     customId: text("custom_id"),
     idempotencyKey: text("idempotency_key").unique(),
+    /** Fingerprint of the request that used the key: the same key with another request is refused (422). */
+    idempotencyFingerprint: text("idempotency_fingerprint"),
     result: text("result", { mode: "json" }).$type<JobResult>(),
     error: text("error", { mode: "json" }).$type<JobError>(),
     attempts: integer("attempts").notNull().default(0),
@@ -76,6 +78,8 @@ export const batches = sqliteTable("batches", {
   task: text("task").$type<Task>().notNull(),
   params: text("params", { mode: "json" }).$type<JobParams>().notNull(),
   idempotencyKey: text("idempotency_key").unique(),
+  /** Fingerprint of the request that used the key: the same key with another request is refused (422). */
+  idempotencyFingerprint: text("idempotency_fingerprint"),
   webhookUrl: text("webhook_url"),
   /** API key id that submitted the batch; null for the admin key or when auth is off. */
   owner: text("owner"),

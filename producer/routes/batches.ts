@@ -9,6 +9,7 @@ import { type ItemContext, isJob, itemToJob, jobsFromArray, jobsFromJsonl } from
 import type { Canceller } from "../cancel.ts";
 import { ApiError } from "../errors.ts";
 import { extractText } from "../extract-text.ts";
+import { batchFingerprint, checkSameRequest } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { pathParam, type Route } from "../route.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
@@ -54,10 +55,6 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
   const { batches, intake, maxDocument, maxBatchItems, webhookPolicy } = deps;
   const principal = principalOf(c);
   const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
-  if (key) {
-    const existing = batches.byIdempotencyKey(key);
-    if (existing) return c.json(toBatchView(existing), 200);
-  }
   const id = newId("batch");
   const createdAt = new Date().toISOString();
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
@@ -108,8 +105,16 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
     jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
   }
 
+  // The body is read before a known key is answered: the same key with another batch is 422, not the first batch.
+  const idempotency = key ? { key, fingerprint: await batchFingerprint(options, jobs, rejected) } : undefined;
+  const known = key ? batches.byIdempotencyKey(key) : undefined;
+  if (known) {
+    checkSameRequest(known, idempotency?.fingerprint);
+    return c.json(toBatchView(known), 200);
+  }
   if (options.webhookUrl) await checkWebhookUrl(webhookPolicy, options.webhookUrl);
-  const { row, created } = await intake.submit(id, options, jobs, createdAt, key, principal.keyId);
+  const { row, created } = await intake.submit(id, options, jobs, createdAt, idempotency, principal.keyId);
+  if (!created) checkSameRequest(row, idempotency?.fingerprint);
   const view = toBatchView(row);
   return c.json(
     rejected.length ? { ...view, rejected: { count: rejected.length, items: rejected.slice(0, MAX_REPORTED) } } : view,
@@ -133,7 +138,13 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
       "application/x-ndjson": "BatchItem",
       "multipart/form-data": "BatchUploadForm",
     },
-    headers: [{ name: "Idempotency-Key", description: "The same key returns the same batch (200) instead of a new one." }],
+    headers: [
+      {
+        name: "Idempotency-Key",
+        description:
+          "The same key and items return the same batch (200) instead of a new one; the same key with other items is 422.",
+      },
+    ],
     query: [
       { name: "task", description: "JSONL uploads: the batch's task" },
       { name: "lane", description: "JSONL uploads: lane (default batch)" },
@@ -145,6 +156,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
       "200": { description: "The batch an earlier request with this Idempotency-Key created.", schema: "BatchView" },
       "400": "Error",
       "413": "Error",
+      "422": "Error",
       "429": "Error",
     },
     handler: submitBatch,

@@ -1,6 +1,7 @@
 import { CreateJobRequest, ListJobsQuery } from "../../schema/api.ts";
 import { ownerFilter, ownJob, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { Canceller } from "../cancel.ts";
+import { checkSameRequest, RequestFingerprint } from "../idempotency.ts";
 import { buildJobMessage } from "../job-message.ts";
 import type { Recorder } from "../recorder.ts";
 import { pathParam, type Route } from "../route.ts";
@@ -28,12 +29,19 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     description:
       "Validates, stores (queued) and publishes the job. `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it.",
     body: "CreateJobRequest",
-    headers: [{ name: "Idempotency-Key", description: "The same key returns the same job (200) instead of a new one." }],
+    headers: [
+      {
+        name: "Idempotency-Key",
+        description:
+          "The same key and body return the same job (200) instead of a new one; the same key with another body is 422.",
+      },
+    ],
     responses: {
       "202": "JobView",
       "200": { description: "The job an earlier request with this Idempotency-Key created.", schema: "JobView" },
       "400": "Error",
       "413": "Error",
+      "422": "Error",
       "429": "Error",
     },
     handler: async (c, deps) => {
@@ -41,8 +49,12 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
       deps.documents.check(req.input.text, "input.text");
       const principal = principalOf(c);
       const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
+      const idempotency = key ? { key, fingerprint: new RequestFingerprint().add(req).digest() } : undefined;
       const known = key ? deps.store.byIdempotencyKey(key) : undefined;
-      if (known) return c.json(toView(known), 200);
+      if (known) {
+        checkSameRequest(known, idempotency?.fingerprint);
+        return c.json(toView(known), 200);
+      }
       if (req.webhookUrl) await checkWebhookUrl(deps.webhookPolicy, req.webhookUrl);
       const msg = buildJobMessage({
         lane: req.lane,
@@ -53,7 +65,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
         deadline: req.deadline || undefined,
       });
       const { row, created } = await submitJob(deps, msg, {
-        idempotencyKey: key,
+        idempotency,
         webhookUrl: req.webhookUrl,
         owner: principal.keyId,
       });

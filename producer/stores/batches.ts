@@ -3,6 +3,7 @@ import type { BatchResultLine, BatchState, BatchView } from "../../schema/batch.
 import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type BatchRow, batches, type JobRow } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import type { Idempotency } from "../idempotency.ts";
 import { type BatchJobRow, JobStore } from "./jobs.ts";
 
 /** A batch about to be written: its row first (create), then its jobs in chunks (insertJobs). */
@@ -12,7 +13,7 @@ export interface NewBatch {
   task: BatchRow["task"];
   params: BatchRow["params"];
   total: number;
-  idempotencyKey?: string;
+  idempotency?: Idempotency;
   webhookUrl?: string;
   /** API key id (null: admin or auth off); its jobs get the same owner. */
   owner?: string | null;
@@ -73,7 +74,8 @@ export class BatchStore {
         lane: b.lane,
         task: b.task,
         params: b.params,
-        idempotencyKey: b.idempotencyKey ?? null,
+        idempotencyKey: b.idempotency?.key ?? null,
+        idempotencyFingerprint: b.idempotency?.fingerprint ?? null,
         webhookUrl: b.webhookUrl ?? null,
         owner: b.owner ?? null,
         total: b.total,

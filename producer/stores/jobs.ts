@@ -4,6 +4,7 @@ import type { EventMessage } from "../../schema/event.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type JobRow, jobs } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import type { Idempotency } from "../idempotency.ts";
 import { buildJobMessage } from "../job-message.ts";
 import { page } from "./page.ts";
 
@@ -52,13 +53,13 @@ export class JobStore {
   /** Inserts the row for a job about to be published; returns the existing row for a known idempotency key. */
   insert(
     msg: JobMessage,
-    idempotencyKey?: string,
+    idempotency?: Idempotency,
     webhookUrl?: string,
     owner: string | null = null,
   ): { row: JobRow; created: boolean } {
     return this.db.transaction((tx) => {
-      if (idempotencyKey) {
-        const existing = tx.select().from(jobs).where(eq(jobs.idempotencyKey, idempotencyKey)).get();
+      if (idempotency) {
+        const existing = tx.select().from(jobs).where(eq(jobs.idempotencyKey, idempotency.key)).get();
         if (existing) return { row: existing, created: false };
       }
       const row = tx
@@ -72,7 +73,8 @@ export class JobStore {
           params: msg.params,
           batchId: msg.batchId ?? null,
           customId: msg.customId ?? null,
-          idempotencyKey: idempotencyKey ?? null,
+          idempotencyKey: idempotency?.key ?? null,
+          idempotencyFingerprint: idempotency?.fingerprint ?? null,
           submittedAt: msg.submittedAt,
           deadline: msg.deadline ?? null,
           webhookUrl: webhookUrl ?? null,

@@ -361,6 +361,64 @@ describe("deeply nested and malformed bodies", () => {
   });
 });
 
+describe("Idempotency-Key", () => {
+  const job = (text: string) => JSON.stringify({ task: "summarize", input: { text } });
+
+  it("the same key with another job body is 422 idempotency_key_reused; the same body (any key order) returns the first job", async () => {
+    const headers = { "idempotency-key": "reuse-job-1" };
+    const first = await send("/v1/jobs", job("the first lease"), "application/json", headers);
+    expect(first.status).toBe(202);
+    const e = await refused(
+      "/v1/jobs",
+      job("another lease"),
+      { status: 422, code: "idempotency_key_reused" },
+      undefined,
+      headers,
+    );
+    expect(e.message).toMatch(/Idempotency-Key/);
+    const reordered = JSON.stringify({ input: { text: "the first lease" }, lane: "default", task: "summarize" });
+    const again = await send("/v1/jobs", reordered, "application/json", headers);
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+  });
+
+  it("the same key with another batch is 422 idempotency_key_reused (JSON, JSONL, multipart), nothing written", async () => {
+    const headers = { "idempotency-key": "reuse-batch-1" };
+    const first = await send("/v1/batches", JSON.stringify({ task: "summarize", items: [{ text: "a" }] }), undefined, headers);
+    expect(first.status).toBe(202);
+    const other = { status: 422, code: "idempotency_key_reused" };
+    await refused("/v1/batches", JSON.stringify({ task: "summarize", items: [{ text: "b" }] }), other, undefined, headers);
+    await refused("/v1/batches?task=summarize", '{"text":"b"}\n', other, "application/x-ndjson", headers);
+    const form = new FormData();
+    form.set("task", "summarize");
+    form.append("files", new Blob(["b"], { type: "text/plain" }), "b.txt");
+    const before = await state();
+    const res = await fetch(`${stack.producer.url}/v1/batches`, { method: "POST", headers, body: form });
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("idempotency_key_reused");
+    expect(await state()).toEqual(before);
+    // The same items sent as JSONL are the same request: the first batch comes back.
+    const same = await send("/v1/batches?task=summarize", '{"text":"a"}\n', "application/x-ndjson", headers);
+    expect(same.status).toBe(200);
+    expect(same.body.id).toBe(first.body.id);
+  });
+
+  it("a multipart batch retried with the same files (a new boundary) returns the first batch", async () => {
+    const headers = { "idempotency-key": "reuse-batch-2" };
+    const post = () => {
+      const form = new FormData();
+      form.set("task", "summarize");
+      form.append("files", new Blob(["a lease"], { type: "text/plain" }), "lease.txt");
+      return fetch(`${stack.producer.url}/v1/batches`, { method: "POST", headers, body: form });
+    };
+    const first = await post();
+    expect(first.status).toBe(202);
+    const again = await post();
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
+  });
+});
+
 describe("chat messages", () => {
   const messages = [
     { role: "user", content: "What does the lease say?" },

@@ -103,13 +103,16 @@ describe("POST /v1/jobs → worker → GET /v1/jobs/:id", () => {
     expect(body.attempts).toBe(1);
   });
 
-  it("the same Idempotency-Key returns the same job, never a second one", async () => {
+  it("the same Idempotency-Key returns the same job, never a second one; with another body it is 422", async () => {
     const key = `key-${Date.now()}`;
     const a = await post("/v1/jobs", { task: "summarize", input: { text: "x" } }, { "idempotency-key": key });
-    const b = await post("/v1/jobs", { task: "summarize", input: { text: "y" } }, { "idempotency-key": key });
+    const b = await post("/v1/jobs", { task: "summarize", input: { text: "x" } }, { "idempotency-key": key });
+    const c = await post("/v1/jobs", { task: "summarize", input: { text: "y" } }, { "idempotency-key": key });
     expect(a.status).toBe(202);
     expect(b.status).toBe(200);
     expect(b.body.id).toBe(a.body.id);
+    expect(c.status).toBe(422);
+    expect(c.body.error.code).toBe("idempotency_key_reused");
   });
 });
 
