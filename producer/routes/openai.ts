@@ -4,7 +4,7 @@ import type { EventMessage } from "../../schema/event.ts";
 import { chatMessagesIssue, TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
-import { principalOf } from "../auth/principal.ts";
+import { ownerFilter, principalOf } from "../auth/principal.ts";
 import { ApiError } from "../errors.ts";
 import { buildJobMessage } from "../job-message.ts";
 import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
@@ -147,8 +147,9 @@ async function chatCompletion(c: Context, deps: OpenAIRoutesDeps): Promise<Respo
 }
 
 function models(c: Context, deps: OpenAIRoutesDeps): Response {
-  // The models recent chat and document jobs reported; workers run one model each.
-  const ids = [...new Set([...deps.store.recentModels(200), DEFAULT_MODEL_ID])];
+  // The models the caller's recent jobs reported (workers run one model each): what another key's jobs
+  // ran is that key's business, as its jobs are.
+  const ids = [...new Set([...deps.store.recentModels(200, ownerFilter(principalOf(c))), DEFAULT_MODEL_ID])];
   return c.json({
     object: "list",
     data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "docket" })),
@@ -179,7 +180,7 @@ export const openaiRoutes: Route<OpenAIRoutesDeps>[] = [
     path: "/openai/v1/models",
     access: "key",
     tag: "openai",
-    summary: "Models the workers reported",
+    summary: "Models the workers reported for the caller's jobs",
     responses: { "200": "ModelList" },
     handler: models,
   },

@@ -243,12 +243,12 @@ export class JobStore {
       .all();
   }
 
-  /** Models named by the last `limit` succeeded jobs' results, newest first, each once. */
-  recentModels(limit: number): string[] {
+  /** Models named by the last `limit` succeeded jobs' results, newest first, each once; `owner` unset: every job's. */
+  recentModels(limit: number, owner?: string): string[] {
     const rows = this.db
       .select({ model: sql<string | null>`json_extract(${jobs.result}, '$.model')` })
       .from(jobs)
-      .where(eq(jobs.state, "succeeded"))
+      .where(and(eq(jobs.state, "succeeded"), owner !== undefined ? eq(jobs.owner, owner) : undefined))
       .orderBy(sql`rowid desc`)
       .limit(limit)
       .all();

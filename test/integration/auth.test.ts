@@ -1,5 +1,6 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newId } from "../../producer/ids.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const ADMIN = "test-admin-key-0123456789abcdefghijklmnop";
@@ -241,6 +242,45 @@ describe("OpenAI-compatible endpoint", () => {
     await expect(client("dk_wrong").chat.completions.create({ model: "docket", messages })).rejects.toBeInstanceOf(
       OpenAI.AuthenticationError,
     );
+  });
+
+  it("/openai/v1/models lists the models of the caller's own jobs, never another key's", async () => {
+    const a = await newKey("models-a");
+    const b = await newKey("models-b");
+    // A job of key A whose worker reported a model only A's work used (a real row, the real recorder).
+    const id = newId("job");
+    const at = new Date().toISOString();
+    const msg = {
+      v: 1 as const,
+      id,
+      lane: "default" as const,
+      task: "summarize" as const,
+      input: { text: "x" },
+      params: {},
+      submittedAt: at,
+    };
+    stack.producer.store.insert(msg, undefined, undefined, a.id);
+    stack.producer.recorder.apply({
+      v: 1,
+      jobId: id,
+      kind: "completed",
+      attempt: 1,
+      workerId: "w-test",
+      at,
+      result: {
+        text: "done",
+        usage: { promptTokens: 1, completionTokens: 1 },
+        timings: { queueMs: 0, runMs: 1, tokensPerSecond: 1 },
+        model: "tenant-a-private-model",
+      },
+    });
+    const models = async (key: string) =>
+      ((await call("GET", "/openai/v1/models", key)).body.data as { id: string }[]).map((m) => m.id);
+    expect(await models(a.key)).toContain("tenant-a-private-model");
+    expect(await models(ADMIN)).toContain("tenant-a-private-model");
+    const seenByB = await models(b.key);
+    expect(seenByB).not.toContain("tenant-a-private-model");
+    expect(seenByB).toContain("docket");
   });
 });
 
