@@ -27,8 +27,9 @@ export function backpressure(message: string): ApiError {
  * 2. large documents go to the object store;
  * 3. the batch row (`validating`) and its jobs are written, one transaction per 500 jobs, yielding between;
  * 4. the batch turns `in_progress` and its jobs are published pipelined, rows marked as acks arrive.
- * A producer that dies during 3 leaves a `validating` batch that start-up recovery deletes (never
- * published); one that dies during 4 leaves unpublished rows the publisher's sweep republishes.
+ * A producer that dies during 3 leaves a `validating` batch that start-up recovery empties and marks failed
+ * (never published), releasing its Idempotency-Key for the client's retry; one that dies during 4 leaves
+ * unpublished rows the publisher's sweep republishes.
  */
 export class BatchIntake {
   private reserved = 0;

@@ -210,7 +210,9 @@ export class BatchStore {
   /**
    * A producer that died while writing a batch left it `validating` with part of its jobs, none published
    * (publishing starts only once every row is written): those jobs are deleted and the batch marked failed,
-   * so a batch is accepted whole or not at all.
+   * so a batch is accepted whole or not at all. Its Idempotency-Key is released: the client's retry of the
+   * same POST (the body is gone with the process, so nothing here can finish it) creates the batch anew
+   * instead of getting this empty failure back.
    */
   recoverInterrupted(at = new Date().toISOString()): number {
     return this.db.transaction(() => {
@@ -223,11 +225,14 @@ export class BatchStore {
             state: "failed",
             queued: 0,
             total: 0,
+            idempotencyKey: null,
+            idempotencyFingerprint: null,
             finishedAt: at,
             updatedAt: at,
             error: {
               code: "intake_interrupted",
-              message: "the producer stopped while writing this batch; submit it again",
+              message:
+                "the producer stopped while writing this batch; submit it again (the same Idempotency-Key creates it anew)",
             },
           })
           .where(eq(batches.id, id))
