@@ -22,11 +22,13 @@ export function backpressure(message: string): ApiError {
 
 /**
  * Accepts a batch whole or not at all:
+ * 0. every job's message must be able to fit NATS's max_payload once claim-checked, else 413;
  * 1. admission: DOCKET_JOBS must have room for every job (stream max_msgs − messages − jobs this producer
  *    is still publishing), else 429 and nothing is written;
  * 2. large documents go to the object store;
  * 3. the batch row (`validating`) and its jobs are written, one transaction per 500 jobs, yielding between;
- * 4. the batch turns `in_progress` and its jobs are published pipelined, rows marked as acks arrive.
+ * 4. the batch turns `in_progress` and its jobs are published pipelined, rows marked as acks arrive (a job
+ *    NATS refuses for its size is failed, job_too_large, and counted in the batch).
  * A producer that dies during 3 leaves a `validating` batch that start-up recovery empties and marks failed
  * (never published), releasing its Idempotency-Key for the client's retry; one that dies during 4 leaves
  * unpublished rows the publisher's sweep republishes.
@@ -50,6 +52,7 @@ export class BatchIntake {
     idempotency?: Idempotency,
     owner: string | null = null,
   ): Promise<{ row: BatchRow; created: boolean }> {
+    for (const [i, job] of jobs.entries()) this.documents.checkFits(job, `item ${i}`);
     await this.admit(jobs.length);
     this.reserved += jobs.length;
     try {
@@ -82,7 +85,7 @@ export class BatchIntake {
     const claimed: string[] = [];
     try {
       await pipelined(
-        jobs.filter((j) => this.documents.needsRef(j.input)),
+        jobs.filter((j) => this.documents.needsRef(j)),
         CLAIMS_IN_FLIGHT,
         async (j) => {
           j.input = await this.documents.claim(j.id, j.input);
@@ -122,9 +125,9 @@ export class BatchIntake {
       throw err;
     }
     this.batches.markInProgress(id);
-    const { published, failed } = await this.publisher.publishMany(jobs);
+    const { published, failed, refused } = await this.publisher.publishMany(jobs);
     if (failed) this.log.warn({ batchId: id, published, failed }, "batch publish incomplete; the rest is republished");
-    this.log.info({ batchId: id, jobs: jobs.length, published, documentsStored: claimed.length }, "batch submitted");
+    this.log.info({ batchId: id, jobs: jobs.length, published, refused, documentsStored: claimed.length }, "batch submitted");
     const row = this.batches.get(id);
     if (!row) throw new Error(`batch ${id} vanished`);
     return { row, created: true };

@@ -3,14 +3,13 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
 import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
-import { type EventMessage, eventMsgId } from "../schema/event.ts";
+import type { EventMessage } from "../schema/event.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
-import { CONTROL_BUCKET, cancelKey, subjects } from "../schema/subjects.ts";
+import { CONTROL_BUCKET, cancelKey } from "../schema/subjects.ts";
 import type { BatchRow, JobRow } from "../schema/tables.ts";
-import type { OpenDatabase } from "./db.ts";
 import { ApiError } from "./errors.ts";
 import { pipelined, yieldToEventLoop } from "./pipeline.ts";
-import type { Recorder } from "./recorder.ts";
+import type { ProducerEvents } from "./producer-events.ts";
 import type { BatchStore } from "./stores/batches.ts";
 import type { JobStore } from "./stores/jobs.ts";
 
@@ -20,8 +19,7 @@ const IN_FLIGHT = 256;
 /**
  * Cancels jobs and batches. A cancel flag goes into the docket-control KV bucket first (a worker skips a
  * flagged job, or aborts it if running, and publishes `cancelled`); a queued job is then cancelled at
- * once: the producer applies a `cancelled` event through the recorder (SQLite, batch counters, "change")
- * and publishes it to DOCKET_EVENTS, so the event log still rebuilds the database.
+ * once by a `cancelled` event of the producer's own (ProducerEvents: the recorder, then DOCKET_EVENTS).
  */
 export class Canceller {
   private readonly js: JetStreamClient;
@@ -29,10 +27,9 @@ export class Canceller {
 
   constructor(
     nc: NatsConnection,
-    private readonly database: OpenDatabase,
+    private readonly events: ProducerEvents,
     private readonly jobs: JobStore,
     private readonly batches: BatchStore,
-    private readonly recorder: Recorder,
     private readonly log: Logger,
   ) {
     this.js = jetstream(nc);
@@ -82,7 +79,7 @@ export class Canceller {
     });
   }
 
-  /** One SQLite transaction for the page, then the events to DOCKET_EVENTS (best effort: SQLite already holds them). */
+  /** One SQLite transaction for the page, then the events to DOCKET_EVENTS. */
   private async cancelQueued(rows: readonly JobRow[]): Promise<void> {
     const at = new Date().toISOString();
     const events: EventMessage[] = rows.map((r) => ({
@@ -93,13 +90,6 @@ export class Canceller {
       workerId: "producer",
       at,
     }));
-    this.database.db.transaction(() => {
-      for (const e of events) this.recorder.apply(e);
-    });
-    await pipelined(events, IN_FLIGHT, async (e) => {
-      await this.js.publish(subjects.event(e.jobId, "cancelled"), JSON.stringify(e), { msgID: eventMsgId(e) }).catch((err) => {
-        this.log.warn({ jobId: e.jobId, err: (err as Error).message }, "could not log the cancelled event");
-      });
-    });
+    await this.events.apply(events);
   }
 }

@@ -18,6 +18,7 @@ import { DocumentStore } from "./documents.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { BatchOutput } from "./openai-batch-output.ts";
 import { OpenAIBatches } from "./openai-batches.ts";
+import { ProducerEvents } from "./producer-events.ts";
 import { Publisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
@@ -65,7 +66,6 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     });
   }
   const store = new JobStore(database.db);
-  const publisher = new Publisher(nc, store, log);
   const batches = new BatchStore(database.db);
   const recorder = new Recorder(database.db, log, batches);
   const interrupted = batches.recoverInterrupted();
@@ -74,7 +74,9 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     inlineLimit: config.DOCKET_INLINE_LIMIT_BYTES,
     maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
   });
-  const canceller = new Canceller(nc, database, store, batches, recorder, log);
+  const producerEvents = new ProducerEvents(nc, database.db, recorder, log);
+  const publisher = new Publisher(nc, store, documents, producerEvents, log);
+  const canceller = new Canceller(nc, producerEvents, store, batches, log);
   const intake = new BatchIntake(batches, publisher, documents, await jetstreamManager(nc), log);
   const webhookPolicy = new AddressPolicy(config.DOCKET_WEBHOOK_ALLOW);
   const outbox = new Outbox(database.db, {

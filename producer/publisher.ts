@@ -1,9 +1,12 @@
 import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { InvalidArgumentError, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
+import type { EventMessage } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { subjects } from "../schema/subjects.ts";
+import { type DocumentStore, MessageTooLargeError } from "./documents.ts";
 import { pipelined } from "./pipeline.ts";
+import type { ProducerEvents } from "./producer-events.ts";
 import { type JobStore, rowToMessage } from "./stores/jobs.ts";
 
 /** DOCKET_JOBS refused the message because it is full (max_msgs with discard new). */
@@ -15,9 +18,45 @@ function isQueueFull(err: unknown): boolean {
   return err instanceof JetStreamApiError && /maximum messages|maximum bytes|exceeded/i.test(err.message);
 }
 
+/** nats-server's JSStreamMessageExceedsMaximumErr: the stream's max_msg_size is below the message. */
+const STREAM_MESSAGE_EXCEEDS_MAXIMUM = 10054;
+
 /**
- * Publishes job messages with Nats-Msg-Id = job id (JetStream drops a duplicate inside its window) and
- * republishes rows whose publish was never acked, until it is.
+ * The message can never be published as it is: over max_payload (our measure, or the client's own check,
+ * which throws InvalidArgumentError) or over the stream's max message size. Any other failure (timeout, no
+ * responders while JetStream restarts, a full queue) may pass, and the row is tried again.
+ */
+function tooLarge(err: unknown): MessageTooLargeError | undefined {
+  if (err instanceof MessageTooLargeError) return err;
+  if (err instanceof InvalidArgumentError || (err instanceof JetStreamApiError && err.code === STREAM_MESSAGE_EXCEEDS_MAXIMUM))
+    return new MessageTooLargeError(`NATS refused the job message: ${err.message}`);
+  return undefined;
+}
+
+export interface PublisherOptions {
+  /** A row unpublished for this long is the sweep's (younger ones may still have their first publish in flight). */
+  republishAfterMs: number;
+  sweepEveryMs: number;
+  /** Rows read per page of a sweep. */
+  sweepLimit: number;
+  /** Publishes awaiting their acks at once. */
+  inFlight: number;
+}
+
+/** What one pass over a set of messages did. */
+interface Outcome {
+  published: number;
+  /** Failed for a reason that may pass: left unpublished, for the sweep. */
+  failed: number;
+  /** Can never be published: failed with job_too_large. */
+  refused: number;
+}
+
+/**
+ * Publishes job messages with Nats-Msg-Id = job id (JetStream drops a duplicate inside its window), each as
+ * DocumentStore.wire() sizes it, and republishes rows whose publish was never acked. A row that can never
+ * be published is failed where its owner sees it (job_too_large, through ProducerEvents: state, batch
+ * counters, webhook); one that failed for a passing reason is tried again and never holds back the others.
  */
 export class Publisher {
   private readonly js: JetStreamClient;
@@ -27,52 +66,36 @@ export class Publisher {
   constructor(
     nc: NatsConnection,
     private readonly store: JobStore,
+    private readonly documents: DocumentStore,
+    private readonly events: ProducerEvents,
     private readonly log: Logger,
-    private readonly options = { republishAfterMs: 5_000, sweepEveryMs: 2_000, sweepLimit: 500 },
+    private readonly options: PublisherOptions = { republishAfterMs: 5_000, sweepEveryMs: 2_000, sweepLimit: 500, inFlight: 256 },
   ) {
     this.js = jetstream(nc);
   }
 
-  /** Publishes and marks the row published. Throws QueueFullError on backpressure, the NATS error otherwise. */
+  /**
+   * Publishes and marks the row published. Throws QueueFullError on backpressure, MessageTooLargeError when
+   * the message can never be published (the caller decides: refuse the request, or fail the job), the NATS
+   * error otherwise.
+   */
   async publish(msg: JobMessage): Promise<void> {
     try {
-      await this.js.publish(subjects.job(msg.lane, msg.task), JSON.stringify(msg), { msgID: msg.id, timeout: 5_000 });
+      await this.send(msg);
     } catch (err) {
       if (isQueueFull(err)) throw new QueueFullError("DOCKET_JOBS is full");
-      throw err;
+      throw tooLarge(err) ?? err;
     }
     this.store.markPublished(msg.id);
   }
 
   /**
-   * Publishes many jobs with up to `inFlight` publishes awaiting their acks, marking rows published in
-   * chunks as acks arrive. Stops issuing at the first failure: rows left unpublished are swept later.
+   * Publishes a batch's jobs with up to `inFlight` publishes awaiting their acks, marking rows published in
+   * chunks as acks arrive. Stops issuing at the first failure that may pass (NATS went away: the sweep
+   * republishes the rest); a job that can never be published is failed and the others go on.
    */
-  async publishMany(msgs: readonly JobMessage[], inFlight = 256): Promise<{ published: number; failed: number }> {
-    const acked: string[] = [];
-    let published = 0;
-    let failed = 0;
-    const flush = () => {
-      if (acked.length) this.store.markPublishedMany(acked.splice(0));
-    };
-    await pipelined(msgs, inFlight, async (msg) => {
-      if (failed) {
-        failed++;
-        return;
-      }
-      try {
-        await this.js.publish(subjects.job(msg.lane, msg.task), JSON.stringify(msg), { msgID: msg.id, timeout: 5_000 });
-      } catch (err) {
-        if (!failed) this.log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed");
-        failed++;
-        return;
-      }
-      published++;
-      acked.push(msg.id);
-      if (acked.length >= 500) flush();
-    });
-    flush();
-    return { published, failed };
+  async publishMany(msgs: readonly JobMessage[], inFlight = this.options.inFlight): Promise<Outcome> {
+    return this.publishAll(msgs, inFlight, true);
   }
 
   start(): void {
@@ -84,26 +107,93 @@ export class Publisher {
     clearInterval(this.timer);
   }
 
-  /** Republishes rows left unpublished (the producer crashed, or NATS was down at submit time). */
+  /**
+   * Republishes rows left unpublished (the producer crashed, or NATS was down at submit time), oldest first,
+   * a page at a time, past any row that fails. A page in which nothing went through means NATS itself is
+   * unreachable: the pass ends there and the next one starts again from the oldest row.
+   */
   async sweep(): Promise<number> {
     if (this.sweeping) return 0;
     this.sweeping = true;
-    let published = 0;
+    const total: Outcome = { published: 0, failed: 0, refused: 0 };
     try {
       const before = new Date(Date.now() - this.options.republishAfterMs).toISOString();
-      for (const row of this.store.unpublished(before, this.options.sweepLimit)) {
-        try {
-          await this.publish(rowToMessage(row));
-          published++;
-        } catch (err) {
-          this.log.warn({ jobId: row.id, err: (err as Error).message }, "republish failed; will retry");
-          break;
-        }
+      for (let after: { submittedAt: string; id: string } | undefined; ; ) {
+        const rows = this.store.unpublished(before, this.options.sweepLimit, after);
+        if (rows.length === 0) break;
+        after = rows.at(-1);
+        const page = await this.publishAll(rows.map(rowToMessage), this.options.inFlight, false);
+        total.published += page.published;
+        total.failed += page.failed;
+        total.refused += page.refused;
+        if (page.published === 0 && page.refused === 0) break;
       }
-      if (published) this.log.info({ published }, "republished jobs");
+      if (total.published || total.failed || total.refused) this.log.info(total, "republish sweep");
     } finally {
       this.sweeping = false;
     }
-    return published;
+    return total.published;
+  }
+
+  private async send(msg: JobMessage): Promise<void> {
+    const data = await this.documents.wire(msg);
+    await this.js.publish(subjects.job(msg.lane, msg.task), data, { msgID: msg.id, timeout: 5_000 });
+  }
+
+  private async publishAll(msgs: readonly JobMessage[], inFlight: number, stopAtFailure: boolean): Promise<Outcome> {
+    const acked: string[] = [];
+    const refused: { msg: JobMessage; err: MessageTooLargeError }[] = [];
+    const outcome: Outcome = { published: 0, failed: 0, refused: 0 };
+    const flush = () => {
+      if (acked.length) this.store.markPublishedMany(acked.splice(0));
+    };
+    await pipelined(msgs, inFlight, async (msg) => {
+      if (stopAtFailure && outcome.failed) {
+        outcome.failed++;
+        return;
+      }
+      try {
+        await this.send(msg);
+      } catch (err) {
+        const permanent = tooLarge(err);
+        if (permanent) refused.push({ msg, err: permanent });
+        else if (outcome.failed++ === 0)
+          this.log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed; will retry");
+        return;
+      }
+      outcome.published++;
+      acked.push(msg.id);
+      if (acked.length >= 500) flush();
+    });
+    flush();
+    outcome.refused = refused.length;
+    if (refused.length) await this.refuse(refused);
+    return outcome;
+  }
+
+  /** Fails jobs that can never be published, through the usual path (state, batch counters, webhook). */
+  private async refuse(refused: readonly { msg: JobMessage; err: MessageTooLargeError }[]): Promise<void> {
+    const at = new Date().toISOString();
+    const events: EventMessage[] = refused.map(({ msg, err }) => {
+      this.log.warn(
+        { jobId: msg.id, batchId: msg.batchId, code: err.code, err: err.message },
+        "job can never be published; failed",
+      );
+      return {
+        v: 1,
+        jobId: msg.id,
+        kind: "failed",
+        attempt: 1,
+        workerId: "producer",
+        at,
+        lane: msg.lane,
+        task: msg.task,
+        ...(msg.batchId ? { batchId: msg.batchId } : {}),
+        ...(msg.customId ? { customId: msg.customId } : {}),
+        submittedAt: msg.submittedAt,
+        error: { code: err.code, message: err.message, retryable: false },
+      };
+    });
+    await this.events.apply(events);
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "../runtime/log.ts";
 import type { JobMessage } from "../schema/job.ts";
 import type { JobRow } from "../schema/tables.ts";
-import type { DocumentStore } from "./documents.ts";
+import { type DocumentStore, MessageTooLargeError } from "./documents.ts";
 import { ApiError } from "./errors.ts";
 import { checkSameRequest, type Idempotency } from "./idempotency.ts";
 import { type Publisher, QueueFullError } from "./publisher.ts";
@@ -26,10 +26,12 @@ export interface SubmitOptions {
 }
 
 /**
- * Submits one job (POST /v1/jobs and OpenAI chat completions; batches go through BatchIntake): a large
- * document goes to the object store, the row is written `queued`, the message published. A full queue
- * is 429 backpressure and leaves nothing behind; any other publish failure leaves the row for the
- * publisher's sweep, which republishes it until JetStream acks.
+ * Submits one job (POST /v1/jobs and OpenAI chat completions; batches go through BatchIntake): a message
+ * that could never fit NATS's max_payload is 413 before anything is written; a large document goes to the
+ * object store, the row is written `queued`, the message published (its params through the object store
+ * when they do not fit inline). A full queue is 429 backpressure and a message NATS refuses for its size
+ * is 413, both leaving nothing behind; any other publish failure leaves the row for the publisher's sweep,
+ * which republishes it until JetStream acks.
  */
 export async function submitJob(
   { store, publisher, documents, log }: SubmitDeps,
@@ -37,7 +39,8 @@ export async function submitJob(
   { idempotency, webhookUrl, owner }: SubmitOptions,
 ): Promise<{ row: JobRow; created: boolean; msg: JobMessage }> {
   let msg = job;
-  if (documents.needsRef(msg.input)) {
+  documents.checkFits(msg);
+  if (documents.needsRef(msg)) {
     try {
       msg = { ...msg, input: await documents.claim(msg.id, msg.input) };
     } catch (err) {
@@ -53,9 +56,10 @@ export async function submitJob(
   try {
     await publisher.publish(msg);
   } catch (err) {
-    if (err instanceof QueueFullError) {
+    if (err instanceof QueueFullError || err instanceof MessageTooLargeError) {
       store.delete(msg.id);
-      if (msg.input.ref) await documents.remove(msg.input.ref);
+      await documents.discard(msg);
+      if (err instanceof MessageTooLargeError) throw new ApiError("payload_too_large", err.message);
       throw new ApiError("backpressure", "the job queue is full; retry later", undefined, { "retry-after": "5" });
     }
     log.warn({ jobId: msg.id, err: (err as Error).message }, "publish failed; queued for republish");

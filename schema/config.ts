@@ -73,7 +73,7 @@ const producer = {
 const limits = {
   DOCKET_INLINE_LIMIT_BYTES: doc(
     size("256KiB"),
-    "documents above this size go to the `docket-docs` object store instead of inline in the job message",
+    "documents whose JSON-escaped text is above this size go to the `docket-docs` object store instead of inline in the job message (whatever this says, a job message is kept under the NATS server's `max_payload`: a document or params that would not fit go there too)",
   ),
   DOCKET_MAX_DOCUMENT_BYTES: doc(size("32MiB"), "largest document accepted (413 `payload_too_large` above it)"),
   DOCKET_MAX_BATCH_BODY_BYTES: doc(

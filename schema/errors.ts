@@ -11,6 +11,11 @@ export const JOB_ERROR_CODES = {
   document_too_long: { retryable: false },
   /** Generation reached maxTokens before a constrained (JSON) result was complete. Permanent. */
   output_truncated: { retryable: false },
+  /**
+   * The job message does not fit the NATS server's max_payload even with its document and params in the
+   * object store, or JetStream refused its size: the producer fails it rather than retry it forever. Permanent.
+   */
+  job_too_large: { retryable: false },
   /** The referenced document could not be read from the object store. Retryable. */
   document_unavailable: { retryable: true },
   /** The engine failed (context, decode, out of memory). Retryable on another attempt. */

@@ -80,6 +80,11 @@ export const JobMessage = z.object({
   task: z.enum(TASKS),
   input: JobInput,
   params: JobParams.default({}),
+  /**
+   * Claim check for params too large to travel inline (a long conversation, a large schema): the name of the
+   * object in the docket-docs object store that holds them as JSON; `params` is then empty.
+   */
+  paramsRef: z.string().optional(),
   batchId: z.string().optional(),
   customId: z.string().optional(),
   submittedAt: z.string(),

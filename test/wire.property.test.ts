@@ -50,6 +50,7 @@ const jobMessage = fc
         overflow: opt(fc.constantFrom("chunk", "truncate", "fail")),
       })
       .map(defined),
+    paramsRef: opt(fc.string()),
     batchId: opt(fc.string()),
     customId: opt(fc.string()),
     submittedAt: iso,

@@ -151,7 +151,7 @@ export class Runner {
       const streams = job.lane === "interactive" && job.task === "chat";
       let pending = "";
       let offset = 0;
-      const { runMs, ...result } = await executeJob(job, {
+      const { runMs, ...result } = await executeJob(await this.documents.withParams(job), {
         engine: this.engine,
         document: await this.documents.text(job),
         defaultMaxTokens: this.options.defaultMaxTokens,

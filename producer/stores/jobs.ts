@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { JobView, ListJobsQuery } from "../../schema/api.ts";
 import type { EventMessage } from "../../schema/event.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
@@ -255,13 +255,22 @@ export class JobStore {
     return [...new Set(rows.map((r) => r.model).filter((m): m is string => !!m))];
   }
 
-  /** Rows whose publish was never acked, oldest first, submitted before `before`. */
-  unpublished(before: string, limit: number): JobRow[] {
+  /** Queued rows whose publish was never acked, submitted before `before`, oldest first: a page after `after`. */
+  unpublished(before: string, limit: number, after?: Pick<JobRow, "submittedAt" | "id">): JobRow[] {
     return this.db
       .select()
       .from(jobs)
-      .where(and(isNull(jobs.publishedAt), eq(jobs.state, "queued"), lt(jobs.submittedAt, before)))
-      .orderBy(asc(jobs.submittedAt))
+      .where(
+        and(
+          isNull(jobs.publishedAt),
+          eq(jobs.state, "queued"),
+          lt(jobs.submittedAt, before),
+          after
+            ? or(gt(jobs.submittedAt, after.submittedAt), and(eq(jobs.submittedAt, after.submittedAt), gt(jobs.id, after.id)))
+            : undefined,
+        ),
+      )
+      .orderBy(asc(jobs.submittedAt), asc(jobs.id))
       .limit(limit)
       .all();
   }

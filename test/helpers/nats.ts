@@ -14,6 +14,8 @@ export interface TestNats {
   connect(name?: string, security?: NatsSecurity): Promise<NatsConnection>;
   /** Stops the server (the store is kept) and starts it again on the same port and store. */
   restart(): Promise<void>;
+  /** Stops the server (the store is kept), runs `during`, then starts it again on the same port and store. */
+  outage<T>(during: () => Promise<T>): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -48,9 +50,14 @@ export async function startTestNats(options: TestNatsOptions = {}): Promise<Test
       connections.push(nc);
       return nc;
     },
-    async restart() {
+    restart: () => t.outage(async () => undefined),
+    async outage(during) {
       await t.server.stop();
-      t.server = await startNatsServer(serverOptions);
+      try {
+        return await during();
+      } finally {
+        t.server = await startNatsServer(serverOptions);
+      }
     },
     async stop() {
       await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));

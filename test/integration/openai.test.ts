@@ -122,6 +122,25 @@ describe("OpenAI-compatible chat completions (official openai client)", () => {
     ).rejects.toMatchObject({ status: 400 });
   });
 
+  it("a 1.5 MB conversation (over NATS's max_payload) reaches the worker and is answered, not left to time out", async () => {
+    // Its messages travel through the object store; the tiny model's context cannot hold them, which the
+    // worker reports at once: the answer is that job's outcome, well before the chat timeout.
+    const long = Array.from({ length: 150 }, (_, i) => ({
+      role: i % 2 ? ("assistant" as const) : ("user" as const),
+      content: "clause ".repeat(1_500),
+    }));
+    const started = Date.now();
+    const err = await client.chat.completions
+      .create({ model: "docket", messages: [...long, { role: "user", content: "Summarise." }], max_tokens: 4 })
+      .then(
+        () => undefined,
+        (e: InstanceType<typeof OpenAI.APIError>) => e,
+      );
+    expect(err?.status).toBe(400);
+    expect(err?.code).toBe("document_too_long");
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 60_000);
+
   it("GET /models lists the worker's model once a job has reported it", async () => {
     const models = await client.models.list();
     const ids = models.data.map((m) => m.id);

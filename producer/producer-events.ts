@@ -1,0 +1,40 @@
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../runtime/log.ts";
+import { type EventMessage, eventMsgId } from "../schema/event.ts";
+import { subjects } from "../schema/subjects.ts";
+import type { Db } from "./db.ts";
+import { pipelined } from "./pipeline.ts";
+import type { Recorder } from "./recorder.ts";
+
+const IN_FLIGHT = 256;
+
+/**
+ * Events the producer itself decides, for jobs no worker will run: `cancelled` for a queued job (Canceller),
+ * `failed` for one that can never be published (Publisher). They take the usual path: applied through the
+ * recorder in one SQLite transaction (job state, batch counters, webhooks queued), then logged to
+ * DOCKET_EVENTS so the event log still rebuilds the database (best effort: SQLite already holds them).
+ */
+export class ProducerEvents {
+  private readonly js: JetStreamClient;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly db: Db,
+    private readonly recorder: Recorder,
+    private readonly log: Logger,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  async apply(events: readonly EventMessage[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const e of events) this.recorder.apply(e);
+    });
+    await pipelined(events, IN_FLIGHT, async (e) => {
+      await this.js.publish(subjects.event(e.jobId, e.kind), JSON.stringify(e), { msgID: eventMsgId(e) }).catch((err) => {
+        this.log.warn({ jobId: e.jobId, kind: e.kind, err: (err as Error).message }, "could not log the event to DOCKET_EVENTS");
+      });
+    });
+  }
+}
