@@ -21,8 +21,6 @@ import {
   JOBS_STREAM,
   LANES,
   PREFIX_BUCKET,
-  PREFIX_CLAIM_TTL_MS,
-  PREFIX_CLAIMS_BUCKET,
   PREFIX_TTL_MS,
   RECORDER_CONSUMER,
   subjects,
@@ -167,5 +165,4 @@ export async function provision(nc: NatsConnection, options: ProvisionOptions = 
       ttl: prefixLimits.max_age,
       max_bytes: prefixLimits.max_bytes,
     });
-  await new Kvm(js).create(PREFIX_CLAIMS_BUCKET, { history: 1, replicas, storage: StorageType.File, ttl: PREFIX_CLAIM_TTL_MS });
 }

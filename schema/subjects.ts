@@ -11,9 +11,6 @@ export const EVENTS_STREAM = "DOCKET_EVENTS";
 export const DOCS_BUCKET = "docket-docs";
 /** Object store of document-prefix checkpoints shared between workers (worker/prefix-share.ts). */
 export const PREFIX_BUCKET = "docket-prefix";
-/** KV bucket of claims on prefixes being evaluated; entries lapse after PREFIX_CLAIM_TTL_MS. */
-export const PREFIX_CLAIMS_BUCKET = "docket-prefix-claims";
-export const PREFIX_CLAIM_TTL_MS = 120_000;
 /** How long a shared checkpoint is kept. */
 export const PREFIX_TTL_MS = 6 * 60 * 60 * 1000;
 export const CONTROL_BUCKET = "docket-control";

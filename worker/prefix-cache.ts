@@ -12,9 +12,6 @@ export const MIN_PREFIX_TOKENS = 128;
 /** Bytes read from each end of the model file for its fingerprint. */
 const FINGERPRINT_BYTES = 1 << 20;
 
-/** Longest wait for another worker's build of a prefix before evaluating it here. */
-const CLAIM_WAIT_MS = 120_000;
-
 /** Prefixes this worker remembers having evaluated (not their state): a second sighting is saved. */
 const SEEN_LIMIT = 10_000;
 
@@ -73,7 +70,8 @@ export interface PrefixStats {
  * - shared: another worker evaluated it and uploaded the state to the NATS object store (share());
  * - evaluated: a miss; the prefix is evaluated on its own, then saved when another job is waiting for it,
  *   the job hinted that more tasks follow (a named document), or the worker saw it before.
- * A prefix being evaluated is evaluated once: jobs that need it meanwhile wait and then load the file.
+ * A prefix being evaluated on a worker is evaluated once there: its jobs that need it meanwhile wait and then
+ * load the file.
  * Hybrid and recurrent models (Qwen3-Next) cannot drop a suffix of their state, so after a prefix is in
  * place the sequence also takes an in-memory checkpoint there; node-llama-cpp restores it when the chat
  * session erases the previous task's tokens.
@@ -182,11 +180,7 @@ export class PrefixCache {
     }
   }
 
-  /**
-   * A local miss: the prefix's state from another worker (shared checkpoints), or evaluated here. A prefix
-   * worth keeping is claimed before it is evaluated, so other workers wait for its upload instead of
-   * evaluating the same document at the same time.
-   */
+  /** A local miss: the prefix's state from another worker (shared checkpoints), or evaluated here. */
   private async obtain(
     sequence: LlamaContextSequence,
     prefix: readonly Token[],
@@ -196,30 +190,16 @@ export class PrefixCache {
     o: { keep?: boolean; evaluationPriority: EvaluationPriority },
   ): Promise<PrefixSource> {
     const shared = this.saves && this.shared ? await this.shared : undefined;
-    let claimed = false;
     if (shared && (o.keep || this.seen.has(key))) {
       const file = await this.file(key);
-      let fetched = await shared.fetch(key, file);
-      if (!fetched) claimed = await shared.claim(key);
-      if (!fetched && !claimed) {
-        await shared.waitFor(key, CLAIM_WAIT_MS);
-        fetched = await shared.fetch(key, file);
-      }
-      if (fetched) {
+      if (await shared.fetch(key, file)) {
         await this.insert(key, file, prefix.length);
         if (await this.load(sequence, key, file)) return "shared";
       }
     }
-    let saved: string | undefined;
-    try {
-      saved = await this.evaluate(sequence, prefix, from, key, build, { ...o, keep: o.keep || claimed });
-    } finally {
-      if (claimed && shared) {
-        // Uploaded in the background: this job goes on; the claim is released once the upload ends.
-        if (saved) void shared.publish(key, saved);
-        else await shared.release(key);
-      }
-    }
+    const saved = await this.evaluate(sequence, prefix, from, key, build, o);
+    // Uploaded in the background: this job goes on.
+    if (saved && shared) void shared.publish(key, saved);
     return "evaluated";
   }
 
@@ -340,9 +320,9 @@ export class PrefixCache {
   }
 
   /** Shares checkpoints with the other workers through NATS (worker/prefix-share.ts). */
-  share(nc: NatsConnection, owner: string): void {
+  share(nc: NatsConnection): void {
     if (!this.saves) return;
-    this.shared = this.fingerprint().then((fp) => new SharedPrefixes(nc, fp, owner, this.o.log));
+    this.shared = this.fingerprint().then((fp) => new SharedPrefixes(nc, fp, this.o.log));
   }
 
   /** Deletes this process's checkpoints (worker shutdown). */

@@ -101,7 +101,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   });
   const reserve = engine.sequences > 1 ? INTERACTIVE_RESERVE : 0;
   const nc = await connectNats(config.NATS_URL, `docket-worker-${id}`, natsSecurity(config));
-  if (config.DOCKET_PREFIX_SHARE === "true") engine.prefixes.share(nc, id);
+  if (config.DOCKET_PREFIX_SHARE === "true") engine.prefixes.share(nc);
   const fixed = config.DOCKET_BATCH_SIZE > 0;
   const batcher = fixed
     ? undefined

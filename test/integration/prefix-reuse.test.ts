@@ -164,7 +164,7 @@ describe("document prefix reuse", () => {
     expect(await readdir(dir)).toEqual([]);
   }, 240_000);
 
-  it("a second worker loads the prefix another worker shared through NATS; two at once evaluate it once", async () => {
+  it("a second worker loads the prefix another worker shared through NATS instead of evaluating it", async () => {
     const nats = await startTestNats();
     try {
       const nc = await nats.connect("prefix-share");
@@ -175,7 +175,7 @@ describe("document prefix reuse", () => {
       const workers = [await engineWith(true), await engineWith(true)] as [Engine, Engine];
       const sources: string[][] = [[], []];
       for (const [i, engine] of workers.entries()) {
-        engine.prefixes.share(nc, `w${i}`);
+        engine.prefixes.share(nc);
         engine.onPrefix = (source) => sources[i]?.push(source);
       }
       const reference = await engineWith(false);
@@ -193,11 +193,6 @@ describe("document prefix reuse", () => {
       expect(second.text).toBe((await run(reference, TASKS[1] as Task, DOC_A)).text);
       expect(first.text).toBe((await run(reference, TASKS[0] as Task, DOC_A)).text);
 
-      // At the same time, on a new document: one claims and evaluates it, the other waits for the upload.
-      sources[0] = [];
-      sources[1] = [];
-      await Promise.all([run(workers[0], TASKS[1] as Task, DOC_B), run(workers[1], TASKS[2] as Task, DOC_B)]);
-      expect(sources.flat().sort()).toEqual(["evaluated", "shared"]);
       for (const w of workers) await w.close();
       await reference.close();
     } finally {
