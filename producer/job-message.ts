@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { JobInput, JobMessage, JobParams } from "../schema/job.ts";
 import { newId } from "./ids.ts";
 
@@ -16,14 +17,23 @@ export interface JobFields {
   submittedAt?: string;
 }
 
-/** The one place a job message is built: API jobs, chat completions, batch items and republished rows. */
+/** Hex SHA-256 of a document's text as UTF-8: `input.sha256` of a job, `sha256` of an uploaded document. */
+export const textSha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
+
+/**
+ * The one place a job message is built: API jobs, chat completions, batch items and republished rows.
+ * A job with a document carries `input.sha256`: computed here from inline text, kept when the input already
+ * has it (an uploaded document's, or a claim-checked row's, whose text is no longer inline).
+ */
 export function buildJobMessage(f: JobFields): JobMessage {
+  const { input } = f;
+  const sha256 = input.sha256 ?? (input.text ? textSha256(input.text) : undefined);
   return {
     v: 1,
     id: f.id ?? newId("job"),
     lane: f.lane,
     task: f.task,
-    input: f.input,
+    input: sha256 !== undefined ? { ...input, sha256 } : input,
     params: f.params,
     ...(f.batchId != null ? { batchId: f.batchId } : {}),
     ...(f.customId != null ? { customId: f.customId } : {}),

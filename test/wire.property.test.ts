@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ZodError } from "zod";
 import { EventMessage } from "../schema/event.ts";
-import { JobMessage } from "../schema/job.ts";
+import { JobInput, JobMessage } from "../schema/job.ts";
 import { EVENT_KINDS, LANES, TASKS } from "../schema/subjects.ts";
 
 const id = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
@@ -23,6 +23,8 @@ const jobMessage = fc
       .record({
         text: opt(fc.string()),
         ref: opt(fc.string()),
+        documentId: opt(fc.string({ maxLength: 64 })),
+        sha256: opt(fc.stringMatching(/^[0-9a-f]{64}$/)),
         title: opt(fc.string({ maxLength: 1024 })),
         mime: opt(fc.string({ maxLength: 255 })),
       })
@@ -117,6 +119,16 @@ describe("wire schemas (property-based)", () => {
         expect(JobMessage.parse(overTheWire(m))).toEqual(overTheWire(m));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("a job message with input.documentId and input.sha256 is valid to a worker whose schema predates them", () => {
+    const before = JobMessage.extend({ input: JobInput.omit({ documentId: true, sha256: true }) });
+    fc.assert(
+      fc.property(jobMessage, (m) => {
+        expect(before.safeParse(overTheWire(m)).success).toBe(true);
+      }),
+      { numRuns: 100 },
     );
   });
 

@@ -6,6 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../producer/ids.ts";
+import { textSha256 } from "../../producer/job-message.ts";
 import { type Producer, startProducer } from "../../producer/producer.ts";
 import { createLogger } from "../../runtime/log.ts";
 import type { JobMessage } from "../../schema/job.ts";
@@ -75,7 +76,7 @@ describe("job messages and the server's max_payload", () => {
     expect(r.status).toBe(202);
     const row = stack.producer.store.get(r.body.id)!;
     expect(row.publishedAt).not.toBeNull();
-    expect(row.input).toEqual({ ref: r.body.id });
+    expect(row.input).toEqual({ ref: r.body.id, sha256: textSha256(text) });
     const { bytes, msg } = await stored(row);
     expect(msg.id).toBe(row.id);
     expect(bytes).toBeLessThan(maxPayload());
