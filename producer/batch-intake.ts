@@ -82,6 +82,7 @@ export class BatchIntake {
     idempotency: Idempotency | undefined,
     owner: string | null,
   ): Promise<{ row: BatchRow; created: boolean }> {
+    // Only what this intake stored is removed on failure: an uploaded document its jobs name is shared.
     const claimed: string[] = [];
     try {
       await pipelined(

@@ -122,9 +122,13 @@ export class DocumentStore {
     await (await this.open()).delete(name).catch(() => undefined);
   }
 
-  /** Removes what a job that will not be kept put in the object store: its document and its params, if any. */
+  /**
+   * Removes what a job that will not be kept put in the object store: its claim-checked document (named after
+   * the job) and its params, if any. An object the job only names (`ref` set to something else) is not the
+   * job's and stays.
+   */
   async discard(msg: JobMessage): Promise<void> {
-    await Promise.all([msg.input.ref ? this.remove(msg.input.ref) : undefined, this.remove(paramsName(msg.id))]);
+    await Promise.all([msg.input.ref === msg.id ? this.remove(msg.id) : undefined, this.remove(paramsName(msg.id))]);
   }
 
   private open(): Promise<ObjectStore> {

@@ -30,8 +30,8 @@ export interface SubmitOptions {
  * that could never fit NATS's max_payload is 413 before anything is written; a large document goes to the
  * object store, the row is written `queued`, the message published (its params through the object store
  * when they do not fit inline). A full queue is 429 backpressure and a message NATS refuses for its size
- * is 413, both leaving nothing behind; any other publish failure leaves the row for the publisher's sweep,
- * which republishes it until JetStream acks.
+ * is 413, both leaving nothing the job stored behind (an uploaded document it names is not its own); any
+ * other publish failure leaves the row for the publisher's sweep, which republishes it until JetStream acks.
  */
 export async function submitJob(
   { store, publisher, documents, log }: SubmitDeps,
@@ -49,7 +49,7 @@ export async function submitJob(
   }
   const { row, created } = store.insert(msg, idempotency, webhookUrl, owner);
   if (!created) {
-    if (msg.input.ref) await documents.remove(msg.input.ref);
+    await documents.discard(msg);
     checkSameRequest(row, idempotency?.fingerprint);
     return { row, created, msg };
   }
