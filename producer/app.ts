@@ -8,6 +8,7 @@ import { mountNotFound, mountRoutes, type Route } from "./route.ts";
 import { type BatchRoutesDeps, batchRoutes } from "./routes/batches.ts";
 import { type DashboardRoutesDeps, dashboardRoutes } from "./routes/dashboard.ts";
 import { apiDocs, type DocsRoutesDeps, docsRoutes } from "./routes/docs.ts";
+import { type DocumentRoutesDeps, documentRoutes } from "./routes/documents.ts";
 import { type HealthRoutesDeps, healthRoutes } from "./routes/health.ts";
 import { type JobRoutesDeps, jobRoutes } from "./routes/jobs.ts";
 import { type KeyRoutesDeps, keyRoutes } from "./routes/keys.ts";
@@ -21,6 +22,7 @@ import type { KeyStore } from "./stores/api-keys.ts";
 export interface AppDeps
   extends JobRoutesDeps,
     BatchRoutesDeps,
+    DocumentRoutesDeps,
     WebhookRoutesDeps,
     OpenAIRoutesDeps,
     OpenAIBatchRoutesDeps,
@@ -43,6 +45,7 @@ export const ROUTES: readonly Route<AppDeps & DocsRoutesDeps>[] = [
   ...jobRoutes,
   ...webhookRoutes,
   ...batchRoutes,
+  ...documentRoutes,
   ...openaiRoutes,
   ...openaiBatchRoutes,
   ...keyRoutes,

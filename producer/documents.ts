@@ -37,6 +37,8 @@ const paramsName = (jobId: string) => `${jobId}.params`;
  * claimed at submit (`input.ref`, the row keeps the ref); params are claimed on each publish (`paramsRef`,
  * the row keeps them whole, for the API). worker/documents.ts reads both back. Every size is the
  * serialized size, measured against the max_payload of the server the connection is on.
+ * Uploaded documents (POST /v1/documents) live there too, under the document id, shared by every job that
+ * names one: only deleting the document removes that object.
  */
 export class DocumentStore {
   private store?: Promise<ObjectStore>;
@@ -124,11 +126,27 @@ export class DocumentStore {
 
   /**
    * Removes what a job that will not be kept put in the object store: its claim-checked document (named after
-   * the job) and its params, if any. An object the job only names (`ref` set to something else) is not the
-   * job's and stays.
+   * the job) and its params, if any. An uploaded document's object (`ref` = the document id) is
+   * shared by other jobs and stays.
    */
   async discard(msg: JobMessage): Promise<void> {
     await Promise.all([msg.input.ref === msg.id ? this.remove(msg.id) : undefined, this.remove(paramsName(msg.id))]);
+  }
+
+  /** Stores an uploaded document's text under `name`; it stays until deleteObject(name). */
+  async put(name: string, text: string): Promise<void> {
+    await (await this.open()).putBlob({ name }, new TextEncoder().encode(text));
+  }
+
+  /** An uploaded document's text; undefined when its object is gone. */
+  async read(name: string): Promise<string | undefined> {
+    const data = await (await this.open()).getBlob(name);
+    return data ? new TextDecoder().decode(data) : undefined;
+  }
+
+  /** Deletes an uploaded document's object (one already gone is fine); a failing store throws. */
+  async deleteObject(name: string): Promise<void> {
+    await (await this.open()).delete(name);
   }
 
   private open(): Promise<ObjectStore> {

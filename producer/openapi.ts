@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CreatedKey, CreateJobRequest, CreateKeyRequest, ErrorResponse, JobView, KeyList, KeyView } from "../schema/api.ts";
 import { BatchItem, BatchResultLine, BatchView, CreateBatchRequest, RejectedItem } from "../schema/batch.ts";
+import { CreateDocumentRequest, DocumentDeleted, DocumentList, DocumentView } from "../schema/document.ts";
 import { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelList } from "../schema/openai.ts";
 import {
   BatchOutputLine,
@@ -25,6 +26,10 @@ const BatchUploadForm = z.object({
   lane: z.string().optional(),
   params: z.string().optional().meta({ description: "JSON object" }),
   webhookUrl: z.string().optional(),
+});
+const DocumentUploadForm = z.object({
+  file: z.file().meta({ description: "txt, md, pdf or docx" }),
+  title: z.string().max(1024).optional().meta({ description: "default: the file name" }),
 });
 const FileUploadForm = z.object({
   file: z.file().meta({ description: "JSONL of batch request lines (BatchRequestLine)" }),
@@ -57,6 +62,11 @@ export const COMPONENTS = {
   BatchCreated: { schema: BatchCreated, io: "output" },
   BatchResultLine: { schema: BatchResultLine, io: "output" },
   JobList: { schema: JobList, io: "output" },
+  CreateDocumentRequest: { schema: CreateDocumentRequest, io: "input" },
+  DocumentUploadForm: { schema: DocumentUploadForm, io: "input" },
+  DocumentView: { schema: DocumentView, io: "output" },
+  DocumentList: { schema: DocumentList, io: "output" },
+  DocumentDeleted: { schema: DocumentDeleted, io: "output" },
   FileUploadForm: { schema: FileUploadForm, io: "input" },
   FileObject: { schema: FileObject, io: "output" },
   FileList: { schema: FileList, io: "output" },

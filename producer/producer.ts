@@ -24,6 +24,7 @@ import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
 import { KeyStore } from "./stores/api-keys.ts";
 import { BatchStore } from "./stores/batches.ts";
+import { DocumentRecords } from "./stores/documents.ts";
 import { FileStore } from "./stores/files.ts";
 import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
@@ -129,6 +130,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT_SECONDS * 1000,
     log,
     documents,
+    documentRecords: new DocumentRecords(database.db),
     canceller,
     batches,
     intake,

@@ -39,6 +39,8 @@ export const API_ERROR_CODES = {
   /** webhookUrl resolves to a private, loopback, link-local or metadata address (see DOCKET_WEBHOOK_ALLOW). */
   webhook_url_forbidden: 400,
   not_found: 404,
+  /** No document with that id, or one another API key uploaded (POST /v1/documents). */
+  document_not_found: 404,
   /** The request conflicts with the resource's state (cancelling a finished job). */
   conflict: 409,
   payload_too_large: 413,

@@ -197,3 +197,32 @@ export const openaiBatches = sqliteTable("openai_batches", {
   createdAt: text("created_at").notNull(),
 });
 export type OpenAIBatchRow = typeof openaiBatches.$inferSelect;
+
+/**
+ * Documents uploaded once (POST /v1/documents) for many jobs to name. The text lives in the docket-docs object
+ * store under `object` (the document id), where workers read it; it stays until the document is deleted.
+ */
+export const documents = sqliteTable(
+  "documents",
+  {
+    id: text("id").primaryKey(),
+    /** API key id that uploaded it; null for the admin key or when auth is off (producer/auth/). */
+    owner: text("owner"),
+    title: text("title"),
+    /** The uploaded file's name; null for a document sent as JSON text. */
+    filename: text("filename"),
+    mime: text("mime"),
+    /** UTF-8 bytes of the text (after extraction from a PDF or DOCX). */
+    bytes: integer("bytes").notNull(),
+    /** Hex SHA-256 of the text: the `input.sha256` of every job on it. */
+    sha256: text("sha256").notNull(),
+    /** Name of the object in the docket-docs object store holding the text. */
+    object: text("object").notNull(),
+    idempotencyKey: text("idempotency_key").unique(),
+    /** Fingerprint of the upload that used the key: the same key with another upload is refused (422). */
+    idempotencyFingerprint: text("idempotency_fingerprint"),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [index("documents_owner_idx").on(t.owner, t.id)],
+);
+export type DocumentRow = typeof documents.$inferSelect;

@@ -52,7 +52,7 @@ describe("/openapi.json", () => {
     expect(Object.keys(doc.webhooks)).toEqual(expect.arrayContaining(["job.succeeded", "job.failed", "batch.completed"]));
   });
 
-  it("documents the batch, job list and OpenAI Files + Batch routes, with multipart and JSONL bodies", async () => {
+  it("documents the batch, job list, document and OpenAI Files + Batch routes, with multipart and JSONL bodies", async () => {
     const doc = await document();
     const expected: [string, string][] = [
       ["get", "/v1/jobs"],
@@ -62,6 +62,10 @@ describe("/openapi.json", () => {
       ["get", "/v1/batches/{id}"],
       ["get", "/v1/batches/{id}/results"],
       ["post", "/v1/batches/{id}/cancel"],
+      ["post", "/v1/documents"],
+      ["get", "/v1/documents"],
+      ["get", "/v1/documents/{id}"],
+      ["delete", "/v1/documents/{id}"],
       ["post", "/openai/v1/files"],
       ["get", "/openai/v1/files"],
       ["get", "/openai/v1/files/{id}"],
@@ -76,6 +80,10 @@ describe("/openapi.json", () => {
     expect(Object.keys(doc.paths["/v1/batches"].post.requestBody.content).sort()).toEqual([
       "application/json",
       "application/x-ndjson",
+      "multipart/form-data",
+    ]);
+    expect(Object.keys(doc.paths["/v1/documents"].post.requestBody.content).sort()).toEqual([
+      "application/json",
       "multipart/form-data",
     ]);
     expect(doc.components.schemas.FileUploadForm.properties.file).toMatchObject({ type: "string", format: "binary" });

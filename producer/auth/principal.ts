@@ -1,7 +1,8 @@
 import type { Context } from "hono";
-import type { BatchRow, JobRow } from "../../schema/tables.ts";
+import type { BatchRow, DocumentRow, JobRow } from "../../schema/tables.ts";
 import { ApiError } from "../errors.ts";
 import type { BatchStore } from "../stores/batches.ts";
+import type { DocumentRecords } from "../stores/documents.ts";
 import type { JobStore } from "../stores/jobs.ts";
 
 /**
@@ -51,5 +52,16 @@ export function ownBatch(batches: BatchStore, p: Principal, id: string): BatchRo
   const row = batches.get(id);
   if (!row) throw new ApiError("not_found", `no batch with id ${id}`);
   checkOwner(p, row, `batch ${id}`);
+  return row;
+}
+
+/**
+ * The document, if it exists and the caller may see it; otherwise 404 document_not_found, for another key's
+ * document too: a job or batch naming an id it cannot use gets one answer, whoever uploaded it.
+ */
+export function ownDocument(records: DocumentRecords, p: Principal, id: string, field?: string): DocumentRow {
+  const row = records.get(id);
+  if (!row || !canSee(p, row))
+    throw new ApiError("document_not_found", `no document with id ${id}; upload it with POST /v1/documents`, field);
   return row;
 }
