@@ -1,6 +1,6 @@
 import { missingForTask } from "../schema/api.ts";
 import { BatchItem, type BatchOptions, type RejectedItem } from "../schema/batch.ts";
-import type { JobMessage } from "../schema/job.ts";
+import type { JobInput, JobMessage } from "../schema/job.ts";
 import { ApiError } from "./errors.ts";
 import { buildJobMessage } from "./job-message.ts";
 import { yieldToEventLoop } from "./pipeline.ts";
@@ -16,6 +16,8 @@ export interface ItemContext {
   batchId: string;
   submittedAt: string;
   maxDocument: number;
+  /** The input of an uploaded document (documentInput) that items without `text` are about. */
+  document?: JobInput;
 }
 
 /** One batch item → its job message, or why it is refused (field paths relative to the item). */
@@ -29,7 +31,8 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
   const item = parsed.data;
   const task = item.task ?? ctx.options.task;
   const params = item.params ? { ...ctx.options.params, ...item.params } : ctx.options.params;
-  const missing = missingForTask(task, item.text, params);
+  const onDocument = item.text === undefined && ctx.document !== undefined;
+  const missing = missingForTask(task, !!item.text || onDocument, params);
   if (missing) {
     const field = missing.path[0] === "input" ? "text" : missing.path.join(".");
     return { code: "validation_failed", message: `${field}: ${missing.message}`, field };
@@ -44,6 +47,7 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
     lane: ctx.options.lane,
     task,
     input: {
+      ...(onDocument ? ctx.document : {}),
       ...(item.text !== undefined ? { text: item.text } : {}),
       ...(item.title ? { title: item.title } : {}),
       ...(item.mime ? { mime: item.mime } : {}),
@@ -57,22 +61,30 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
 
 const isJob = (x: JobMessage | Omit<RejectedItem, "line" | "index">): x is JobMessage => "v" in x;
 
-function tooMany(max: number): ApiError {
-  return new ApiError("validation_failed", `a batch holds at most ${max} items (DOCKET_MAX_BATCH_ITEMS); split it`, "items");
+function tooMany(max: number, field = "items"): ApiError {
+  return new ApiError("validation_failed", `a batch holds at most ${max} items (DOCKET_MAX_BATCH_ITEMS); split it`, field);
 }
 
-/** A JSON items array: strict, like any JSON body: the first bad item is a 400 naming `items.<i>.<field>`. */
-export async function jobsFromArray(ctx: ItemContext, items: readonly unknown[], maxItems: number): Promise<JobMessage[]> {
-  if (items.length > maxItems) throw tooMany(maxItems);
+/**
+ * A JSON items array: strict, like any JSON body: the first bad item is a 400 naming `<name>.<i>.<field>`
+ * (`name`: the array's field in the body).
+ */
+export async function jobsFromArray(
+  ctx: ItemContext,
+  items: readonly unknown[],
+  maxItems: number,
+  name = "items",
+): Promise<JobMessage[]> {
+  if (items.length > maxItems) throw tooMany(maxItems, name);
   const jobs: JobMessage[] = [];
   for (let i = 0; i < items.length; i++) {
     if (i > 0 && i % CHUNK === 0) await yieldToEventLoop();
     const r = itemToJob(ctx, items[i]);
     if (!isJob(r)) {
-      const field = `items.${i}${r.field ? `.${r.field}` : ""}`;
+      const field = `${name}.${i}${r.field ? `.${r.field}` : ""}`;
       throw new ApiError(
         r.code === "payload_too_large" ? "payload_too_large" : "validation_failed",
-        `items.${i}${r.field ? "." : ": "}${r.message}`,
+        `${name}.${i}${r.field ? "." : ": "}${r.message}`,
         field,
       );
     }

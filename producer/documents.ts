@@ -3,6 +3,7 @@ import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JobInput, JobMessage } from "../schema/job.ts";
 import { DOCS_BUCKET } from "../schema/subjects.ts";
+import type { DocumentRow } from "../schema/tables.ts";
 import { ApiError } from "./errors.ts";
 
 export interface DocumentLimits {
@@ -153,4 +154,20 @@ export class DocumentStore {
     this.store ??= new Objm(jetstream(this.nc)).open(DOCS_BUCKET);
     return this.store;
   }
+}
+
+/**
+ * The input of a job on an uploaded document: the object to read, the document's id and content hash, and its
+ * title and mime unless the job gives its own.
+ */
+export function documentInput(doc: DocumentRow, own: { title?: string; mime?: string } = {}): JobInput {
+  const title = own.title ?? doc.title ?? undefined;
+  const mime = own.mime ?? doc.mime ?? undefined;
+  return {
+    ref: doc.object,
+    documentId: doc.id,
+    sha256: doc.sha256,
+    ...(title !== undefined ? { title } : {}),
+    ...(mime !== undefined ? { mime } : {}),
+  };
 }

@@ -1,7 +1,13 @@
 import { z } from "zod";
 import { CreatedKey, CreateJobRequest, CreateKeyRequest, ErrorResponse, JobView, KeyList, KeyView } from "../schema/api.ts";
 import { BatchItem, BatchResultLine, BatchView, CreateBatchRequest, RejectedItem } from "../schema/batch.ts";
-import { CreateDocumentRequest, DocumentDeleted, DocumentList, DocumentView } from "../schema/document.ts";
+import {
+  CreateDocumentJobsRequest,
+  CreateDocumentRequest,
+  DocumentDeleted,
+  DocumentList,
+  DocumentView,
+} from "../schema/document.ts";
 import { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ModelList } from "../schema/openai.ts";
 import {
   BatchOutputLine,
@@ -67,6 +73,7 @@ export const COMPONENTS = {
   DocumentView: { schema: DocumentView, io: "output" },
   DocumentList: { schema: DocumentList, io: "output" },
   DocumentDeleted: { schema: DocumentDeleted, io: "output" },
+  CreateDocumentJobsRequest: { schema: CreateDocumentJobsRequest, io: "input" },
   FileUploadForm: { schema: FileUploadForm, io: "input" },
   FileObject: { schema: FileObject, io: "output" },
   FileList: { schema: FileList, io: "output" },

@@ -5,17 +5,20 @@ import { jsonSchemaIssue } from "./json-schema.ts";
 import { LANES, TASKS, type Task } from "./subjects.ts";
 import { WebhookUrl } from "./webhook.ts";
 
-/** What a task needs beyond the common shape (shared by jobs and batch items), or undefined when it is all there. */
+/**
+ * What a task needs beyond the common shape (shared by jobs and batch items), or undefined when it is all there.
+ * `hasDocument`: the job has non-empty text or names an uploaded document.
+ */
 export function missingForTask(
   task: Task,
-  text: string | undefined,
+  hasDocument: boolean,
   params: JobParams,
 ): { path: string[]; message: string } | undefined {
   if (task === "chat") {
     if (!params.messages) return { path: ["params", "messages"], message: "is required for task chat" };
     const issue = chatMessagesIssue(params.messages);
     if (issue) return { path: ["params", "messages"], message: issue };
-  } else if (text === undefined || text.length === 0) return { path: ["input", "text"], message: `is required for task ${task}` };
+  } else if (!hasDocument) return { path: ["input", "text"], message: `is required for task ${task}` };
   if (task === "classify" && !params.labels)
     return { path: ["params", "labels"], message: "is required for task classify (at least 2 labels)" };
   if (task === "ask" && !params.question) return { path: ["params", "question"], message: "is required for task ask" };
@@ -36,6 +39,9 @@ export const CreateJobRequest = z
     input: z
       .object({
         text: z.string().optional(),
+        /** An uploaded document (POST /v1/documents) instead of `text`. */
+        documentId: z.string().max(64).optional(),
+        /** With documentId, title and mime replace the uploaded document's for this job. */
         title: z.string().max(1024).optional(),
         mime: z.string().max(255).optional(),
       })
@@ -47,7 +53,10 @@ export const CreateJobRequest = z
     webhookUrl: WebhookUrl.optional(),
   })
   .superRefine((req, ctx) => {
-    const missing = missingForTask(req.task, req.input.text, req.params);
+    if (req.input.text !== undefined && req.input.documentId !== undefined)
+      ctx.addIssue({ code: "custom", path: ["input", "documentId"], message: "send input.text or input.documentId, not both" });
+    const hasDocument = !!req.input.text || req.input.documentId !== undefined;
+    const missing = missingForTask(req.task, hasDocument, req.params);
     if (missing) ctx.addIssue({ code: "custom", path: missing.path, message: missing.message });
   });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;

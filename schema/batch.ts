@@ -41,6 +41,8 @@ export type BatchOptions = z.infer<typeof BatchOptions>;
 /** POST /v1/batches with content-type application/json. */
 export const CreateBatchRequest = BatchOptions.extend({
   items: z.array(z.unknown()).min(1),
+  /** An uploaded document (POST /v1/documents) that items without `text` are about. */
+  documentId: z.string().max(64).optional(),
 });
 export type CreateBatchRequest = z.infer<typeof CreateBatchRequest>;
 

@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { BatchOptions } from "./batch.ts";
+import { JobParams } from "./job.ts";
+import { TASKS } from "./subjects.ts";
 
 /** POST /v1/documents as JSON (a file goes as multipart instead: `file`, optional `title`). */
 export const CreateDocumentRequest = z.object({
@@ -32,6 +35,23 @@ export const ListDocumentsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export type ListDocumentsQuery = z.infer<typeof ListDocumentsQuery>;
+
+/** One task of POST /v1/documents/:id/jobs: the request's params apply unless the task overrides them. */
+export const DocumentTask = z.object({
+  task: z.enum(TASKS),
+  params: JobParams.optional(),
+  customId: z.string().max(256).optional(),
+});
+
+/**
+ * POST /v1/documents/:id/jobs: many tasks on one document, as one batch. The batch options without `task`
+ * (each task names its own; the batch records the first): lane (default batch), params every task starts from,
+ * webhookUrl.
+ */
+export const CreateDocumentJobsRequest = BatchOptions.omit({ task: true }).extend({
+  tasks: z.array(DocumentTask).min(1),
+});
+export type CreateDocumentJobsRequest = z.infer<typeof CreateDocumentJobsRequest>;
 
 /** DELETE /v1/documents/:id. */
 export const DocumentDeleted = z.object({ id: z.string(), object: z.literal("document"), deleted: z.literal(true) });

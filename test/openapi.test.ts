@@ -66,6 +66,7 @@ describe("/openapi.json", () => {
       ["get", "/v1/documents"],
       ["get", "/v1/documents/{id}"],
       ["delete", "/v1/documents/{id}"],
+      ["post", "/v1/documents/{id}/jobs"],
       ["post", "/openai/v1/files"],
       ["get", "/openai/v1/files"],
       ["get", "/openai/v1/files/{id}"],

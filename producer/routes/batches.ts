@@ -3,16 +3,18 @@ import { stream } from "hono/streaming";
 import type { z } from "zod";
 import { BatchOptions, CreateBatchRequest, type RejectedItem } from "../../schema/batch.ts";
 import type { JobMessage } from "../../schema/job.ts";
-import { ownBatch, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
+import { ownBatch, ownDocument, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";
 import { type ItemContext, isJob, itemToJob, jobsFromArray, jobsFromJsonl } from "../batch-items.ts";
 import type { Canceller } from "../cancel.ts";
+import { documentInput } from "../documents.ts";
 import { ApiError } from "../errors.ts";
 import { extractText } from "../extract-text.ts";
 import { batchFingerprint, checkSameRequest } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { pathParam, type Route } from "../route.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
+import type { DocumentRecords } from "../stores/documents.ts";
 import { parseValue, readForm, readJson } from "../validate.ts";
 import type { AddressPolicy } from "../webhooks/address.ts";
 import { checkWebhookUrl } from "./webhooks.ts";
@@ -24,6 +26,7 @@ export interface BatchRoutesDeps {
   maxDocument: number;
   maxBatchItems: number;
   webhookPolicy: AddressPolicy;
+  documentRecords: DocumentRecords;
 }
 
 /** Rejected lines listed in a response; the count says how many there were in all. */
@@ -102,7 +105,11 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
   } else {
     const req = parseValue(CreateBatchRequest, await readJson(c, " (or send JSONL as application/x-ndjson)"));
     options = req;
-    jobs = await jobsFromArray(ctx(req), req.items, maxBatchItems);
+    const document =
+      req.documentId !== undefined
+        ? documentInput(ownDocument(deps.documentRecords, principal, req.documentId, "documentId"))
+        : undefined;
+    jobs = await jobsFromArray({ ...ctx(req), document }, req.items, maxBatchItems);
   }
 
   // The body is read before a known key is answered: the same key with another batch is 422, not the first batch.
@@ -132,7 +139,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
     tag: "batches",
     summary: "Submit a batch: JSON items, a JSONL upload or multipart files",
     description:
-      "JSON: CreateBatchRequest. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
+      "JSON: CreateBatchRequest; with `documentId` (an uploaded document, POST /v1/documents) items without `text` run on that document. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
     body: {
       "application/json": "CreateBatchRequest",
       "application/x-ndjson": "BatchItem",
@@ -155,6 +162,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
       "202": "BatchCreated",
       "200": { description: "The batch an earlier request with this Idempotency-Key created.", schema: "BatchView" },
       "400": "Error",
+      "404": "Error",
       "413": "Error",
       "422": "Error",
       "429": "Error",

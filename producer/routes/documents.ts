@@ -1,21 +1,38 @@
 import type { Context } from "hono";
 import type { Logger } from "../../runtime/log.ts";
-import { CreateDocumentRequest, type DocumentDeleted, type DocumentList, ListDocumentsQuery } from "../../schema/document.ts";
+import type { BatchOptions } from "../../schema/batch.ts";
+import {
+  CreateDocumentJobsRequest,
+  CreateDocumentRequest,
+  type DocumentDeleted,
+  type DocumentList,
+  ListDocumentsQuery,
+} from "../../schema/document.ts";
 import type { DocumentRow } from "../../schema/tables.ts";
 import { ownDocument, ownerFilter, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
-import type { DocumentStore } from "../documents.ts";
+import type { BatchIntake } from "../batch-intake.ts";
+import { jobsFromArray } from "../batch-items.ts";
+import { type DocumentStore, documentInput } from "../documents.ts";
 import { ApiError } from "../errors.ts";
 import { extractText } from "../extract-text.ts";
 import { checkSameRequest, RequestFingerprint } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { textSha256 } from "../job-message.ts";
 import { pathParam, type Route } from "../route.ts";
+import { type BatchStore, toBatchView } from "../stores/batches.ts";
 import { type DocumentRecords, toDocumentView } from "../stores/documents.ts";
 import { parseJson, parseValue, readForm } from "../validate.ts";
+import type { AddressPolicy } from "../webhooks/address.ts";
+import { checkWebhookUrl } from "./webhooks.ts";
 
 export interface DocumentRoutesDeps {
   documentRecords: DocumentRecords;
   documents: DocumentStore;
+  batches: BatchStore;
+  intake: BatchIntake;
+  maxDocument: number;
+  maxBatchItems: number;
+  webhookPolicy: AddressPolicy;
   log: Logger;
 }
 
@@ -101,7 +118,33 @@ async function createDocument(c: Context, { documentRecords, documents, log }: D
   return c.json(toDocumentView(row), 201);
 }
 
-/** /v1/documents: upload once (text, txt, md, pdf, docx), list, get, delete. */
+/** POST /v1/documents/:id/jobs: one job per task on the document, submitted as one batch (BatchIntake). */
+async function submitDocumentJobs(c: Context, deps: DocumentRoutesDeps): Promise<Response> {
+  const { documentRecords, batches, intake, maxDocument, maxBatchItems, webhookPolicy } = deps;
+  const principal = principalOf(c);
+  const documentId = pathParam(c, "id");
+  const req = await parseJson(c, CreateDocumentJobsRequest);
+  const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
+  const idempotency = key ? { key, fingerprint: new RequestFingerprint().add({ documentId, ...req }).digest() } : undefined;
+  const known = key ? batches.byIdempotencyKey(key) : undefined;
+  if (known) {
+    checkSameRequest(known, idempotency?.fingerprint);
+    return c.json(toBatchView(known), 200);
+  }
+  const doc = ownDocument(documentRecords, principal, documentId);
+  if (req.webhookUrl) await checkWebhookUrl(webhookPolicy, req.webhookUrl);
+  const id = newId("batch");
+  const createdAt = new Date().toISOString();
+  // A batch row records one task: the first; each job keeps its own.
+  const options: BatchOptions = { task: req.tasks[0]!.task, lane: req.lane, params: req.params, webhookUrl: req.webhookUrl };
+  const ctx = { options, batchId: id, submittedAt: createdAt, maxDocument, document: documentInput(doc) };
+  const jobs = await jobsFromArray(ctx, req.tasks, maxBatchItems, "tasks");
+  const { row, created } = await intake.submit(id, options, jobs, createdAt, idempotency, principal.keyId);
+  if (!created) checkSameRequest(row, idempotency?.fingerprint);
+  return c.json(toBatchView(row), created ? 202 : 200);
+}
+
+/** /v1/documents: upload once (text, txt, md, pdf, docx), list, get, delete, and many tasks on one as a batch. */
 export const documentRoutes: Route<DocumentRoutesDeps>[] = [
   {
     method: "post",
@@ -111,7 +154,7 @@ export const documentRoutes: Route<DocumentRoutesDeps>[] = [
     tag: "documents",
     summary: "Upload a document once, for many jobs to name",
     description:
-      "JSON `{text, title?}`, or multipart with a `file` (txt, md, pdf, docx; text extracted as for batches) and an optional `title` (default: the file name). The text is kept in the docket-docs object store until the document is deleted. At most DOCKET_MAX_DOCUMENT_BYTES of text.",
+      "JSON `{text, title?}`, or multipart with a `file` (txt, md, pdf, docx; text extracted as for batches) and an optional `title` (default: the file name). The text is kept in the docket-docs object store until the document is deleted; jobs name it with `input.documentId`, batches with `documentId`. At most DOCKET_MAX_DOCUMENT_BYTES of text.",
     body: { "application/json": "CreateDocumentRequest", "multipart/form-data": "DocumentUploadForm" },
     headers: [
       {
@@ -188,5 +231,31 @@ export const documentRoutes: Route<DocumentRoutesDeps>[] = [
       log.info({ documentId: row.id }, "document deleted");
       return c.json({ id: row.id, object: "document", deleted: true } satisfies DocumentDeleted);
     },
+  },
+  {
+    method: "post",
+    path: "/v1/documents/{id}/jobs",
+    access: "key",
+    tag: "documents",
+    summary: "Run many tasks on one document, as one batch",
+    description:
+      "One job per entry of `tasks` (task, params merged over the request's `params`, customId), all reading the document; the answer is a batch like POST /v1/batches makes (get, results, cancel, webhooks). The batch records the first task as its `task`.",
+    body: "CreateDocumentJobsRequest",
+    headers: [
+      {
+        name: "Idempotency-Key",
+        description:
+          "The same key and body return the same batch (200) instead of a new one; the same key with another body is 422.",
+      },
+    ],
+    responses: {
+      "202": "BatchView",
+      "200": { description: "The batch an earlier request with this Idempotency-Key created.", schema: "BatchView" },
+      "400": "Error",
+      "404": "Error",
+      "422": "Error",
+      "429": "Error",
+    },
+    handler: submitDocumentJobs,
   },
 ];

@@ -1,10 +1,12 @@
 import { CreateJobRequest, ListJobsQuery } from "../../schema/api.ts";
-import { ownerFilter, ownJob, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
+import { ownDocument, ownerFilter, ownJob, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { Canceller } from "../cancel.ts";
+import { documentInput } from "../documents.ts";
 import { checkSameRequest, RequestFingerprint } from "../idempotency.ts";
 import { buildJobMessage } from "../job-message.ts";
 import type { Recorder } from "../recorder.ts";
 import { pathParam, type Route } from "../route.ts";
+import type { DocumentRecords } from "../stores/documents.ts";
 import { toView } from "../stores/jobs.ts";
 import { type SubmitDeps, submitJob } from "../submit.ts";
 import { parseJson, parseValue } from "../validate.ts";
@@ -16,6 +18,7 @@ export interface JobRoutesDeps extends SubmitDeps {
   canceller: Canceller;
   recorder: Recorder;
   webhookPolicy: AddressPolicy;
+  documentRecords: DocumentRecords;
 }
 
 /** /v1/jobs: submit, list, get, cancel, follow (SSE). */
@@ -27,7 +30,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     tag: "jobs",
     summary: "Submit a job",
     description:
-      "Validates, stores (queued) and publishes the job. `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it.",
+      "Validates, stores (queued) and publishes the job. The document is `input.text`, or `input.documentId` naming an uploaded document (POST /v1/documents; unknown or another key's: 404 `document_not_found`). `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it.",
     body: "CreateJobRequest",
     headers: [
       {
@@ -40,6 +43,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
       "202": "JobView",
       "200": { description: "The job an earlier request with this Idempotency-Key created.", schema: "JobView" },
       "400": "Error",
+      "404": "Error",
       "413": "Error",
       "422": "Error",
       "429": "Error",
@@ -56,10 +60,15 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
         return c.json(toView(known), 200);
       }
       if (req.webhookUrl) await checkWebhookUrl(deps.webhookPolicy, req.webhookUrl);
+      const { documentId, ...own } = req.input;
+      const input =
+        documentId !== undefined
+          ? documentInput(ownDocument(deps.documentRecords, principal, documentId, "input.documentId"), own)
+          : own;
       const msg = buildJobMessage({
         lane: req.lane,
         task: req.task,
-        input: req.input,
+        input,
         params: req.params,
         customId: req.customId || undefined,
         deadline: req.deadline || undefined,
