@@ -111,4 +111,41 @@ describe("docket submit / watch / results / status / cancel", () => {
     expect((await docket(["status"])).code).toBe(2);
     expect((await docket(["submit", join(dir, "missing-folder")])).code).toBe(2);
   });
+
+  it("documents add uploads a file once; documents tasks and submit --document run tasks on it as batches; list and delete", async () => {
+    const file = join(dir, "contract.md");
+    await writeFile(file, "# Contract\n\nThe tenant pays rent monthly.");
+    const add = await docket(["documents", "add", file, "--title", "the contract"]);
+    expect(add.code, add.stderr).toBe(0);
+    const docId = add.stdout.trim();
+    expect(docId).toMatch(/^doc_\w+$/);
+
+    const tasks = await docket([
+      "documents",
+      "tasks",
+      docId,
+      "--task",
+      "summarize",
+      "--task",
+      "ask",
+      "--params",
+      '{"maxTokens":6,"question":"Who pays?"}',
+    ]);
+    expect(tasks.code, tasks.stderr).toBe(0);
+    const batchId = tasks.stdout.trim();
+    const watch = await docket(["watch", batchId, "--interval", "0.2"]);
+    expect(watch.code, watch.stderr).toBe(0);
+    expect(watch.stdout).toContain(`${batchId} completed 2/2 done (succeeded 2`);
+
+    const one = await docket(["submit", "--document", docId, "--task", "summarize", "--params", '{"maxTokens":4}']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(stack.producer.batches.get(one.stdout.trim())?.total).toBe(1);
+
+    const list = await docket(["documents", "list"]);
+    expect(list.stdout).toMatch(new RegExp(`^${docId} .* the contract$`, "m"));
+    expect((await docket(["documents", "delete", docId])).code).toBe(0);
+    expect((await docket(["documents", "tasks", docId, "--task", "summarize"])).code).toBe(5);
+    expect((await docket(["documents", "add", join(dir, "missing.txt")])).code).toBe(2);
+    expect((await docket(["submit", "--document", docId, file])).code).toBe(2);
+  });
 });

@@ -52,6 +52,20 @@ export async function getBatch(t: ApiTarget, id: string): Promise<BatchView> {
   return (await (await call(t, `/v1/batches/${encodeURIComponent(id)}`)).json()) as BatchView;
 }
 
+/** POST /v1/documents/:id/jobs: tasks on an uploaded document, as one batch (`documents tasks`, `submit --document`). */
+export async function submitDocumentTasks(
+  t: ApiTarget,
+  id: string,
+  body: { tasks: { task: string }[]; params?: unknown; lane?: string; webhookUrl?: string },
+): Promise<BatchView> {
+  const res = await call(t, `/v1/documents/${encodeURIComponent(id)}/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as BatchView;
+}
+
 /** `batch_… in_progress 3/10 done (succeeded 2, failed 1, cancelled 0, running 2, queued 5)` */
 export function describeBatch(b: BatchView): string {
   const c = b.counts;

@@ -11,6 +11,10 @@ const COMMANDS: Record<string, Command> = {
   backup: { summary: "copy the SQLite database while docket runs (online backup)", load: () => import("./backup.ts") },
   restore: { summary: "put a backup in place of the database (producer stopped)", load: () => import("./restore.ts") },
   submit: { summary: "submit files, folders or a JSONL file as one batch; prints its id", load: () => import("./submit.ts") },
+  documents: {
+    summary: "upload a document once (add), run tasks on it as a batch (tasks), list, delete",
+    load: () => import("./documents.ts"),
+  },
   status: { summary: "a batch's state and counts (--json)", load: () => import("./batch.ts").then((m) => ({ run: m.status })) },
   watch: { summary: "a live progress bar until a batch ends", load: () => import("./batch.ts").then((m) => ({ run: m.watch })) },
   results: {

@@ -9,7 +9,7 @@ export const EXIT = {
   http: 3,
   /** `watch`: the batch ended failed, cancelled or expired. */
   batchEnded: 4,
-  /** The batch (or job) does not exist (HTTP 404). */
+  /** The batch, job or document does not exist (HTTP 404). */
   notFound: 5,
 } as const;
 

@@ -4,18 +4,22 @@ import { readdir, stat } from "node:fs/promises";
 import { basename, extname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import type { BatchView } from "../../schema/batch.ts";
-import { call, TARGET_OPTIONS, target } from "./api.ts";
+import { call, submitDocumentTasks, TARGET_OPTIONS, target } from "./api.ts";
 import { CliError, EXIT, progressBar } from "./output.ts";
 
 const USAGE = `usage: docket submit <files|folders|file.jsonl> [--task summarize] [--params '{"maxTokens":200}']
                      [--lane batch] [--webhook-url URL] [--url URL] [--api-key KEY]
+       docket submit --document <id> [--task summarize] [--params ...] [--lane batch] [--webhook-url URL]
 
 Submits the documents as ONE batch and prints its id on stdout (id=$(docket submit docs/)).
 Files: .txt, .md, .pdf, .docx; folders are walked recursively (other files are skipped) and each
 document's customId is its path inside the folder. A single .jsonl file is sent as a JSONL batch,
-one item per line. The upload shows a progress bar on stderr.`;
+one item per line. The upload shows a progress bar on stderr.
+--document: the task on an uploaded document (docket documents add), as a batch of one; for several
+tasks on it, docket documents tasks.`;
 
-const MIME: Record<string, string> = {
+/** The file types docket extracts text from, by extension. */
+export const MIME: Record<string, string> = {
   ".txt": "text/plain",
   ".text": "text/plain",
   ".md": "text/markdown",
@@ -117,6 +121,7 @@ const parseSubmitArgs = (args: string[]) =>
       params: { type: "string" },
       lane: { type: "string", default: "batch" },
       "webhook-url": { type: "string" },
+      document: { type: "string" },
       ...TARGET_OPTIONS,
       help: { type: "boolean", short: "h", default: false },
     },
@@ -131,7 +136,9 @@ export async function run(argv: string[]): Promise<void> {
   }
   const { values, positionals } = parsed;
   if (values.help) return void console.log(USAGE);
-  if (positionals.length === 0) throw new CliError(`nothing to submit\n${USAGE}`, EXIT.usage);
+  if (values.document !== undefined && positionals.length > 0)
+    throw new CliError(`--document submits an uploaded document: give it no files\n${USAGE}`, EXIT.usage);
+  if (values.document === undefined && positionals.length === 0) throw new CliError(`nothing to submit\n${USAGE}`, EXIT.usage);
   if (values.params !== undefined) {
     try {
       JSON.parse(values.params);
@@ -140,6 +147,16 @@ export async function run(argv: string[]): Promise<void> {
     }
   }
   const t = target(values);
+  if (values.document !== undefined) {
+    const batch = await submitDocumentTasks(t, values.document, {
+      tasks: [{ task: values.task }],
+      lane: values.lane,
+      ...(values.params !== undefined ? { params: JSON.parse(values.params) } : {}),
+      ...(values["webhook-url"] ? { webhookUrl: values["webhook-url"] } : {}),
+    });
+    console.error(`${values.task} on ${values.document} in batch ${batch.id} (${batch.state})`);
+    return void console.log(batch.id);
+  }
   const fields: Record<string, string> = {
     task: values.task,
     lane: values.lane,
