@@ -43,7 +43,10 @@ export class Recorder extends EventEmitter {
     this.setMaxListeners(0);
   }
 
-  /** Returns the job's state after the event, or undefined when the event changed nothing (a duplicate). */
+  /**
+   * Returns the job's state after the event, or undefined when the event changed nothing: a duplicate, or
+   * any event for a job already in a final state. "change" is emitted exactly when this returns a state.
+   */
   apply(event: EventMessage, streamSeq?: number): JobState | undefined {
     if (event.kind === "progress") {
       this.emit("progress", event);
@@ -54,7 +57,9 @@ export class Recorder extends EventEmitter {
 
       const seen = this.jobs.get(event.jobId);
       const row = seen ?? this.jobs.insertSeen(event);
-      if (TERMINAL_STATES.includes(row.state)) return row.state;
+      // Another attempt's final event after the job ended (a redelivery whose first ack was lost) is kept in
+      // job_events but changes nothing: a job finishes once, in SQLite and in every listener's count.
+      if (TERMINAL_STATES.includes(row.state)) return undefined;
 
       const common = { attempt: event.attempt, workerId: event.workerId, at: event.at };
       let changed: JobRow | undefined;

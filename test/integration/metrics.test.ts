@@ -1,7 +1,10 @@
+import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readWorkers } from "../../producer/dashboard/snapshot.ts";
-import { CONTROL_BUCKET } from "../../schema/subjects.ts";
+import type { JobChange } from "../../producer/recorder.ts";
+import { type EventMessage, eventMsgId } from "../../schema/event.ts";
+import { CONTROL_BUCKET, subjects } from "../../schema/subjects.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 let stack: TestStack;
@@ -53,6 +56,48 @@ describe("metrics", () => {
     expect(sample(after, 'docket_queue_pending{lane="batch"}')).toBe(0);
     expect(sample(after, 'docket_queue_ack_pending{lane="batch"}')).toBe(0);
     expect(after).toMatch(/^docket_producer_process_cpu_seconds_total /m);
+  });
+
+  it("a final event delivered again by another attempt counts once: jobs finished, tokens and the dashboard's throughput", async () => {
+    const finished = 'docket_jobs_finished_total{lane="interactive",task="ask",state="succeeded"}';
+    const completion = 'docket_tokens_total{lane="interactive",kind="completion"}';
+    const before = await scrape(`${stack.producer.url}/metrics`);
+    // The dashboard's throughput counts the recorder's final changes, as the metrics do.
+    const finals: string[] = [];
+    stack.producer.recorder.on("change", (c: JobChange) => c.state === "succeeded" && finals.push(c.jobId));
+
+    const js = jetstream(await stack.nats.connect("events-twice"));
+    const publish = (e: EventMessage) => js.publish(subjects.event(e.jobId, e.kind), JSON.stringify(e), { msgID: eventMsgId(e) });
+    const completed = (jobId: string, attempt: number): EventMessage => ({
+      v: 1,
+      jobId,
+      kind: "completed",
+      attempt,
+      workerId: "w-test",
+      at: new Date().toISOString(),
+      lane: "interactive",
+      task: "ask",
+      result: {
+        text: "yes",
+        usage: { promptTokens: 7, completionTokens: 3 },
+        timings: { queueMs: 1, runMs: 2, tokensPerSecond: 1 },
+        model: "m",
+      },
+    });
+    const done = stack.waitFor("job_final_twice", ["succeeded"]);
+    await publish(completed("job_final_twice", 1));
+    await done;
+    // Attempt 2 of the same job (its first ack was lost) ends too; the recorder applies events in order, so once
+    // the next job's event is recorded the second final event has been applied.
+    await publish(completed("job_final_twice", 2));
+    const marker = stack.waitFor("job_final_marker", ["succeeded"]);
+    await publish(completed("job_final_marker", 1));
+    await marker;
+
+    const after = await scrape(`${stack.producer.url}/metrics`);
+    expect((sample(after, finished) ?? 0) - (sample(before, finished) ?? 0)).toBe(2);
+    expect((sample(after, completion) ?? 0) - (sample(before, completion) ?? 0)).toBe(6);
+    expect(finals).toEqual(["job_final_twice", "job_final_marker"]);
   });
 
   it("queue depth shows jobs waiting in a lane while no worker pulls", async () => {

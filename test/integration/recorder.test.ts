@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type OpenDatabase, openDatabase } from "../../producer/db.ts";
-import { Recorder } from "../../producer/recorder.ts";
+import { type JobChange, Recorder } from "../../producer/recorder.ts";
 import { JobStore } from "../../producer/stores/jobs.ts";
 import { createLogger } from "../../runtime/log.ts";
 import type { EventMessage } from "../../schema/event.ts";
@@ -68,6 +68,21 @@ describe("recorder (real SQLite file)", () => {
     recorder.apply(event("started", { attempt: 2 }));
     expect(store.get("job_a")?.state).toBe("failed");
     expect(store.get("job_a")?.error?.code).toBe("engine_error");
+  });
+
+  it("a final event of another attempt after the job ended changes nothing and is not reported as a change", () => {
+    const changes: string[] = [];
+    recorder.on("change", (c: JobChange) => changes.push(c.state));
+    recorder.apply(event("started"));
+    expect(recorder.apply(event("completed", { result }))).toBe("succeeded");
+    const after = store.get("job_a");
+    // The worker's ack was lost, the job came back as attempt 2 and finished (or failed) again.
+    expect(recorder.apply(event("completed", { attempt: 2, result }))).toBeUndefined();
+    expect(
+      recorder.apply(event("failed", { attempt: 3, error: { code: "internal", message: "x", retryable: true } })),
+    ).toBeUndefined();
+    expect(store.get("job_a")).toEqual(after);
+    expect(changes).toEqual(["running", "succeeded"]);
   });
 
   it("a redelivered attempt raises the attempt count and keeps the first start time", () => {
