@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { z } from "zod";
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -47,7 +48,16 @@ const producer = {
   DOCKET_PORT: doc(int(8080), "producer HTTP port"),
   DOCKET_HOST: doc(z.string().default("127.0.0.1"), "bind address of the producer and of the worker's monitor port"),
   NATS_URL: doc(z.string().default("nats://127.0.0.1:4222"), "JetStream server(s), comma-separated"),
-  DOCKET_DB: doc(z.string().default("./data/docket.db"), "SQLite file (the producer is its only writer)"),
+  DOCKET_DATA_DIR: doc(
+    optionalString,
+    "folder of one stack's local state: the SQLite file (unless DOCKET_DB names another) and the store of the nats-server `npm start` runs (`<dir>/nats`); two stacks with different folders share nothing",
+    "the folder of DOCKET_DB, or `./data` when neither is set",
+  ),
+  DOCKET_DB: doc(
+    optionalString,
+    "SQLite file (the producer is its only writer)",
+    "`<DOCKET_DATA_DIR>/docket.db`, or `./data/docket.db`",
+  ),
   DOCKET_API_KEY: doc(
     optionalString,
     "bootstrap admin key: when set, every route but `/healthz`, `/readyz`, `/docs`, `/openapi.json` needs `Authorization: Bearer <key>`",
@@ -218,7 +228,21 @@ export const CONFIG_GROUPS = [
  * docs/configuration.md is generated from it (`npm run docs:config`).
  */
 export const ConfigSchema = z.object({ ...producer, ...limits, ...worker, ...webhooks, ...nats, ...cli });
-export type Config = z.infer<typeof ConfigSchema>;
+/** The parsed variables, with DOCKET_DB and DOCKET_DATA_DIR resolved from each other (dataPaths). */
+export type Config = Omit<z.infer<typeof ConfigSchema>, "DOCKET_DB" | "DOCKET_DATA_DIR"> & {
+  DOCKET_DB: string;
+  DOCKET_DATA_DIR: string;
+};
+
+/**
+ * The data folder and the SQLite file, each defaulting to the other: DOCKET_DB alone puts the data folder
+ * beside it, DOCKET_DATA_DIR alone puts docket.db in it, neither is ./data and ./data/docket.db.
+ */
+export function dataPaths(db: string | undefined, dataDir: string | undefined): { DOCKET_DB: string; DOCKET_DATA_DIR: string } {
+  if (db !== undefined) return { DOCKET_DB: db, DOCKET_DATA_DIR: dataDir ?? dirname(db) };
+  const dir = dataDir ?? "./data";
+  return { DOCKET_DB: `${dir.replace(/\/+$/, "")}/docket.db`, DOCKET_DATA_DIR: dir };
+}
 
 export class ConfigError extends Error {
   readonly code = "invalid_config";
@@ -251,7 +275,8 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
-  return { config: parsed.data, warnings };
+  const config: Config = { ...parsed.data, ...dataPaths(parsed.data.DOCKET_DB, parsed.data.DOCKET_DATA_DIR) };
+  return { config, warnings };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

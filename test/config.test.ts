@@ -16,6 +16,22 @@ describe("config", () => {
     expect(c.DOCKET_MODEL).toBeUndefined();
   });
 
+  it("the data folder and the SQLite file follow each other, so one setting separates two local stacks", () => {
+    expect(loadConfig({})).toMatchObject({ DOCKET_DATA_DIR: "./data", DOCKET_DB: "./data/docket.db" });
+    expect(loadConfig({ DOCKET_DB: "/srv/a/docket.db" })).toMatchObject({
+      DOCKET_DATA_DIR: "/srv/a",
+      DOCKET_DB: "/srv/a/docket.db",
+    });
+    expect(loadConfig({ DOCKET_DATA_DIR: "/srv/b/" })).toMatchObject({
+      DOCKET_DATA_DIR: "/srv/b/",
+      DOCKET_DB: "/srv/b/docket.db",
+    });
+    expect(loadConfig({ DOCKET_DATA_DIR: "/srv/c", DOCKET_DB: "/db/x.db" })).toMatchObject({
+      DOCKET_DATA_DIR: "/srv/c",
+      DOCKET_DB: "/db/x.db",
+    });
+  });
+
   it("reads sizes with units", () => {
     expect(loadConfig({ DOCKET_GPU_MEMORY_BYTES: "48GiB" }).DOCKET_GPU_MEMORY_BYTES).toBe(48 * 1024 ** 3);
     expect(loadConfig({ DOCKET_INLINE_LIMIT_BYTES: "512kb" }).DOCKET_INLINE_LIMIT_BYTES).toBe(512_000);

@@ -1,9 +1,11 @@
 /**
  * `npm start`: the whole stack on one machine. Uses NATS at NATS_URL when one answers; otherwise starts
- * `nats-server -c deploy/nats/nats.conf` itself. Then one producer (which migrates SQLite and provisions JetStream)
- * and one worker, as child processes. Ctrl-C stops them in order: worker (drains), producer, nats-server.
+ * `nats-server -c deploy/nats/nats.conf` itself, its store in DOCKET_DATA_DIR/nats. Then one producer (which
+ * migrates SQLite and provisions JetStream) and one worker, as child processes. Ctrl-C stops them in order:
+ * worker (drains), producer, nats-server.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readConfig } from "../schema/config.ts";
@@ -12,6 +14,8 @@ import { findNatsServer, isListening, NATS_INSTALL_HINT, type RunningNatsServer,
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { config, warnings } = readConfig();
+// A closed terminal must not turn a line of output into an uncaught EPIPE in the middle of shutting down.
+process.stdout.on("error", () => undefined);
 const say = (line: string) => process.stdout.write(`[docket] ${line}\n`);
 for (const warning of warnings) say(`warning: ${warning}`);
 
@@ -22,10 +26,35 @@ const first = new URL(
 );
 const natsHost = first.hostname;
 const natsPort = Number(first.port || 4222);
+// One store per data folder: two stacks started from one checkout with different folders never share one.
+const storeDir = resolve(config.DOCKET_DATA_DIR, "nats");
+const pidFile = join(storeDir, "nats-server.pid");
+
+/** The pid in the store's pid file while it still runs nats-server: an earlier launcher left it running. */
+function leftoverNatsServer(): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+    process.kill(pid, 0);
+  } catch {
+    return undefined;
+  }
+  // nats-server leaves its pid file behind: a reused pid is not taken for it (checked on Linux, trusted elsewhere).
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("nats-server") ? pid : undefined;
+  } catch {
+    return pid;
+  }
+}
 
 let nats: RunningNatsServer | undefined;
 if (await isListening(natsHost, natsPort)) {
   say(`using NATS at ${config.NATS_URL}`);
+  const leftover = leftoverNatsServer();
+  if (leftover)
+    say(
+      `warning: that is nats-server pid ${leftover}, started for ${config.DOCKET_DATA_DIR} by an earlier \`npm start\` that did not stop it; it keeps running after this one stops (kill ${leftover} to stop it)`,
+    );
 } else {
   if (!["127.0.0.1", "localhost", "::1", "[::1]"].includes(natsHost)) {
     say(`nothing answers at NATS_URL=${config.NATS_URL}; start that server or unset NATS_URL to run one locally`);
@@ -35,8 +64,9 @@ if (await isListening(natsHost, natsPort)) {
     say(NATS_INSTALL_HINT);
     process.exit(1);
   }
-  say(`starting nats-server -c deploy/nats/nats.conf on ${natsHost}:${natsPort} (store ${resolve("data/nats")})`);
+  mkdirSync(storeDir, { recursive: true });
   nats = await startNatsServer({
+    // nats.conf reads its store_dir from DOCKET_NATS_STORE_DIR (nats-server refuses -sd next to a store_dir).
     // A non-default port means a second local stack (tests, a demo beside a real one): no monitoring port then.
     args: [
       "-c",
@@ -45,12 +75,15 @@ if (await isListening(natsHost, natsPort)) {
       natsHost,
       "-p",
       String(natsPort),
+      "-P",
+      pidFile,
       ...(natsPort === 4222 ? [] : ["-m", "0"]),
     ],
-    // nats.conf's store_dir is relative: the store lives in ./data beside the default DOCKET_DB.
+    env: { ...process.env, DOCKET_NATS_STORE_DIR: storeDir },
     cwd: process.cwd(),
     detached: true,
   });
+  say(`started nats-server (pid ${nats.process.pid}) on ${natsHost}:${natsPort}, store ${storeDir}`);
 }
 
 if (!config.DOCKET_MODEL) {
@@ -93,10 +126,15 @@ async function shutdown(code: number): Promise<void> {
     await exited;
   }
   await nats?.stop();
+  say("stopped");
   process.exit(code);
 }
-process.once("SIGINT", () => void shutdown(0));
-process.once("SIGTERM", () => void shutdown(0));
+// Ctrl-C signals the terminal's whole foreground process group: npm, its shell, tsx and this process each get
+// SIGINT, and npm and tsx relay it to their child again. Every signal after the first is ignored: with one-shot
+// handlers the relayed second SIGINT killed this process mid-shutdown and left the detached nats-server running.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(0));
+// However else this process ends, the nats-server it started (in its own process group) does not outlive it.
+process.on("exit", () => nats?.process.kill("SIGTERM"));
 
 try {
   const url = await launch("producer", "producer/main.ts");
