@@ -15,6 +15,7 @@ import { Canceller } from "./cancel.ts";
 import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
+import { JetStreamWatch } from "./jetstream-watch.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { BatchOutput } from "./openai-batch-output.ts";
 import { OpenAIBatches } from "./openai-batches.ts";
@@ -42,6 +43,7 @@ export interface Producer {
   store: JobStore;
   recorder: Recorder;
   publisher: Publisher;
+  jetstreamWatch: JetStreamWatch;
   batches: BatchStore;
   outbox: Outbox;
   dispatcher: Dispatcher;
@@ -51,7 +53,7 @@ export interface Producer {
 
 /**
  * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, HTTP server.
- * Shutdown order, in close(): stop accepting HTTP, stop the republisher, drain the recorder,
+ * Shutdown order, in close(): stop accepting HTTP, stop the republisher and the JetStream watch, drain the recorder,
  * let webhook attempts in flight finish, close NATS, close SQLite.
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
@@ -94,6 +96,12 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   publisher.start();
   dispatcher.start();
   void publisher.sweep();
+  const jetstreamWatch = new JetStreamWatch(nc, database.db, store, publisher, log, {
+    intervalMs: config.DOCKET_JETSTREAM_CHECK_SECONDS * 1000,
+    provision: config.DOCKET_PROVISION === "auto",
+    provisionOptions: provisionOptions(config),
+  });
+  await jetstreamWatch.start();
 
   const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
   if (!keys.enabled)
@@ -138,7 +146,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     maxBatchItems: config.DOCKET_MAX_BATCH_ITEMS,
     maxBody: config.DOCKET_MAX_DOCUMENT_BYTES + 64 * 1024,
     maxBatchBody: config.DOCKET_MAX_BATCH_BODY_BYTES,
-    ready: () => !nc.isClosed(),
+    notReady: () => jetstreamWatch.notReady(),
     metrics,
     dashboard,
     events: new JobEventStore(database.db),
@@ -160,6 +168,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     store,
     recorder,
     publisher,
+    jetstreamWatch,
     batches,
     outbox,
     dispatcher,
@@ -168,6 +177,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
       dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       publisher.stop();
+      await jetstreamWatch.stop();
       await recorder.stop();
       await dispatcher.stop();
       metrics.close();

@@ -43,6 +43,13 @@ export interface PublisherOptions {
   inFlight: number;
 }
 
+/** What a sweep did. */
+export interface SweepResult {
+  published: number;
+  /** No row was left unpublished for a reason that may pass (false: the next sweep tries them again). */
+  complete: boolean;
+}
+
 /** What one pass over a set of messages did. */
 interface Outcome {
   published: number;
@@ -61,7 +68,7 @@ interface Outcome {
 export class Publisher {
   private readonly js: JetStreamClient;
   private timer?: NodeJS.Timeout;
-  private sweeping = false;
+  private sweeping?: Promise<SweepResult>;
 
   constructor(
     nc: NatsConnection,
@@ -108,31 +115,45 @@ export class Publisher {
   }
 
   /**
-   * Republishes rows left unpublished (the producer crashed, or NATS was down at submit time), oldest first,
-   * a page at a time, past any row that fails. A page in which nothing went through means NATS itself is
-   * unreachable: the pass ends there and the next one starts again from the oldest row.
+   * Republishes rows left unpublished (the producer crashed, or NATS was down at submit time) once they are
+   * republishAfterMs old, oldest first, a page at a time, past any row that fails. A page in which nothing went
+   * through means NATS itself is unreachable: the pass ends there and the next one starts again from the oldest
+   * row. A sweep under way is joined, not doubled.
    */
-  async sweep(): Promise<number> {
-    if (this.sweeping) return 0;
-    this.sweeping = true;
+  sweep(): Promise<SweepResult> {
+    this.sweeping ??= this.drain(this.options.republishAfterMs).finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  /**
+   * Republishes every unpublished row now, however recent: after DOCKET_JOBS was lost (JobStore.markLost) their
+   * messages are gone, not in flight. Runs after a sweep under way, not inside it (that one skips recent rows).
+   */
+  async sweepNow(): Promise<SweepResult> {
+    while (this.sweeping) await this.sweeping;
+    this.sweeping = this.drain(0).finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async drain(minAgeMs: number): Promise<SweepResult> {
     const total: Outcome = { published: 0, failed: 0, refused: 0 };
-    try {
-      const before = new Date(Date.now() - this.options.republishAfterMs).toISOString();
-      for (let after: { submittedAt: string; id: string } | undefined; ; ) {
-        const rows = this.store.unpublished(before, this.options.sweepLimit, after);
-        if (rows.length === 0) break;
-        after = rows.at(-1);
-        const page = await this.publishAll(rows.map(rowToMessage), this.options.inFlight, false);
-        total.published += page.published;
-        total.failed += page.failed;
-        total.refused += page.refused;
-        if (page.published === 0 && page.refused === 0) break;
-      }
-      if (total.published || total.failed || total.refused) this.log.info(total, "republish sweep");
-    } finally {
-      this.sweeping = false;
+    const before = new Date(Date.now() - minAgeMs).toISOString();
+    for (let after: { submittedAt: string; id: string } | undefined; ; ) {
+      const rows = this.store.unpublished(before, this.options.sweepLimit, after);
+      if (rows.length === 0) break;
+      after = rows.at(-1);
+      const page = await this.publishAll(rows.map(rowToMessage), this.options.inFlight, false);
+      total.published += page.published;
+      total.failed += page.failed;
+      total.refused += page.refused;
+      if (page.published === 0 && page.refused === 0) break;
     }
-    return total.published;
+    if (total.published || total.failed || total.refused) this.log.info(total, "republish sweep");
+    return { published: total.published, complete: total.failed === 0 };
   }
 
   private async send(msg: JobMessage): Promise<void> {

@@ -110,7 +110,9 @@ export class Recorder extends EventEmitter {
   /** Consumes DOCKET_EVENTS through the durable docket-recorder consumer until stop(). */
   async start(nc: NatsConnection): Promise<void> {
     const consumer = await jetstream(nc).consumers.get(EVENTS_STREAM, RECORDER_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: 512 });
+    // expires paces how soon a lost consumer, once provisioned again (JetStreamWatch), is pulled from: after a
+    // reconnect nats.js checks for it and, not finding it, waits `expires` to look again (default 30 s).
+    this.messages = await consumer.consume({ max_messages: 512, expires: 5_000 });
     const messages = this.messages;
     this.loop = (async () => {
       for await (const m of messages) {

@@ -3,6 +3,8 @@ import {
   type ConsumerConfig,
   DeliverPolicy,
   DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
@@ -165,4 +167,55 @@ export async function provision(nc: NatsConnection, options: ProvisionOptions = 
       ttl: prefixLimits.max_age,
       max_bytes: prefixLimits.max_bytes,
     });
+}
+
+/** What of docket's layout JetStream holds now (inspectLayout). */
+export interface Layout {
+  /** What is not there, as an operator reads it: "stream DOCKET_JOBS", "consumer DOCKET_JOBS/docket-workers-batch". */
+  missing: string[];
+  /** When DOCKET_JOBS was created: a new value means the stream, and every job message in it, was lost. */
+  jobsCreated?: string;
+}
+
+/** The streams behind the buckets: a KV bucket is stream KV_<name>, an object store OBJ_<name>. */
+const BUCKET_STREAMS = [
+  { stream: `KV_${CONTROL_BUCKET}`, what: `KV bucket ${CONTROL_BUCKET}` },
+  { stream: `OBJ_${DOCS_BUCKET}`, what: `object store ${DOCS_BUCKET}` },
+  { stream: `OBJ_${PREFIX_BUCKET}`, what: `object store ${PREFIX_BUCKET}` },
+  { stream: `KV_${PREFIX_CLAIMS_BUCKET}`, what: `KV bucket ${PREFIX_CLAIMS_BUCKET}` },
+];
+
+const notFound = (err: unknown) =>
+  err instanceof JetStreamApiError &&
+  (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound);
+
+/**
+ * Which of the streams, consumers and buckets provision() creates exist (read-only: the producer's restricted
+ * NATS user may ask). Throws when JetStream does not answer: then nothing is known to be missing.
+ */
+export async function inspectLayout(nc: NatsConnection, timeoutMs = 2_000): Promise<Layout> {
+  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  const missing: string[] = [];
+  let jobsCreated: string | undefined;
+  const exists = (ask: Promise<unknown>, what: string) =>
+    ask.then(
+      () => true,
+      (err) => {
+        if (!notFound(err)) throw err;
+        missing.push(what);
+        return false;
+      },
+    );
+  for (const name of [JOBS_STREAM, EVENTS_STREAM]) {
+    await exists(
+      jsm.streams.info(name).then((info) => {
+        if (name === JOBS_STREAM) jobsCreated = info.created;
+      }),
+      `stream ${name}`,
+    );
+  }
+  for (const c of consumerConfigs())
+    await exists(jsm.consumers.info(c.stream, c.config.durable_name as string), `consumer ${c.stream}/${c.config.durable_name}`);
+  for (const b of BUCKET_STREAMS) await exists(jsm.streams.info(b.stream), b.what);
+  return { missing, ...(jobsCreated ? { jobsCreated } : {}) };
 }

@@ -77,6 +77,10 @@ const producer = {
     z.enum(["auto", "skip"]).default("auto"),
     "`auto`: the producer provisions JetStream at start-up; `skip`: it does not (a restricted NATS user may not create streams: run `npm run provision` as the admin user)",
   ),
+  DOCKET_JETSTREAM_CHECK_SECONDS: doc(
+    int(15, 1),
+    "how often (besides on every NATS reconnect) the producer checks that JetStream still holds docket's streams, consumers and buckets, provisions what is missing (unless DOCKET_PROVISION=skip) and republishes the jobs a lost DOCKET_JOBS held",
+  ),
   DOCKET_REPLICAS: doc(int(1, 1), "replicas of every stream and bucket: 1 for one server, 3 for a three-node cluster"),
 };
 

@@ -10,7 +10,7 @@ const app = createApp({
   keys: { enabled: false },
   maxBody: 1024 * 1024,
   maxBatchBody: 1024 * 1024,
-  ready: () => true,
+  notReady: async () => undefined,
 } as unknown as AppDeps);
 
 async function document() {

@@ -1,8 +1,8 @@
 import type { Route } from "../route.ts";
 
 export interface HealthRoutesDeps {
-  /** NATS is connected. */
-  ready: () => boolean;
+  /** Why the producer cannot serve now (NATS disconnected, JetStream lacks part of docket's layout), or undefined. */
+  notReady: () => Promise<string | undefined>;
 }
 
 export const healthRoutes: Route<HealthRoutesDeps>[] = [
@@ -20,8 +20,11 @@ export const healthRoutes: Route<HealthRoutesDeps>[] = [
     path: "/readyz",
     access: "open",
     tag: "operations",
-    summary: "Readiness (NATS connected)",
-    responses: { "200": { description: "ready" }, "503": { description: "not ready" } },
-    handler: (c, { ready }) => (ready() ? c.json({ ready: true }) : c.json({ ready: false }, 503)),
+    summary: "Readiness: NATS connected, docket's streams, consumers and buckets in JetStream, no lost job left to republish",
+    responses: { "200": { description: "{ready: true}" }, "503": { description: "{ready: false, reason}" } },
+    handler: async (c, { notReady }) => {
+      const reason = await notReady();
+      return reason === undefined ? c.json({ ready: true }) : c.json({ ready: false, reason }, 503);
+    },
   },
 ];

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { JobView, ListJobsQuery } from "../../schema/api.ts";
 import type { EventMessage } from "../../schema/event.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
@@ -255,7 +255,38 @@ export class JobStore {
     return [...new Set(rows.map((r) => r.model).filter((m): m is string => !!m))];
   }
 
-  /** Queued rows whose publish was never acked, submitted before `before`, oldest first: a page after `after`. */
+  /**
+   * DOCKET_JOBS was lost with the messages in it: every job not yet finished is marked unpublished, so the
+   * publisher's sweep publishes it again. A running job too: if its worker is gone, nothing else would redeliver it
+   * (if it is alive, the job runs twice and the recorder keeps the first final event).
+   */
+  markLost(): LostJobs {
+    const open = and(inArray(jobs.state, ["queued", "running"]), isNotNull(jobs.publishedAt));
+    const hasInput = sql<number>`${jobs.input} is not null`;
+    const counts = this.db
+      .select({ state: jobs.state, hasInput, n: count() })
+      .from(jobs)
+      .where(open)
+      .groupBy(jobs.state, hasInput)
+      .all();
+    this.db
+      .update(jobs)
+      .set({ publishedAt: null })
+      .where(and(open, isNotNull(jobs.input)))
+      .run();
+    const lost: LostJobs = { queued: 0, running: 0, unknown: 0 };
+    for (const c of counts) {
+      if (!c.hasInput) lost.unknown += c.n;
+      else if (c.state === "queued") lost.queued += c.n;
+      else lost.running += c.n;
+    }
+    return lost;
+  }
+
+  /**
+   * Rows whose message JetStream does not hold, submitted before `before`, oldest first (a page after `after`):
+   * their publish was never acked, or DOCKET_JOBS was lost since (markLost).
+   */
   unpublished(before: string, limit: number, after?: Pick<JobRow, "submittedAt" | "id">): JobRow[] {
     return this.db
       .select()
@@ -263,7 +294,8 @@ export class JobStore {
       .where(
         and(
           isNull(jobs.publishedAt),
-          eq(jobs.state, "queued"),
+          inArray(jobs.state, ["queued", "running"]),
+          isNotNull(jobs.input),
           lt(jobs.submittedAt, before),
           after
             ? or(gt(jobs.submittedAt, after.submittedAt), and(eq(jobs.submittedAt, after.submittedAt), gt(jobs.id, after.id)))
@@ -274,6 +306,14 @@ export class JobStore {
       .limit(limit)
       .all();
   }
+}
+
+/** Jobs whose message was in a DOCKET_JOBS that is gone, by the state SQLite holds; `unknown`: no input to republish. */
+export interface LostJobs {
+  queued: number;
+  running: number;
+  /** Jobs seen only through their events (published by another NATS client): SQLite lacks their input. */
+  unknown: number;
 }
 
 /** The wire message for a row: what was published, and what is republished. */

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -12,8 +12,8 @@ export interface TestNats {
   server: RunningNatsServer;
   /** Opens a client connection that stop() closes. */
   connect(name?: string, security?: NatsSecurity): Promise<NatsConnection>;
-  /** Stops the server (the store is kept) and starts it again on the same port and store. */
-  restart(): Promise<void>;
+  /** Stops the server and starts it again on the same port and store; `wipe` empties the store first (a lost disk). */
+  restart(options?: { wipe?: boolean }): Promise<void>;
   /** Stops the server (the store is kept), runs `during`, then starts it again on the same port and store. */
   outage<T>(during: () => Promise<T>): Promise<T>;
   stop(): Promise<void>;
@@ -50,7 +50,12 @@ export async function startTestNats(options: TestNatsOptions = {}): Promise<Test
       connections.push(nc);
       return nc;
     },
-    restart: () => t.outage(async () => undefined),
+    restart: ({ wipe = false } = {}) =>
+      t.outage(async () => {
+        if (!wipe) return;
+        await rm(storeDir, { recursive: true, force: true });
+        await mkdir(storeDir);
+      }),
     async outage(during) {
       await t.server.stop();
       try {
