@@ -3,8 +3,9 @@ import type { Logger } from "../runtime/log.ts";
 import { DASHBOARD_HTML } from "./dashboard/page.ts";
 import { ApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import type { OriginPolicy } from "./origin-policy.ts";
 import type { RateLimiter } from "./rate-limit.ts";
-import { mountNotFound, mountRoutes, type Route } from "./route.ts";
+import { type Guards, mountNotFound, mountRoutes, type Route } from "./route.ts";
 import { type BatchRoutesDeps, batchRoutes } from "./routes/batches.ts";
 import { type DashboardRoutesDeps, dashboardRoutes } from "./routes/dashboard.ts";
 import { apiDocs, type DocsRoutesDeps, docsRoutes } from "./routes/docs.ts";
@@ -38,6 +39,8 @@ export interface AppDeps
   keys: KeyStore;
   /** Per-key request rate; undefined when DOCKET_RATE_LIMIT is 0. */
   rateLimiter?: RateLimiter;
+  /** Which Host and Origin headers are this server's (DOCKET_HOST, DOCKET_PUBLIC_URL). */
+  origins: OriginPolicy;
 }
 
 /** Every route docket serves: the app registers these and /openapi.json documents these. */
@@ -74,12 +77,14 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(new ApiError("internal", "internal error").toJSON(), 500);
   });
 
-  // Headers on every answer; each route then runs its own guards (route.ts): key, rate, body size.
+  // Headers on every answer; each route then runs its own guards (route.ts): Origin and Host, key, rate, body.
   app.use("*", securityHeaders([DASHBOARD_HTML]));
-  const g = {
+  const g: Guards = {
     keys: deps.keys,
     rateLimiter: deps.rateLimiter,
     bodyLimits: { document: deps.maxBody, batch: deps.maxBatchBody },
+    origins: deps.origins,
+    sessions: deps.sessions,
   };
   mountRoutes(app, ROUTES, { ...deps, docs: apiDocs(openApiDocument(ROUTES)) }, g);
   mountNotFound(app, g);

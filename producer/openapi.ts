@@ -1,5 +1,15 @@
 import { z } from "zod";
-import { CreatedKey, CreateJobRequest, CreateKeyRequest, ErrorResponse, JobView, KeyList, KeyView } from "../schema/api.ts";
+import {
+  CreatedKey,
+  CreateJobRequest,
+  CreateKeyRequest,
+  DashboardSession,
+  DashboardSignIn,
+  ErrorResponse,
+  JobView,
+  KeyList,
+  KeyView,
+} from "../schema/api.ts";
 import { BatchItem, BatchResultLine, BatchView, CreateBatchRequest, RejectedItem } from "../schema/batch.ts";
 import {
   CreateDocumentJobsRequest,
@@ -61,6 +71,8 @@ export const COMPONENTS = {
   CreatedKey: { schema: CreatedKey, io: "output" },
   KeyView: { schema: KeyView, io: "output" },
   KeyList: { schema: KeyList, io: "output" },
+  DashboardSignIn: { schema: DashboardSignIn, io: "input" },
+  DashboardSession: { schema: DashboardSession, io: "output" },
   CreateBatchRequest: { schema: CreateBatchRequest, io: "input" },
   BatchItem: { schema: BatchItem, io: "input" },
   BatchUploadForm: { schema: BatchUploadForm, io: "input" },
@@ -186,7 +198,7 @@ export function openApiDocument(operations: readonly DocumentedRoute[], version 
       title: "docket",
       version,
       description:
-        "Private, local LLM document analysis at batch scale. When the server has DOCKET_API_KEY set, every route except /healthz, /readyz, /docs and /openapi.json needs `Authorization: Bearer <key>` (401 unauthorized without one); a key sees only its own jobs and batches (403 forbidden on another's).",
+        "Private, local LLM document analysis at batch scale. When the server has DOCKET_API_KEY set, every route except /healthz, /readyz, /docs, /openapi.json and the dashboard's page and sign-in needs `Authorization: Bearer <key>` (401 unauthorized without one); a key sees only its own jobs and batches (403 forbidden on another's). JSON bodies need `content-type: application/json` (415 unsupported_media_type otherwise); a request that changes something with the Origin of another site is 403 origin_not_allowed, and a Host the server does not answer to is 403 host_not_allowed (see DOCKET_PUBLIC_URL).",
     },
     security: [{ bearer: [] }],
     paths,

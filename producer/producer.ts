@@ -10,6 +10,7 @@ import type { Config } from "../schema/config.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
 import type { WebhookDeliveryRow } from "../schema/tables.ts";
 import { createApp } from "./app.ts";
+import { DashboardSessions } from "./auth/session.ts";
 import { BatchIntake } from "./batch-intake.ts";
 import { Canceller } from "./cancel.ts";
 import { Dashboard } from "./dashboard/snapshot.ts";
@@ -19,6 +20,7 @@ import { JetStreamWatch } from "./jetstream-watch.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { BatchOutput } from "./openai-batch-output.ts";
 import { OpenAIBatches } from "./openai-batches.ts";
+import { OriginPolicy } from "./origin-policy.ts";
 import { ProducerEvents } from "./producer-events.ts";
 import { Publisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -128,6 +130,8 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   });
   const app = createApp({
     keys,
+    origins: new OriginPolicy({ host: config.DOCKET_HOST, publicUrls: config.DOCKET_PUBLIC_URL }),
+    sessions: new DashboardSessions(),
     rateLimiter: config.DOCKET_RATE_LIMIT > 0 ? new RateLimiter(config.DOCKET_RATE_LIMIT, config.DOCKET_RATE_BURST) : undefined,
     store,
     publisher,

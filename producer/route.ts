@@ -1,8 +1,11 @@
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { type Access, authenticate } from "./auth/authenticate.ts";
+import type { DashboardSessions } from "./auth/session.ts";
 import { ApiError } from "./errors.ts";
+import { bodyMediaTypes, requireMediaType } from "./media-type.ts";
 import type { OperationDoc } from "./openapi.ts";
+import { checkHost, checkOrigin, type OriginPolicy } from "./origin-policy.ts";
 import { type RateLimiter, rateLimit } from "./rate-limit.ts";
 import type { KeyStore } from "./stores/api-keys.ts";
 
@@ -24,7 +27,7 @@ export interface Route<D> extends OperationDoc {
   access: Access;
   /** @default "document" */
   bodySize?: BodySize;
-  /** A page a browser opens (the dashboard): 401 asks for the key as a Basic password. */
+  /** One of the dashboard's GET routes: the dashboard's session cookie is accepted besides a key. */
   browser?: boolean;
   handler: (c: Context, deps: D) => Response | Promise<Response>;
 }
@@ -41,22 +44,32 @@ export interface Guards {
   rateLimiter?: RateLimiter;
   /** Bytes for each body size. */
   bodyLimits: Record<BodySize, number>;
+  /** Which Host and Origin headers are this server's. */
+  origins: OriginPolicy;
+  /** The dashboard's sign-in, which `browser` routes accept besides a key. */
+  sessions: DashboardSessions;
 }
 
+/** What of a route its guards need. */
+type Guarded = Pick<Route<unknown>, "method" | "access" | "bodySize" | "browser" | "body">;
+
 /**
- * The middleware a route runs before its handler, in this order: who is calling (401/403 before any
- * body is read), their rate (open routes are not counted), the body size (413).
+ * The middleware a route runs before its handler, in this order:
+ * 1. where the request comes from: on a request that changes something, its Origin (403 `origin_not_allowed`);
+ *    the Host (403 `host_not_allowed`; not on open GET routes, which probes and API-doc readers call by any
+ *    name and which tell a rebinding page nothing);
+ * 2. who is calling (401/403 before any body is read), and their rate (open routes are not counted);
+ * 3. the body: its Content-Type is one the route declares (415 `unsupported_media_type`), its size (413).
  */
-export function guards(
-  g: Guards,
-  access: Access,
-  bodySize: BodySize = "document",
-  browser = false,
-): [MiddlewareHandler, ...MiddlewareHandler[]] {
-  const maxSize = g.bodyLimits[bodySize];
+export function guards(g: Guards, r: Guarded): [MiddlewareHandler, ...MiddlewareHandler[]] {
+  const maxSize = g.bodyLimits[r.bodySize ?? "document"];
+  const types = bodyMediaTypes(r.body);
   return [
-    authenticate(g.keys, access, browser),
-    ...(g.rateLimiter && access !== "open" ? [rateLimit(g.rateLimiter, g.keys.enabled)] : []),
+    checkOrigin(g.origins),
+    ...(r.access === "open" && r.method === "get" ? [] : [checkHost(g.origins)]),
+    authenticate(g.keys, r.access, r.browser ? { sessions: g.sessions } : undefined),
+    ...(g.rateLimiter && r.access !== "open" ? [rateLimit(g.rateLimiter, g.keys.enabled)] : []),
+    ...(types ? [requireMediaType(types)] : []),
     bodyLimit({
       maxSize,
       onError: () => {
@@ -69,10 +82,7 @@ export function guards(
 /** Registers each route on `app` behind its guards; its handler gets `deps`. */
 export function mountRoutes<D>(app: Hono, routes: readonly Route<D>[], deps: D, g: Guards): void {
   for (const r of routes) {
-    const chain: [MiddlewareHandler, ...MiddlewareHandler[]] = [
-      ...guards(g, r.access, r.bodySize, r.browser),
-      async (c) => r.handler(c, deps),
-    ];
+    const chain: [MiddlewareHandler, ...MiddlewareHandler[]] = [...guards(g, r), async (c) => r.handler(c, deps)];
     app.on(r.method.toUpperCase(), honoPath(r.path), ...chain);
   }
 }
@@ -84,7 +94,7 @@ export function mountRoutes<D>(app: Hono, routes: readonly Route<D>[], deps: D, 
  */
 export function mountNotFound(app: Hono, g: Guards): void {
   const chain: [MiddlewareHandler, ...MiddlewareHandler[]] = [
-    ...guards(g, "key"),
+    ...guards(g, { method: "get", access: "key" }),
     async (c) => {
       throw new ApiError("not_found", `no route ${c.req.method} ${c.req.path}`);
     },

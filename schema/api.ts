@@ -100,6 +100,14 @@ export const ErrorResponse = z.object({
 export const CreateKeyRequest = z.object({ name: z.string().trim().min(1).max(128) });
 export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
 
+/** POST /dashboard/session body: the admin key, exchanged for the dashboard's session cookie. */
+export const DashboardSignIn = z.object({ key: z.string().min(1).max(1024) });
+export type DashboardSignIn = z.infer<typeof DashboardSignIn>;
+
+/** GET /dashboard/session: whether the dashboard needs signing in, and whether this browser is. */
+export const DashboardSession = z.object({ auth: z.boolean(), signedIn: z.boolean() });
+export type DashboardSession = z.infer<typeof DashboardSession>;
+
 /** GET /v1/keys items: never the secret. */
 export const KeyView = z.object({
   id: z.string(),

@@ -29,6 +29,24 @@ export const byteSize = z.string().transform((v, ctx) => {
   return Math.round(Number(m[1]) * (mult[unit] ?? 1));
 });
 
+/** Comma-separated http(s) URLs → their origins ("https://docket.example.com"); a path or query is ignored. */
+export const publicUrls = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const origins: string[] = [];
+    for (const part of (v ?? "").split(",").map((s) => s.trim())) {
+      if (!part) continue;
+      const url = URL.canParse(part) ? new URL(part) : undefined;
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+        ctx.addIssue({ code: "custom", message: `not an http(s) URL: "${part}" (e.g. https://docket.example.com)` });
+        return z.NEVER;
+      }
+      origins.push(url.origin);
+    }
+    return origins;
+  });
+
 /** What a variable means, for the generated reference (docs/configuration.md); `unset` says what no value does. */
 interface VariableDoc {
   description: string;
@@ -47,6 +65,11 @@ const size = (def: string) => byteSize.prefault(def);
 const producer = {
   DOCKET_PORT: doc(int(8080), "producer HTTP port"),
   DOCKET_HOST: doc(z.string().default("127.0.0.1"), "bind address of the producer and of the worker's monitor port"),
+  DOCKET_PUBLIC_URL: doc(
+    publicUrls,
+    "the address(es) clients and browsers use when it is not the listen address (a reverse proxy, a host name), comma-separated: each URL's host is accepted in `Host` and its origin in `Origin` on requests that change something",
+    "unset: `Host` must be `localhost`, an IP address or DOCKET_HOST; `Origin` must be the server itself",
+  ),
   NATS_URL: doc(z.string().default("nats://127.0.0.1:4222"), "JetStream server(s), comma-separated"),
   DOCKET_DATA_DIR: doc(
     optionalString,

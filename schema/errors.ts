@@ -44,10 +44,16 @@ export const API_ERROR_CODES = {
   /** The request conflicts with the resource's state (cancelling a finished job). */
   conflict: 409,
   payload_too_large: 413,
+  /** The body's Content-Type is not one the route reads (JSON routes: application/json only). */
+  unsupported_media_type: 415,
   /** An Idempotency-Key reused with another request body (IETF Idempotency-Key draft): use a new key. */
   idempotency_key_reused: 422,
   unauthorized: 401,
   forbidden: 403,
+  /** A state-changing request from a page on another site (its Origin is not this server nor DOCKET_PUBLIC_URL). */
+  origin_not_allowed: 403,
+  /** The Host header names a host this server does not answer to (DNS rebinding); see DOCKET_PUBLIC_URL. */
+  host_not_allowed: 403,
   backpressure: 429,
   /** The key (or client address) made more requests than DOCKET_RATE_LIMIT allows; see Retry-After. */
   rate_limited: 429,

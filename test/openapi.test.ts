@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type AppDeps, createApp } from "../producer/app.ts";
+import { OriginPolicy } from "../producer/origin-policy.ts";
 import { createLogger } from "../runtime/log.ts";
 import { CreateJobRequest } from "../schema/api.ts";
 import { ChatCompletionRequest } from "../schema/openai.ts";
@@ -11,6 +12,7 @@ const app = createApp({
   maxBody: 1024 * 1024,
   maxBatchBody: 1024 * 1024,
   notReady: async () => undefined,
+  origins: new OriginPolicy({ host: "127.0.0.1", publicUrls: [] }),
 } as unknown as AppDeps);
 
 async function document() {
@@ -80,6 +82,9 @@ describe("/openapi.json", () => {
     for (const [method, path] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     expect(Object.keys(doc.paths["/v1/batches"].post.requestBody.content).sort()).toEqual([
       "application/json",
+      "application/jsonl",
+      "application/jsonlines",
+      "application/x-jsonlines",
       "application/x-ndjson",
       "multipart/form-data",
     ]);
@@ -135,7 +140,16 @@ describe("route declarations", () => {
       .filter(([, security]) => Array.isArray(security) && security.length === 0)
       .map(([name]) => name)
       .sort();
-    expect(open).toEqual(["get /docs", "get /healthz", "get /openapi.json", "get /readyz"]);
+    expect(open).toEqual([
+      "delete /dashboard/session",
+      "get /dashboard",
+      "get /dashboard/session",
+      "get /docs",
+      "get /healthz",
+      "get /openapi.json",
+      "get /readyz",
+      "post /dashboard/session",
+    ]);
     expect(doc.security).toEqual([{ bearer: [] }]);
   });
 });

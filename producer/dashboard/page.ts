@@ -12,6 +12,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <style>
   :root { --bg:#f6f7f9; --card:#fff; --ink:#1d2330; --mute:#6b7385; --line:#e3e6ec; --ok:#2e9d5b; --bad:#d4483b; --run:#3b73d4; --wait:#c99a1d; }
   * { box-sizing: border-box; }
+  [hidden] { display: none !important; }
   body { margin:0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; background:var(--bg); color:var(--ink); }
   header { display:flex; align-items:center; gap:16px; padding:12px 20px; background:#1d2330; color:#fff; }
   header h1 { font-size:18px; margin:0; }
@@ -41,11 +42,23 @@ export const DASHBOARD_HTML = `<!doctype html>
   #detail { grid-column: 1 / -1; }
   #detail pre { background:#f3f4f7; padding:8px; border-radius:6px; max-height:260px; overflow:auto; white-space:pre-wrap; word-break:break-word; }
   .empty { color:var(--mute); font-style:italic; }
+  #signout { background:none; border:1px solid #556; color:#ccd; border-radius:4px; padding:2px 8px; cursor:pointer; }
+  #login { max-width:360px; margin:48px auto; display:flex; flex-direction:column; gap:10px; }
+  #login input { font:inherit; padding:6px 8px; border:1px solid var(--line); border-radius:4px; }
+  #login button { font:inherit; padding:6px 8px; background:#1d2330; color:#fff; border:0; border-radius:4px; cursor:pointer; }
+  #login-error { color:var(--bad); min-height:1.4em; }
 </style>
 </head>
 <body>
-<header><h1>docket</h1><span id="status">connecting…</span><span id="totals" style="margin-left:auto;font-size:13px"></span></header>
-<main>
+<header><h1>docket</h1><span id="status">connecting…</span><span id="totals" style="margin-left:auto;font-size:13px"></span><button id="signout" hidden>Sign out</button></header>
+<form id="login" hidden>
+  <h2>Sign in</h2>
+  <label for="key">Admin key (DOCKET_API_KEY)</label>
+  <input id="key" type="password" autocomplete="current-password" required>
+  <button type="submit">Sign in</button>
+  <span id="login-error"></span>
+</form>
+<main id="board" hidden>
   <section><h2>Queue depth per lane</h2><div class="lanes" id="lanes"></div></section>
   <section><h2>Throughput</h2><svg id="chart-throughput" data-testid="chart-throughput"></svg>
     <div class="legend"><i style="background:var(--ok)"></i>jobs/s<i style="background:var(--run)"></i>tokens/s</div></section>
@@ -146,9 +159,33 @@ function render(s) {
 function connect() {
   const es = new EventSource("/dashboard/stream");
   es.addEventListener("snapshot", (e) => { $("status").textContent = "live"; $("status").className = "live"; render(JSON.parse(e.data)); });
-  es.onerror = () => { $("status").textContent = "reconnecting…"; $("status").className = ""; };
+  es.onerror = () => {
+    $("status").textContent = "reconnecting…"; $("status").className = "";
+    // A refused stream (signed out, session expired) is not retried by the browser: ask the server again.
+    if (es.readyState === EventSource.CLOSED) setTimeout(start, 1000);
+  };
 }
-connect();
+// With auth on, the page signs in once with the admin key: the server answers with a session cookie that only
+// this page's own requests carry (SameSite=Strict, HttpOnly, Path=/dashboard). The key itself is not kept.
+async function start() {
+  const res = await fetch("/dashboard/session");
+  const s = res.ok ? await res.json() : { auth: true, signedIn: false };
+  $("signout").hidden = !s.auth || !s.signedIn;
+  $("login").hidden = s.signedIn;
+  $("board").hidden = !s.signedIn;
+  if (s.signedIn) connect(); else { $("status").textContent = "signed out"; $("key").focus(); }
+}
+const json = { "content-type": "application/json" };
+$("login").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const res = await fetch("/dashboard/session", { method: "POST", headers: json, body: JSON.stringify({ key: $("key").value }) });
+  $("key").value = "";
+  if (res.ok) { $("login-error").textContent = ""; start(); return; }
+  const body = await res.json().catch(() => ({}));
+  $("login-error").textContent = body.error ? body.error.message : res.statusText;
+});
+$("signout").addEventListener("click", async () => { await fetch("/dashboard/session", { method: "DELETE" }); location.reload(); });
+start();
 </script>
 </body>
 </html>

@@ -142,7 +142,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
       "JSON: CreateBatchRequest; with `documentId` (an uploaded document, POST /v1/documents) items without `text` run on that document. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
     body: {
       "application/json": "CreateBatchRequest",
-      "application/x-ndjson": "BatchItem",
+      ...Object.fromEntries(JSONL_TYPES.map((type) => [type, "BatchItem" as const])),
       "multipart/form-data": "BatchUploadForm",
     },
     headers: [

@@ -1,29 +1,78 @@
 import { on } from "node:events";
 import { streamSSE } from "hono/streaming";
+import { type DashboardSession, DashboardSignIn } from "../../schema/api.ts";
+import type { DashboardSessions } from "../auth/session.ts";
 import { DASHBOARD_HTML } from "../dashboard/page.ts";
 import type { Dashboard, Snapshot } from "../dashboard/snapshot.ts";
 import { ApiError } from "../errors.ts";
 import { pathParam, type Route } from "../route.ts";
+import type { KeyStore } from "../stores/api-keys.ts";
 import type { JobEventStore } from "../stores/job-events.ts";
 import { type JobStore, toView } from "../stores/jobs.ts";
+import { parseJson } from "../validate.ts";
 
 export interface DashboardRoutesDeps {
   dashboard: Dashboard;
   store: JobStore;
   events: JobEventStore;
+  keys: KeyStore;
+  sessions: DashboardSessions;
 }
 
-/** /dashboard (admin key, asked for by the browser): the page, its snapshot, a live stream of snapshots and job details. */
+/**
+ * /dashboard: the page (it holds no data, so anyone may load it), its sign-in (the admin key for a session
+ * cookie, DashboardSessions), and, for the admin, its snapshot, a live stream of snapshots and job details.
+ */
 export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
   {
     method: "get",
     path: "/dashboard",
-    access: "admin",
-    browser: true,
+    access: "open",
     tag: "dashboard",
-    summary: "Operations dashboard page (admin key, as the Basic password in a browser)",
-    responses: { "200": { description: "HTML", contentType: "text/html" }, "401": "Error", "403": "Error" },
+    summary: "Operations dashboard page; it asks for the admin key when auth is on",
+    responses: { "200": { description: "HTML", contentType: "text/html" } },
     handler: (c) => c.html(DASHBOARD_HTML),
+  },
+  {
+    method: "get",
+    path: "/dashboard/session",
+    access: "open",
+    tag: "dashboard",
+    summary: "Whether the dashboard needs signing in (auth on) and whether this browser is",
+    responses: { "200": "DashboardSession" },
+    handler: (c, { keys, sessions }) =>
+      c.json({ auth: keys.enabled, signedIn: !keys.enabled || sessions.valid(c) } satisfies DashboardSession),
+  },
+  {
+    method: "post",
+    path: "/dashboard/session",
+    access: "open",
+    tag: "dashboard",
+    summary: "Sign the dashboard in with the admin key: sets an HttpOnly, SameSite=Strict session cookie for /dashboard",
+    body: "DashboardSignIn",
+    responses: { "204": { description: "Signed in" }, "401": "Error", "403": "Error", "415": "Error" },
+    handler: async (c, { keys, sessions }) => {
+      const { key } = await parseJson(c, DashboardSignIn);
+      if (keys.enabled) {
+        const principal = keys.verify(key);
+        if (!principal) throw new ApiError("unauthorized", "the key is not valid (or was revoked)", "key");
+        if (!principal.admin) throw new ApiError("forbidden", "the dashboard needs the admin key (DOCKET_API_KEY)", "key");
+        sessions.signIn(c);
+      }
+      return c.body(null, 204);
+    },
+  },
+  {
+    method: "delete",
+    path: "/dashboard/session",
+    access: "open",
+    tag: "dashboard",
+    summary: "Sign the dashboard out (clears the session cookie)",
+    responses: { "204": { description: "Signed out" } },
+    handler: (c, { sessions }) => {
+      sessions.signOut(c);
+      return c.body(null, 204);
+    },
   },
   {
     method: "get",

@@ -92,14 +92,14 @@ describe("API keys", () => {
     });
   });
 
-  it("a created key is not admin: /v1/keys, /dashboard and /metrics answer 403 forbidden", async () => {
+  it("a created key is not admin: /v1/keys, the dashboard's data and /metrics answer 403 forbidden", async () => {
     const a = await newKey("tenant");
     for (const [method, path] of [
       ["GET", "/v1/keys"],
       ["POST", "/v1/keys"],
       ["DELETE", `/v1/keys/${a.id}`],
-      ["GET", "/dashboard"],
       ["GET", "/dashboard/snapshot"],
+      ["GET", "/dashboard/stream"],
       ["GET", "/metrics"],
     ] as const) {
       const r = await call(method, path, a.key, method === "POST" ? { name: "x" } : undefined);
@@ -109,14 +109,31 @@ describe("API keys", () => {
     expect((await call("GET", "/metrics", ADMIN)).text).toContain("docket_");
   });
 
-  it("the dashboard asks a browser for the key (Basic) and accepts it as the password", async () => {
-    const none = await call("GET", "/dashboard");
-    expect(none.status).toBe(401);
-    expect(none.headers.get("www-authenticate")).toMatch(/^Basic realm="docket"/);
-    const basic = `Basic ${Buffer.from(`admin:${ADMIN}`).toString("base64")}`;
-    const page = await call("GET", "/dashboard", undefined, undefined, { authorization: basic });
+  it("the dashboard page asks for the admin key and trades it for a session cookie; HTTP Basic is not accepted", async () => {
+    const page = await call("GET", "/dashboard");
     expect(page.status).toBe(200);
     expect(page.text).toContain("docket dashboard");
+    expect((await call("GET", "/dashboard/session")).body).toEqual({ auth: true, signedIn: false });
+    // What the old dashboard made a browser keep, and attach to any request to this origin.
+    const basic = `Basic ${Buffer.from(`admin:${ADMIN}`).toString("base64")}`;
+    for (const path of ["/dashboard/snapshot", "/v1/keys"]) {
+      const r = await call("GET", path, undefined, undefined, { authorization: basic });
+      expect(r.status, path).toBe(401);
+      expect(r.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    }
+
+    const tenant = await newKey("dashboard-tenant");
+    expect((await call("POST", "/dashboard/session", undefined, { key: tenant.key })).body.error.code).toBe("forbidden");
+    expect((await call("POST", "/dashboard/session", undefined, { key: "dk_wrong" })).body.error.code).toBe("unauthorized");
+    const signIn = await call("POST", "/dashboard/session", undefined, { key: ADMIN });
+    expect(signIn.status).toBe(204);
+    const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    expect(cookie).toMatch(/^docket_session=/);
+    expect((await call("GET", "/dashboard/snapshot", undefined, undefined, { cookie })).status).toBe(200);
+    expect((await call("GET", "/dashboard/session", undefined, undefined, { cookie })).body).toEqual({
+      auth: true,
+      signedIn: true,
+    });
   });
 });
 

@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
@@ -113,5 +115,56 @@ describe("dashboard", () => {
     expect(await page.locator(`tr[data-job="job_dash_hostile"]`).textContent()).toContain("<img src=x");
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
     await page.close();
+  });
+
+  it("with keys on, the page signs in with the admin key and goes live; a page on another site cannot use that sign-in", async () => {
+    const ADMIN = "dashboard-admin-key-0123456789abcdefghij";
+    const keyed = await startStack({ worker: false, env: { DOCKET_API_KEY: ADMIN } });
+    // A page on another site (localhost is another site than 127.0.0.1) that posts JSON to /v1/keys as a plain
+    // form, the way the issue's attack did.
+    const evil = createServer((_req, res) => {
+      res
+        .writeHead(200, { "content-type": "text/html" })
+        .end(
+          `<form id="f" method="post" enctype="text/plain" action="${keyed.producer.url}/v1/keys">` +
+            `<input name='{"name":"pwned","x":"' value='"}'></form><script>document.getElementById("f").submit()</script>`,
+        );
+    });
+    await new Promise<void>((r) => evil.listen(0, "127.0.0.1", r));
+    const page = await browser.newPage();
+    const attack = await browser.newPage();
+    try {
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`${keyed.producer.url}/dashboard`);
+      await page.locator("#login").waitFor();
+      expect(await page.locator("#board").isHidden()).toBe(true);
+      await page.fill("#key", "dk_wrong");
+      await page.click("#login button");
+      await page.locator("#login-error", { hasText: "not valid" }).waitFor();
+      await page.fill("#key", ADMIN);
+      await page.click("#login button");
+      await page.locator("#status.live").waitFor({ timeout: 10_000 });
+      expect(await page.locator("#login").isHidden()).toBe(true);
+      const [session] = await browser.cookies(`${keyed.producer.url}/dashboard`);
+      expect(session).toMatchObject({ name: "docket_session", httpOnly: true, sameSite: "Strict", path: "/dashboard" });
+
+      const answer = attack.waitForResponse((r) => r.url() === `${keyed.producer.url}/v1/keys`);
+      await attack.goto(`http://localhost:${(evil.address() as AddressInfo).port}/`);
+      expect((await answer).status()).toBe(403);
+      const keys = await fetch(`${keyed.producer.url}/v1/keys`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(((await keys.json()) as { data: unknown[] }).data).toEqual([]);
+
+      await page.click("#signout");
+      await page.locator("#login").waitFor();
+      expect(await browser.cookies(`${keyed.producer.url}/dashboard`)).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      // Pages first: an open event stream would keep the producer's server from closing.
+      await Promise.all([page.close(), attack.close()]);
+      evil.closeAllConnections();
+      await new Promise((r) => evil.close(r));
+      await keyed.stop();
+    }
   });
 });
