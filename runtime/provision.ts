@@ -182,7 +182,6 @@ const BUCKET_STREAMS = [
   { stream: `KV_${CONTROL_BUCKET}`, what: `KV bucket ${CONTROL_BUCKET}` },
   { stream: `OBJ_${DOCS_BUCKET}`, what: `object store ${DOCS_BUCKET}` },
   { stream: `OBJ_${PREFIX_BUCKET}`, what: `object store ${PREFIX_BUCKET}` },
-  { stream: `KV_${PREFIX_CLAIMS_BUCKET}`, what: `KV bucket ${PREFIX_CLAIMS_BUCKET}` },
 ];
 
 const notFound = (err: unknown) =>
