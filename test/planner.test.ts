@@ -136,7 +136,7 @@ describe("memory planner on a Qwen3-Next-80B-A3B Q4_K_M header", () => {
     const err = await planMemoryForModel(path, { budgetBytes: 48e9, maxSequences: 32, contextSize: 8192 }).catch((e) => e);
     expect(err).toBeInstanceOf(MemoryPlanError);
     expect(err.code).toBe("insufficient_memory");
-    expect(err.message).toContain("48.40 GB");
+    expect(err.message).toContain("48.41 GB");
     expect(err.message).toContain("DOCKET_GPU_MEMORY_BYTES 48.00 GB");
     expect(err.message).toMatch(/smaller quantization/);
   });

@@ -12,6 +12,7 @@
  * `ne[0]` is the innermost (contiguous, row) dimension, as in ggml.
  */
 import { type FileHandle, open } from "node:fs/promises";
+import { GGML_BLOCKS } from "../../worker/model-shape.ts";
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as little-endian u32
 export const GGUF_VERSION = 3;
@@ -38,9 +39,15 @@ export enum GgmlType {
   F32 = 0,
   F16 = 1,
   Q8_0 = 8,
-  /** K-quants: sizes only (header-only files for planning; the writer cannot encode their data). */
+  /** From here on sizes only (header-only files for planning; the writer cannot encode their data). */
+  Q5_0 = 6,
+  Q5_1 = 7,
   Q4_K = 12,
+  Q5_K = 13,
   Q6_K = 14,
+  IQ4_NL = 20,
+  IQ4_XS = 23,
+  MXFP4 = 39,
 }
 
 /** `general.file_type` values (llama_ftype) matching the tensor types above. */
@@ -184,12 +191,14 @@ export function tensorByteSize(type: GgmlType, dims: readonly number[]): number 
         throw new Error(`Q8_0 requires ne[0] % ${Q8_0_BLOCK_SIZE} == 0 (got ne[0]=${dims[0]})`);
       }
       return (n / Q8_0_BLOCK_SIZE) * Q8_0_BLOCK_BYTES;
-    case GgmlType.Q4_K:
-    case GgmlType.Q6_K:
-      if ((dims[0] ?? 0) % 256 !== 0) throw new Error(`K-quants require ne[0] % 256 == 0 (got ne[0]=${dims[0]})`);
-      return (n / 256) * (type === GgmlType.Q4_K ? 144 : 210);
-    default:
-      throw new Error(`unsupported ggml type ${String(type)}`);
+    default: {
+      const block = GGML_BLOCKS[type];
+      if (!block) throw new Error(`unsupported ggml type ${String(type)}`);
+      if ((dims[0] ?? 0) % block[1] !== 0) {
+        throw new Error(`ggml type ${type} requires ne[0] % ${block[1]} == 0 (got ne[0]=${dims[0]})`);
+      }
+      return (n / block[1]) * block[0];
+    }
   }
 }
 
