@@ -47,6 +47,20 @@ export const publicUrls = z
     return origins;
   });
 
+/** DOCKET_GPU_LAYERS: "auto" or a whole number of layers. */
+const gpuLayers = z
+  .string()
+  .transform((v, ctx) => {
+    const t = v.trim().toLowerCase();
+    if (t === "auto") return "auto" as const;
+    if (!/^\d+$/.test(t)) {
+      ctx.addIssue({ code: "custom", message: `not a layer count: "${v}" (use auto or a whole number, e.g. 40)` });
+      return z.NEVER;
+    }
+    return Number(t);
+  })
+  .prefault("auto");
+
 /** What a variable means, for the generated reference (docs/configuration.md); `unset` says what no value does. */
 interface VariableDoc {
   description: string;
@@ -162,6 +176,10 @@ const worker = {
   DOCKET_BATCH_WINDOW_MS: doc(int(2_000, 250), "length of one adaptive-batcher measurement window"),
   DOCKET_CONTEXT_SIZE: doc(int(8192, 256), "tokens of context per sequence (capped at the model's training context)"),
   DOCKET_GPU_MEMORY_BYTES: doc(size("50GB"), "memory budget of the worker's model and context (the memory planner's budget)"),
+  DOCKET_GPU_LAYERS: doc(
+    gpuLayers,
+    "layers on the GPU (node-llama-cpp's `gpuLayers`: the model's repeating layers, plus 1 for the output layer); the others stay in system memory, which costs speed, not budget. `auto`: every layer when one sequence of DOCKET_CONTEXT_SIZE fits beside the weights, otherwise the most that leave room for one; `npx docket model plan` prints the count that runs the full batch",
+  ),
   DOCKET_GPU: doc(
     z.enum(["auto", "false", "cuda", "vulkan", "metal"]).default("auto"),
     "`auto`, `false` (CPU only), `cuda`, `vulkan` or `metal`",

@@ -37,6 +37,14 @@ describe("config", () => {
     expect(loadConfig({ DOCKET_INLINE_LIMIT_BYTES: "512kb" }).DOCKET_INLINE_LIMIT_BYTES).toBe(512_000);
   });
 
+  it("DOCKET_GPU_LAYERS is auto or a whole number of layers", () => {
+    expect(loadConfig({}).DOCKET_GPU_LAYERS).toBe("auto");
+    expect(loadConfig({ DOCKET_GPU_LAYERS: "40" }).DOCKET_GPU_LAYERS).toBe(40);
+    expect(loadConfig({ DOCKET_GPU_LAYERS: "AUTO" }).DOCKET_GPU_LAYERS).toBe("auto");
+    expect(() => loadConfig({ DOCKET_GPU_LAYERS: "most" })).toThrow(/DOCKET_GPU_LAYERS: not a layer count/);
+    expect(() => loadConfig({ DOCKET_GPU_LAYERS: "-1" })).toThrow(/DOCKET_GPU_LAYERS/);
+  });
+
   it("an empty DOCKET_MODEL means the demo model", () => {
     expect(loadConfig({ DOCKET_MODEL: "" }).DOCKET_MODEL).toBeUndefined();
   });

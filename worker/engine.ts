@@ -38,6 +38,12 @@ export interface EngineOptions {
    * whole prompt (the benchmark's "reuse off"; results are the same). Unset: reuse off.
    */
   prefixCache?: { reuse: boolean; dir: string; budgetBytes: number };
+  /**
+   * Layers of the main model on the GPU (node-llama-cpp's loadModel `gpuLayers`: the last N repeating layers,
+   * N = layers + 1 adds the output layer); the rest stay in system memory. Unset: node-llama-cpp's "auto".
+   * node-llama-cpp sets it to 0 when there is no GPU. The fallback model always loads with "auto".
+   */
+  gpuLayers?: number;
   log: Logger;
 }
 
@@ -167,7 +173,8 @@ export class Engine {
     for (const modelPath of [o.modelPath, ...(o.fallbackModelPath ? [o.fallbackModelPath] : [])]) {
       let model: LlamaModel;
       try {
-        model = await llama.loadModel({ modelPath });
+        const gpuLayers = modelPath === o.modelPath ? o.gpuLayers : undefined;
+        model = await llama.loadModel({ modelPath, ...(gpuLayers !== undefined ? { gpuLayers } : {}) });
       } catch (err) {
         tried.push(`${basename(modelPath)}: ${(err as Error).message}`);
         o.log.warn(
@@ -193,6 +200,7 @@ export class Engine {
                 contextSize,
                 threads,
                 gpu: llama.gpu,
+                gpuLayers: model.gpuLayers,
                 loadMs: Date.now() - started,
                 degraded: tried.length > 0,
               },

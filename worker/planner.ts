@@ -1,56 +1,23 @@
 import { stat } from "node:fs/promises";
-import { type GgufFileInfo, type GgufTensorInfo, readGgufFileInfo } from "node-llama-cpp";
+import { type GgufFileInfo, readGgufFileInfo } from "node-llama-cpp";
+import { type KvCacheType, type ModelShape, ModelShapeError, modelShape } from "./model-shape.ts";
 
 /**
  * Memory planner: how many sequences (S) of how many tokens each fit the memory budget next to the
- * model's weights, computed from the GGUF header alone (no GPU, no model load).
+ * model's weights, and how many layers go on the GPU, computed from the GGUF header alone (no GPU, no load).
  *
- *   total = weights + reserve + S × (context × kvBytesPerToken + recurrentStateBytesPerSequence)
+ *   budget ≥ GPU weights + reserve + S × (context × KV bytes per token + recurrent state per sequence)
  *
- * kvBytesPerToken counts only layers that keep a KV cache (all of them for a transformer, 1 in
- * full_attention_interval for qwen3next); recurrent (SSM / linear-attention) layers keep a fixed
- * state per sequence whatever the context, in f32, as llama.cpp's llama_memory_recurrent does.
+ * summed over the layers on the GPU. KV bytes per token count only layers that keep a KV cache (all of
+ * them for a transformer, 1 in full_attention_interval for qwen3next); recurrent (SSM / linear-attention)
+ * layers keep a fixed f32 state per sequence whatever the context (llama_memory_recurrent).
+ *
+ * gpuLayers follows node-llama-cpp's `gpuLayers` (llama.cpp's n_gpu_layers): the last N repeating layers
+ * go on the GPU, with their KV cache and state; N = layers + 1 adds the output layer. Token embeddings
+ * always stay in system memory (llama.cpp's input layer). Layers off the GPU cost system memory and speed,
+ * not budget. node-llama-cpp 3.21.1 has no setting that keeps only a layer's experts in system memory
+ * (llama.cpp's --n-cpu-moe / tensor overrides), so the planner offers whole layers.
  */
-
-/** Bytes per block and elements per block of the ggml tensor types (ggml.c type_traits). */
-const GGML_BLOCKS: Record<number, [bytes: number, elements: number]> = {
-  0: [4, 1], // F32
-  1: [2, 1], // F16
-  2: [18, 32], // Q4_0
-  3: [20, 32], // Q4_1
-  6: [22, 32], // Q5_0
-  7: [24, 32], // Q5_1
-  8: [34, 32], // Q8_0
-  9: [36, 32], // Q8_1
-  10: [84, 256], // Q2_K
-  11: [110, 256], // Q3_K
-  12: [144, 256], // Q4_K
-  13: [176, 256], // Q5_K
-  14: [210, 256], // Q6_K
-  15: [292, 256], // Q8_K
-  16: [66, 256], // IQ2_XXS
-  17: [74, 256], // IQ2_XS
-  18: [98, 256], // IQ3_XXS
-  19: [50, 256], // IQ1_S
-  20: [18, 32], // IQ4_NL
-  21: [110, 256], // IQ3_S
-  22: [82, 256], // IQ2_S
-  23: [136, 256], // IQ4_XS
-  24: [1, 1], // I8
-  25: [2, 1], // I16
-  26: [4, 1], // I32
-  27: [8, 1], // I64
-  28: [8, 1], // F64
-  29: [56, 256], // IQ1_M
-  30: [2, 1], // BF16
-  34: [54, 256], // TQ1_0
-  35: [66, 256], // TQ2_0
-  39: [17, 32], // MXFP4
-};
-
-/** KV cache element types docket can plan for (llama.cpp's default is f16). */
-export const KV_TYPE_BYTES = { f32: 4, f16: 2, q8_0: 34 / 32 } as const;
-export type KvCacheType = keyof typeof KV_TYPE_BYTES;
 
 /** Context sizes the planner picks when it must shrink them are multiples of this (llama.cpp pads to 256). */
 export const CONTEXT_STEP = 256;
@@ -58,105 +25,6 @@ export const CONTEXT_STEP = 256;
 export const DEFAULT_RESERVE_BYTES = 1024 ** 3;
 /** Below this a sequence holds too little of a document to be useful. */
 export const DEFAULT_MIN_CONTEXT = 1024;
-
-export function tensorBytes(t: Pick<GgufTensorInfo, "dimensions" | "ggmlType" | "name">): number {
-  const block = GGML_BLOCKS[t.ggmlType];
-  if (!block) throw new Error(`tensor ${t.name}: ggml type ${t.ggmlType} is unknown to the memory planner`);
-  const elements = t.dimensions.reduce<number>((a, d) => a * Number(d), 1);
-  return Math.ceil(elements / block[1]) * block[0];
-}
-
-/** What the planner needs to know about a model, read from its GGUF metadata. */
-export interface ModelShape {
-  architecture: string;
-  layers: number;
-  /** Layers that keep a KV cache (grows with the context). */
-  attentionLayers: number;
-  /** Layers that keep a fixed recurrent state per sequence. */
-  recurrentLayers: number;
-  kvBytesPerToken: number;
-  recurrentStateBytesPerSequence: number;
-  trainContextSize?: number;
-  /** Weights: the sum of the tensor sizes in the file. */
-  modelBytes: number;
-  /** Mixture-of-experts weights (tensors named *_exps), the part that can live in CPU memory. */
-  expertBytes: number;
-}
-
-type Meta = Record<string, unknown>;
-
-function num(v: unknown): number | undefined {
-  if (typeof v === "number") return v;
-  if (typeof v === "bigint") return Number(v);
-  return undefined;
-}
-
-/** Architectures whose every layer is recurrent (llama_model_is_recurrent). */
-const RECURRENT_ARCHITECTURES = new Set(["mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"]);
-
-/** Which layers are recurrent, following llama_model::load_hparams for the hybrid architectures docket knows. */
-function recurrentLayerFlags(arch: string, a: Meta, layers: number): boolean[] {
-  if (RECURRENT_ARCHITECTURES.has(arch)) return Array.from({ length: layers }, () => true);
-  const interval = num(a.full_attention_interval);
-  // qwen3next (and qwen3.5): recurrent_layer_arr[i] = ((i + 1) % full_attention_interval != 0)
-  if (interval && interval > 0) return Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
-  const headsKv = (a.attention as Meta | undefined)?.head_count_kv;
-  // jamba, granite-hybrid, nemotron-h, lfm2...: a layer with no KV heads is recurrent
-  if (Array.isArray(headsKv)) return Array.from({ length: layers }, (_, i) => num(headsKv[i]) === 0);
-  return Array.from({ length: layers }, () => false);
-}
-
-/** llama_hparams::n_embd_r() + n_embd_s(): the f32 elements of one layer's recurrent state for one sequence. */
-function recurrentStateElements(a: Meta): number {
-  const ssm = (a.ssm ?? {}) as Meta;
-  const wkv = (a.wkv ?? {}) as Meta;
-  const embd = num(a.embedding_length) ?? 0;
-  const wkvHeadSize = num(wkv.head_size) ?? 0;
-  if (wkvHeadSize) return (num(a.token_shift_count) ?? 2) * embd + embd * wkvHeadSize;
-  const conv = num(ssm.conv_kernel) ?? 0;
-  const inner = num(ssm.inner_size) ?? 0;
-  const state = num(ssm.state_size) ?? 0;
-  const groups = num(ssm.group_count) ?? 0;
-  return (conv > 0 ? conv - 1 : 0) * (inner + 2 * groups * state) + state * inner;
-}
-
-/** Reads the model's memory shape from GGUF file info (metadata + tensor infos). */
-export function modelShape(info: GgufFileInfo, options: { kvCacheType?: KvCacheType; fileBytes?: number } = {}): ModelShape {
-  const arch = String(info.metadata.general?.architecture ?? "");
-  const a = ((info.metadata as unknown as Meta)[arch] ?? {}) as Meta;
-  const attention = (a.attention ?? {}) as Meta;
-  const layers = num(a.block_count) ?? 0;
-  if (!layers) throw new MemoryPlanError("unknown_model_shape", `GGUF metadata has no ${arch}.block_count`);
-  const heads = num(attention.head_count) ?? 0;
-  const embd = num(a.embedding_length) ?? 0;
-  const keyLength = num(attention.key_length) ?? (heads ? embd / heads : 0);
-  const valueLength = num(attention.value_length) ?? (heads ? embd / heads : 0);
-  const headsKv = attention.head_count_kv;
-  const recurrent = recurrentLayerFlags(arch, a, layers);
-  const kvBytes = KV_TYPE_BYTES[options.kvCacheType ?? "f16"];
-  let kvElementsPerToken = 0;
-  for (let i = 0; i < layers; i++) {
-    if (recurrent[i]) continue;
-    const h = Array.isArray(headsKv) ? (num(headsKv[i]) ?? heads) : (num(headsKv) ?? heads);
-    kvElementsPerToken += h * (keyLength + valueLength);
-  }
-  const recurrentLayers = recurrent.filter(Boolean).length;
-  const tensors = info.fullTensorInfo ?? info.tensorInfo ?? [];
-  const modelBytes = tensors.length ? tensors.reduce((s, t) => s + tensorBytes(t), 0) : (options.fileBytes ?? 0);
-  const expertBytes = tensors.filter((t) => /_exps\./.test(t.name)).reduce((s, t) => s + tensorBytes(t), 0);
-  const train = num(a.context_length);
-  return {
-    architecture: arch,
-    layers,
-    attentionLayers: layers - recurrentLayers,
-    recurrentLayers,
-    kvBytesPerToken: Math.ceil(kvElementsPerToken * kvBytes),
-    recurrentStateBytesPerSequence: recurrentLayers * recurrentStateElements(a) * 4,
-    ...(train ? { trainContextSize: train } : {}),
-    modelBytes,
-    expertBytes,
-  };
-}
 
 export type MemoryPlanErrorCode = "insufficient_memory" | "unknown_model_shape";
 
@@ -170,19 +38,87 @@ export class MemoryPlanError extends Error {
   }
 }
 
+/** Where the budget's memory goes, or what stays outside it. */
+export interface MemoryPart {
+  weightBytes: number;
+  kvBytesPerToken: number;
+  stateBytesPerSequence: number;
+}
+
+export interface PlacementOptions {
+  /** Layers on the GPU, node-llama-cpp's count: repeating layers + 1 for the output layer. */
+  gpuLayers: number;
+  /** No GPU (DOCKET_GPU=false): the budget is system memory and holds everything. */
+  cpuOnly?: boolean;
+}
+
+/** What `gpuLayers` puts in the budget (the GPU) and what it leaves in system memory. */
+export function placeLayers(shape: ModelShape, o: PlacementOptions): { gpu: MemoryPart; system: MemoryPart } {
+  const gpu: MemoryPart = { weightBytes: 0, kvBytesPerToken: 0, stateBytesPerSequence: 0 };
+  const system: MemoryPart = { weightBytes: 0, kvBytesPerToken: 0, stateBytesPerSequence: 0 };
+  const onGpuFrom = o.cpuOnly ? 0 : shape.layers - Math.min(o.gpuLayers, shape.layers);
+  shape.perLayer.forEach((layer, i) => {
+    const part = o.cpuOnly || (o.gpuLayers > 0 && i >= onGpuFrom) ? gpu : system;
+    part.weightBytes += layer.weightBytes;
+    part.kvBytesPerToken += layer.kvBytesPerToken;
+    part.stateBytesPerSequence += layer.stateBytesPerSequence;
+  });
+  (o.cpuOnly || o.gpuLayers > shape.layers ? gpu : system).weightBytes += shape.outputBytes;
+  (o.cpuOnly ? gpu : system).weightBytes += shape.inputBytes;
+  return { gpu, system };
+}
+
+export interface FitOptions extends PlacementOptions {
+  budgetBytes: number;
+  contextSize: number;
+  reserveBytes?: number;
+}
+
+const perSequence = (p: MemoryPart, context: number) => context * p.kvBytesPerToken + p.stateBytesPerSequence;
+
+/** How many sequences of `contextSize` tokens fit the budget (0: not one; Infinity: none of them costs budget). */
+export function sequencesThatFit(shape: ModelShape, o: FitOptions): number {
+  const { gpu } = placeLayers(shape, o);
+  const free = o.budgetBytes - gpu.weightBytes - (o.reserveBytes ?? DEFAULT_RESERVE_BYTES);
+  if (free < 0) return 0;
+  const each = perSequence(gpu, o.contextSize);
+  return each > 0 ? Math.floor(free / each) : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The most layers on the GPU (node-llama-cpp's count, at least 1) with which `sequences` × `contextSize` fit
+ * the budget; undefined when not even one layer on the GPU leaves room for them.
+ */
+export function gpuLayersFor(
+  shape: ModelShape,
+  o: Omit<FitOptions, "gpuLayers" | "cpuOnly"> & { sequences: number },
+): number | undefined {
+  for (let g = shape.layers + 1; g >= 1; g--) if (sequencesThatFit(shape, { ...o, gpuLayers: g }) >= o.sequences) return g;
+  return undefined;
+}
+
 export interface PlanMemoryInput {
   /** From readGgufFileInfo (metadata + tensor infos), or a shape computed already. */
   fileInfo?: GgufFileInfo;
   shape?: ModelShape;
-  /** Memory for weights + KV cache + recurrent state + reserve (DOCKET_GPU_MEMORY_BYTES). */
+  /** Memory for GPU weights + KV cache + recurrent state + reserve (DOCKET_GPU_MEMORY_BYTES / DOCKET_WORKERS). */
   budgetBytes: number;
   /** DOCKET_MAX_BATCH. */
   maxSequences: number;
   /** DOCKET_CONTEXT_SIZE: tokens per sequence, preferred. */
   contextSize: number;
+  /**
+   * DOCKET_GPU_LAYERS: layers on the GPU (repeating layers + 1 for the output layer), or "auto": every layer
+   * when one sequence of `contextSize` fits beside the weights, otherwise the most that leave room for one.
+   */
+  gpuLayers?: number | "auto";
+  /** DOCKET_GPU=false: the budget is system memory and holds everything. */
+  cpuOnly?: boolean;
   minContextSize?: number;
   reserveBytes?: number;
   kvCacheType?: KvCacheType;
+  /** How messages name the budget; default DOCKET_GPU_MEMORY_BYTES. */
+  budgetName?: string;
 }
 
 export interface MemoryPlan {
@@ -190,35 +126,64 @@ export interface MemoryPlan {
   /** Tokens per sequence. */
   contextSize: number;
   budgetBytes: number;
+  /** Layers on the GPU, node-llama-cpp's count (0 when cpuOnly). */
+  gpuLayers: number;
+  /** Repeating layers + the output layer: gpuLayers when the whole model is on the GPU. */
+  totalLayers: number;
+  /**
+   * What the engine hands node-llama-cpp's loadModel as `gpuLayers`: the count when DOCKET_GPU_LAYERS names one
+   * or the planner kept layers off the GPU; undefined leaves node-llama-cpp's "auto" (which also measures the
+   * GPU's free memory). Without a GPU node-llama-cpp loads every layer in system memory whatever it is.
+   */
+  engineGpuLayers: number | undefined;
+  cpuOnly: boolean;
+  /** Weights in the file. */
   modelBytes: number;
+  /** Weights in the budget. */
+  gpuWeightBytes: number;
   reserveBytes: number;
+  /** KV cache + recurrent state in the budget. */
+  gpuContextBytes: number;
+  /** gpuWeightBytes + reserveBytes + gpuContextBytes: at most budgetBytes. */
+  totalBytes: number;
+  /** Weights, KV cache and state of the layers kept in system memory (token embeddings at least). */
+  systemBytes: number;
+  /** Whole model. */
   kvBytesPerToken: number;
   recurrentStateBytesPerSequence: number;
-  /** S × context × kvBytesPerToken. */
+  /** S × context × kvBytesPerToken, whole model. */
   kvCacheBytes: number;
-  /** S × recurrentStateBytesPerSequence. */
+  /** S × recurrentStateBytesPerSequence, whole model. */
   recurrentStateBytes: number;
-  totalBytes: number;
-  /** What the configured maxSequences × contextSize would have needed. */
+  /** What maxSequences × contextSize needs with every layer on the GPU. */
   wantedBytes: number;
-  /** Layers to keep in CPU memory so the configured batch fits on the GPU (0 when it fits already). */
-  cpuLayersForFullBatch: number;
-  /** The largest weights file that would run the configured batch in this budget. */
+  /** The most layers on the GPU that run the configured batch in this budget (undefined: none does). */
+  gpuLayersForFullBatch: number | undefined;
+  /** The largest weights file that would run the configured batch in this budget with every layer on the GPU. */
   maxModelBytesForFullBatch: number;
   shape: ModelShape;
   notes: string[];
 }
 
 const GB = 1e9;
+/** docket prints sizes in SI units (kB, MB, GB: powers of 1000), as DOCKET_GPU_MEMORY_BYTES=50GB reads them. */
 export const formatBytes = (b: number) =>
   b >= GB ? `${(b / GB).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`;
-const gib = (b: number) => `${(b / 1024 ** 3).toFixed(2)} GiB`;
+
+/** "39 (9 of 48 layers and the output layer, 9.60 GB, in system memory)": what DOCKET_GPU_LAYERS=39 does. */
+export function describeGpuLayers(shape: ModelShape, gpuLayers: number): string {
+  const blocksOff = shape.layers - Math.min(gpuLayers, shape.layers);
+  const { system } = placeLayers(shape, { gpuLayers });
+  const layers = blocksOff === 0 ? "the output layer" : `${blocksOff} of ${shape.layers} layers and the output layer`;
+  return `${gpuLayers} (${layers}, ${formatBytes(system.weightBytes - shape.inputBytes)}, in system memory)`;
+}
 
 /**
  * The largest S × context that fits: the configured context with as many sequences as fit (up to
- * maxSequences); if not even one sequence fits at that context, one sequence with the largest
- * context that fits (a multiple of 256, at least minContextSize). Throws MemoryPlanError
- * (insufficient_memory) when one sequence at minContextSize does not fit. Pure: no GPU, no I/O.
+ * maxSequences); if not even one sequence fits at that context, one sequence with the largest context that
+ * fits (a multiple of 256, at least minContextSize). With gpuLayers "auto" the layers that do not fit stay in
+ * system memory before the context shrinks. Throws MemoryPlanError (insufficient_memory) when one sequence
+ * at minContextSize does not fit. Pure: no GPU, no I/O.
  */
 export function planMemory(input: PlanMemoryInput): MemoryPlan {
   const shape =
@@ -226,49 +191,91 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
   if (!shape) throw new MemoryPlanError("unknown_model_shape", "planMemory needs fileInfo or shape");
   const reserve = input.reserveBytes ?? DEFAULT_RESERVE_BYTES;
   const budget = input.budgetBytes;
-  const kv = shape.kvBytesPerToken;
-  const rec = shape.recurrentStateBytesPerSequence;
+  const cpuOnly = input.cpuOnly ?? false;
+  const budgetName = input.budgetName ?? "DOCKET_GPU_MEMORY_BYTES";
+  const totalLayers = shape.layers + 1;
   const notes: string[] = [];
   const wantedContext = Math.min(input.contextSize, shape.trainContextSize ?? Number.POSITIVE_INFINITY);
   if (wantedContext < input.contextSize) {
     notes.push(`context ${input.contextSize} capped at the model's training context ${wantedContext}`);
   }
   const minContext = Math.min(input.minContextSize ?? DEFAULT_MIN_CONTEXT, wantedContext);
-  const perSequence = (ctx: number) => ctx * kv + rec;
-  const wantedBytes = shape.modelBytes + reserve + input.maxSequences * perSequence(wantedContext);
-  const free = budget - shape.modelBytes - reserve;
+  const fit = { budgetBytes: budget, reserveBytes: reserve, cpuOnly };
+  const fits = (gpuLayers: number, contextSize: number) => sequencesThatFit(shape, { ...fit, gpuLayers, contextSize });
 
-  let sequences = Math.min(input.maxSequences, Math.floor(free / perSequence(wantedContext)));
+  let gpuLayers = totalLayers;
+  const asked = input.gpuLayers ?? "auto";
+  if (cpuOnly) {
+    gpuLayers = 0;
+    notes.push(
+      `CPU only (DOCKET_GPU=false): the budget is system memory and holds the whole model${asked === "auto" ? "" : `; DOCKET_GPU_LAYERS=${asked} has no effect`}`,
+    );
+  } else if (asked !== "auto") {
+    gpuLayers = Math.min(asked, totalLayers);
+    if (asked > totalLayers) notes.push(`DOCKET_GPU_LAYERS=${asked} capped at the model's ${totalLayers} layers`);
+  } else if (fits(totalLayers, wantedContext) < 1) {
+    const g = gpuLayersFor(shape, { ...fit, contextSize: wantedContext, sequences: 1 });
+    if (g !== undefined) {
+      gpuLayers = g;
+      notes.push(
+        `the weights leave no room for one sequence of ${wantedContext} tokens: DOCKET_GPU_LAYERS=auto chose ${describeGpuLayers(shape, g)}`,
+      );
+    }
+  }
+  const { gpu, system } = placeLayers(shape, { gpuLayers, cpuOnly });
+  const free = budget - gpu.weightBytes - reserve;
+  let sequences = Math.min(input.maxSequences, fits(gpuLayers, wantedContext));
   let contextSize = wantedContext;
   if (sequences < 1) {
     sequences = 1;
-    contextSize = kv > 0 ? Math.min(wantedContext, Math.floor((free - rec) / kv / CONTEXT_STEP) * CONTEXT_STEP) : wantedContext;
+    contextSize =
+      gpu.kvBytesPerToken > 0
+        ? Math.min(
+            wantedContext,
+            Math.floor((free - gpu.stateBytesPerSequence) / gpu.kvBytesPerToken / CONTEXT_STEP) * CONTEXT_STEP,
+          )
+        : free >= gpu.stateBytesPerSequence
+          ? wantedContext
+          : 0;
   }
-  const fullBatchState = wantedBytes - shape.modelBytes;
-  const maxModelBytesForFullBatch = Math.max(0, budget - fullBatchState);
-  const cpuLayersForFullBatch = cpuLayersNeeded(shape, wantedBytes - budget);
 
-  if (free < perSequence(minContext) || contextSize < minContext) {
+  const all = placeLayers(shape, { gpuLayers: totalLayers, cpuOnly }).gpu;
+  const fullBatchState = input.maxSequences * perSequence(all, wantedContext);
+  const wantedBytes = all.weightBytes + reserve + fullBatchState;
+  const maxModelBytesForFullBatch = Math.max(0, budget - reserve - fullBatchState + (shape.modelBytes - all.weightBytes));
+  const gpuLayersForFullBatch = cpuOnly
+    ? undefined
+    : gpuLayersFor(shape, { ...fit, contextSize: wantedContext, sequences: input.maxSequences });
+
+  if (contextSize < minContext) {
+    const oneSequence = gpu.weightBytes + reserve + perSequence(gpu, minContext);
+    const offload = cpuOnly ? undefined : gpuLayersFor(shape, { ...fit, contextSize: minContext, sequences: 1 });
     throw new MemoryPlanError(
       "insufficient_memory",
-      `the model does not fit the memory budget: weights ${formatBytes(shape.modelBytes)} + reserve ${formatBytes(reserve)} ` +
-        `+ one sequence of ${minContext} tokens (${formatBytes(perSequence(minContext))}) = ` +
-        `${formatBytes(shape.modelBytes + reserve + perSequence(minContext))} > DOCKET_GPU_MEMORY_BYTES ${formatBytes(budget)}. ` +
-        `Raise DOCKET_GPU_MEMORY_BYTES, or use a smaller quantization (weights of at most ${formatBytes(Math.max(0, free + shape.modelBytes - perSequence(minContext)))})` +
-        (shape.layers > 1
-          ? `, or keep at least ${cpuLayersNeeded(shape, shape.modelBytes + reserve + perSequence(minContext) - budget)} of ${shape.layers} layers${shape.expertBytes > 0 ? "' experts" : ""} in CPU memory`
+      `the model does not fit the memory budget: weights ${formatBytes(gpu.weightBytes)} + reserve ${formatBytes(reserve)} ` +
+        `+ one sequence of ${minContext} tokens (${formatBytes(perSequence(gpu, minContext))}) = ` +
+        `${formatBytes(oneSequence)} > ${budgetName} ${formatBytes(budget)}. ` +
+        `Raise ${budgetName} to ${formatBytes(oneSequence)}, or use a smaller quantization (weights of at most ` +
+        `${formatBytes(Math.max(0, shape.modelBytes - (oneSequence - budget)))})` +
+        (offload !== undefined && offload < gpuLayers
+          ? `, or keep layers in system memory: DOCKET_GPU_LAYERS=${describeGpuLayers(shape, offload)}`
           : ""),
     );
   }
   if (sequences < input.maxSequences) {
     notes.push(
       `${sequences} of DOCKET_MAX_BATCH=${input.maxSequences} sequences fit at ${contextSize} tokens: ` +
-        `weights take ${formatBytes(shape.modelBytes)} (${gib(shape.modelBytes)}) of ${formatBytes(budget)}`,
+        `weights take ${formatBytes(gpu.weightBytes)} of ${formatBytes(budget)}`,
     );
+    const ways = [
+      ...(gpuLayersForFullBatch !== undefined && gpuLayersForFullBatch < gpuLayers
+        ? [`DOCKET_GPU_LAYERS=${describeGpuLayers(shape, gpuLayersForFullBatch)}`]
+        : []),
+      `a quantization of at most ${formatBytes(maxModelBytesForFullBatch)}`,
+      `${budgetName} of ${formatBytes(wantedBytes)}`,
+    ];
     notes.push(
-      `for ${input.maxSequences} × ${wantedContext} (${formatBytes(fullBatchState - reserve)} of KV cache and state) use a quantization ` +
-        `of at most ${formatBytes(maxModelBytesForFullBatch)} (${gib(maxModelBytesForFullBatch)}), keep ${cpuLayersForFullBatch} of ${shape.layers} layers` +
-        `${shape.expertBytes > 0 ? "' experts" : ""} in CPU memory, or raise DOCKET_GPU_MEMORY_BYTES to ${formatBytes(wantedBytes)}`,
+      `for ${input.maxSequences} × ${wantedContext} (${formatBytes(fullBatchState)} of KV cache and state): ${ways.join(", or ")}`,
     );
   }
   if (contextSize < wantedContext)
@@ -278,41 +285,43 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
       `hybrid model: ${shape.attentionLayers} of ${shape.layers} layers keep a KV cache, ${shape.recurrentLayers} keep a fixed recurrent state`,
     );
   }
-  const kvCacheBytes = sequences * contextSize * kv;
-  const recurrentStateBytes = sequences * rec;
+  const gpuContextBytes = sequences * perSequence(gpu, contextSize);
   return {
     sequences,
     contextSize,
     budgetBytes: budget,
+    gpuLayers,
+    totalLayers,
+    engineGpuLayers:
+      asked !== "auto" ? Math.min(asked, totalLayers) : !cpuOnly && gpuLayers < totalLayers ? gpuLayers : undefined,
+    cpuOnly,
     modelBytes: shape.modelBytes,
+    gpuWeightBytes: gpu.weightBytes,
     reserveBytes: reserve,
-    kvBytesPerToken: kv,
-    recurrentStateBytesPerSequence: rec,
-    kvCacheBytes,
-    recurrentStateBytes,
-    totalBytes: shape.modelBytes + reserve + kvCacheBytes + recurrentStateBytes,
+    gpuContextBytes,
+    totalBytes: gpu.weightBytes + reserve + gpuContextBytes,
+    systemBytes: system.weightBytes + sequences * perSequence(system, contextSize),
+    kvBytesPerToken: shape.kvBytesPerToken,
+    recurrentStateBytesPerSequence: shape.recurrentStateBytesPerSequence,
+    kvCacheBytes: sequences * contextSize * shape.kvBytesPerToken,
+    recurrentStateBytes: sequences * shape.recurrentStateBytesPerSequence,
     wantedBytes,
-    cpuLayersForFullBatch,
+    gpuLayersForFullBatch,
     maxModelBytesForFullBatch,
     shape,
     notes,
   };
 }
 
-/** Layers whose weights (experts, for a mixture-of-experts model) must leave the GPU to free `bytes`. */
-function cpuLayersNeeded(shape: ModelShape, bytes: number): number {
-  if (bytes <= 0) return 0;
-  const perLayer = (shape.expertBytes > 0 ? shape.expertBytes : shape.modelBytes) / shape.layers;
-  return Math.min(shape.layers, Math.ceil(bytes / perLayer));
-}
-
 /** One line for logs. */
 export function describePlan(p: MemoryPlan): string {
+  const where = p.cpuOnly ? "CPU only" : `${p.gpuLayers} of ${p.totalLayers} layers on the GPU`;
   const head =
-    `${p.sequences} sequences × ${p.contextSize} tokens: weights ${formatBytes(p.modelBytes)} + KV ${formatBytes(p.kvCacheBytes)} ` +
-    `(${(p.kvBytesPerToken / 1024).toFixed(1)} KiB/token) + recurrent state ${formatBytes(p.recurrentStateBytes)} ` +
-    `(${formatBytes(p.recurrentStateBytesPerSequence)}/sequence) + reserve ${formatBytes(p.reserveBytes)} = ` +
-    `${formatBytes(p.totalBytes)} of ${formatBytes(p.budgetBytes)}`;
+    `${p.sequences} sequences × ${p.contextSize} tokens, ${where}: weights ${formatBytes(p.gpuWeightBytes)} + ` +
+    `KV cache and state ${formatBytes(p.gpuContextBytes)} (KV ${formatBytes(p.kvBytesPerToken)}/token, ` +
+    `recurrent state ${formatBytes(p.recurrentStateBytesPerSequence)}/sequence, whole model) + reserve ${formatBytes(p.reserveBytes)} = ` +
+    `${formatBytes(p.totalBytes)} of ${formatBytes(p.budgetBytes)}` +
+    (p.systemBytes > 0 ? `; ${formatBytes(p.systemBytes)} in system memory` : "");
   return p.notes.length ? `${head}; ${p.notes.join("; ")}` : head;
 }
 
@@ -323,6 +332,12 @@ export async function planMemoryForModel(
 ): Promise<MemoryPlan> {
   const fileInfo = await readGgufFileInfo(modelPath, { logWarnings: false, ignoreKeys: ["tokenizer.ggml.merges"] });
   const fileBytes = (await stat(modelPath)).size;
-  const shape = modelShape(fileInfo, { kvCacheType: options.kvCacheType ?? "f16", fileBytes });
+  let shape: ModelShape;
+  try {
+    shape = modelShape(fileInfo, { kvCacheType: options.kvCacheType ?? "f16", fileBytes });
+  } catch (err) {
+    if (err instanceof ModelShapeError) throw new MemoryPlanError(err.code, err.message);
+    throw err;
+  }
   return planMemory({ ...options, shape });
 }

@@ -73,17 +73,23 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
         })
       )?.path
     : undefined;
-  // The memory planner sizes the context from the GGUF metadata and the budget; it refuses to start
-  // (MemoryPlanError, code insufficient_memory) when even one sequence does not fit.
+  // The memory planner sizes the context and places the layers from the GGUF metadata and the budget; it
+  // refuses to start (MemoryPlanError, code insufficient_memory) when even one sequence does not fit.
+  const cpuOnly = config.DOCKET_GPU === "false";
   const plan = await planMemoryForModel(path, {
     budgetBytes: config.DOCKET_GPU_MEMORY_BYTES,
     maxSequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
     contextSize: config.DOCKET_CONTEXT_SIZE,
+    gpuLayers: config.DOCKET_GPU_LAYERS,
+    cpuOnly,
   }).catch(async (err) => {
     await observability.close();
     throw err;
   });
-  log.info({ sequences: plan.sequences, contextSize: plan.contextSize, totalBytes: plan.totalBytes }, describePlan(plan));
+  log.info(
+    { sequences: plan.sequences, contextSize: plan.contextSize, gpuLayers: plan.gpuLayers, totalBytes: plan.totalBytes },
+    describePlan(plan),
+  );
   const engine = await Engine.load({
     modelPath: path,
     ...(fallback ? { fallbackModelPath: fallback } : {}),
@@ -97,6 +103,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
       dir: config.DOCKET_PREFIX_CACHE_DIR ?? join(tmpdir(), "docket-prefix"),
       budgetBytes: config.DOCKET_PREFIX_CACHE_BYTES,
     },
+    ...(plan.engineGpuLayers !== undefined ? { gpuLayers: plan.engineGpuLayers } : {}),
     log,
   });
   const reserve = engine.sequences > 1 ? INTERACTIVE_RESERVE : 0;
@@ -142,8 +149,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   const metrics = observability.metrics;
   metrics.queueSource = () => intake.pending;
   metrics.setMemoryPlan({
-    model: plan.modelBytes,
-    context: plan.kvCacheBytes + plan.recurrentStateBytes,
+    model: plan.gpuWeightBytes,
+    context: plan.gpuContextBytes,
     total: plan.totalBytes,
     budget: plan.budgetBytes,
   });

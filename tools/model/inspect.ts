@@ -1,7 +1,8 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { GgufFileType, GgufInsights, readGgufFileInfo } from "node-llama-cpp";
-import { DEFAULT_RESERVE_BYTES, modelShape } from "../../worker/planner.ts";
+import { modelShape } from "../../worker/model-shape.ts";
+import { DEFAULT_RESERVE_BYTES } from "../../worker/planner.ts";
 
 export interface ModelSummary {
   path: string;
