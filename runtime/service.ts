@@ -1,4 +1,4 @@
-import { type Config, readConfig } from "../schema/config.ts";
+import { type Config, ConfigError, readConfig } from "../schema/config.ts";
 import { createLogger, type Logger } from "./log.ts";
 
 export interface Service {
@@ -13,10 +13,27 @@ export interface Service {
  * stop too, rather than run on unseen.
  */
 export async function runService(name: string, start: (config: Config, log: Logger) => Promise<Service>): Promise<void> {
-  const { config, warnings } = readConfig();
+  let read: ReturnType<typeof readConfig>;
+  try {
+    read = readConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${name}: ${err.message}\n`);
+    process.exit(2);
+  }
+  const { config, warnings } = read;
   const log = createLogger(name, config.DOCKET_LOG_LEVEL);
   for (const warning of warnings) log.warn(warning);
-  const service = await start(config, log);
+  let service: Service;
+  try {
+    service = await start(config, log);
+  } catch (err) {
+    // An error with a machine code (insufficient_memory, model_not_found, ...) says what to change: no stack.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== "string") throw err;
+    log.fatal({ code }, (err as Error).message);
+    process.exit(1);
+  }
   process.send?.({ ready: service.ready });
 
   let stopping = false;
