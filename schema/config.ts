@@ -48,7 +48,7 @@ export const publicUrls = z
   });
 
 /** DOCKET_GPU_LAYERS: "auto" or a whole number of layers. */
-const gpuLayers = z
+export const gpuLayerCount = z
   .string()
   .transform((v, ctx) => {
     const t = v.trim().toLowerCase();
@@ -177,7 +177,7 @@ const worker = {
   DOCKET_CONTEXT_SIZE: doc(int(8192, 256), "tokens of context per sequence (capped at the model's training context)"),
   DOCKET_GPU_MEMORY_BYTES: doc(size("50GB"), "memory budget of the worker's model and context (the memory planner's budget)"),
   DOCKET_GPU_LAYERS: doc(
-    gpuLayers,
+    gpuLayerCount,
     "layers on the GPU (node-llama-cpp's `gpuLayers`: the model's repeating layers, plus 1 for the output layer); the others stay in system memory, which costs speed, not budget. `auto`: every layer when one sequence of DOCKET_CONTEXT_SIZE fits beside the weights, otherwise the most that leave room for one; `npx docket model plan` prints the count that runs the full batch",
   ),
   DOCKET_GPU: doc(

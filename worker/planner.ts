@@ -255,8 +255,10 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
       `the model does not fit the memory budget: weights ${formatBytes(gpu.weightBytes)} + reserve ${formatBytes(reserve)} ` +
         `+ one sequence of ${minContext} tokens (${formatBytes(perSequence(gpu, minContext))}) = ` +
         `${formatBytes(oneSequence)} > ${budgetName} ${formatBytes(budget)}. ` +
-        `Raise ${budgetName} to ${formatBytes(oneSequence)}, or use a smaller quantization (weights of at most ` +
-        `${formatBytes(Math.max(0, shape.modelBytes - (oneSequence - budget)))})` +
+        `Raise ${budgetName} to ${formatBytes(oneSequence)}` +
+        (shape.modelBytes > oneSequence - budget
+          ? `, or use a smaller quantization (weights of at most ${formatBytes(shape.modelBytes - (oneSequence - budget))})`
+          : "") +
         (offload !== undefined && offload < gpuLayers
           ? `, or keep layers in system memory: DOCKET_GPU_LAYERS=${describeGpuLayers(shape, offload)}`
           : ""),

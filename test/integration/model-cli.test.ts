@@ -6,10 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BENCH_MODEL, ensureDemoModel } from "../../tools/model/demo-model.ts";
-import { estimateMemoryPlan, readModel } from "../../tools/model/inspect.ts";
+import { BENCH_MODEL, ensureDemoModel, TEST_MODEL } from "../../tools/model/demo-model.ts";
 import { pullModel } from "../../tools/model/pull.ts";
-import { DEFAULT_RESERVE_BYTES } from "../../worker/planner.ts";
 import { startFileServer } from "../helpers/file-server.ts";
 
 const run = promisify(execFile);
@@ -125,7 +123,7 @@ describe("docket model", () => {
     }
   });
 
-  it("list shows the models in the directory and inspect prints architecture, quantization, layers and a memory plan", async () => {
+  it("list shows every model docket can use: DOCKET_MODEL, the models folder and the generated demo model", async () => {
     const server = await startFileServer({ files: { "/bench.gguf": source } });
     const models = join(dir, "listed");
     try {
@@ -133,41 +131,40 @@ describe("docket model", () => {
     } finally {
       await server.close();
     }
-    const list = await run(process.execPath, [BIN, "model", "list", "--dir", models]);
-    expect(list.stdout).toMatch(/bench\.gguf\s+24\.\d\d MiB\s+llama\s+MOSTLY_Q8_0\s+8 layers\s+ctx 4096/);
+    const tiny = await ensureDemoModel(TEST_MODEL);
+    const list = await run(process.execPath, [BIN, "model", "list", "--dir", models], {
+      env: { ...process.env, DOCKET_MODEL: "hf:acme/demo-GGUF:Q8_0" },
+    });
+    const lines = list.stdout.split("\n");
+    expect(lines[0]).toMatch(/^role\s+size\s+architecture\s+quantization\s+layers\s+context\s+where$/);
+    expect(lines.find((l) => l.startsWith("DOCKET_MODEL "))).toMatch(/hf:acme\/demo-GGUF:Q8_0 .*downloaded/);
+    expect(lines.find((l) => l.startsWith("DOCKET_MODELS_DIR"))).toMatch(/25\.\d MB\s+llama\s+Q8_0\s+8\s+4096\s+.*bench\.gguf/);
+    const demo = lines.find((l) => l.startsWith("demo"));
+    expect(demo).toMatch(/llama\s+F16\s+2\s+4096/);
+    expect(demo).toContain(tiny);
+    expect(demo).toContain("noise");
+    expect(list.stdout).toContain("Sizes in GB/MB");
 
-    const inspect = await run(process.execPath, [
-      BIN,
-      "model",
-      "inspect",
-      join(models, "bench.gguf"),
-      "--budget",
-      "2GB",
-      "--batch",
-      "4",
-    ]);
-    expect(inspect.stdout).toMatch(/architecture\s+llama/);
-    expect(inspect.stdout).toMatch(/quantization\s+MOSTLY_Q8_0/);
-    expect(inspect.stdout).toMatch(/layers\s+8/);
-    expect(inspect.stdout).toMatch(/memory plan for 4 sequences × 4096 tokens/);
-    expect(inspect.stdout).toMatch(/fits/);
+    const json = async (env: Record<string, string>) =>
+      JSON.parse(
+        (await run(process.execPath, [BIN, "model", "list", "--dir", models, "--json"], { env: { ...process.env, ...env } }))
+          .stdout,
+      );
+    const roles = (list: { role: string }[]) => list.map((m) => m.role);
+    expect(roles(await json({ DOCKET_MODEL: "hf:acme/demo-GGUF:Q8_0" }))).toEqual(["DOCKET_MODEL", "DOCKET_MODELS_DIR", "demo"]);
+    // DOCKET_MODEL naming the demo model lists it once
+    const once = await json({ DOCKET_MODEL: tiny });
+    expect(roles(once)).toEqual(["DOCKET_MODEL", "DOCKET_MODELS_DIR"]);
+    expect(once[0].where).toBe(tiny);
   });
 
-  it("the memory plan grows with sequences and says when a budget is too small", async () => {
-    const { insights } = await readModel(source);
-    const small = estimateMemoryPlan(insights, { budget: 50e9, contextSize: 4096, sequences: 1 });
-    const large = estimateMemoryPlan(insights, { budget: 50e9, contextSize: 4096, sequences: 8 });
-    expect(large.contextBytes).toBeGreaterThan(small.contextBytes);
-    expect(small.modelBytes).toBeGreaterThan(20e6);
-    // Room for three sequences: the context bytes of one are one sequence plus the planner's fixed reserve.
-    const perSequence = small.contextBytes - DEFAULT_RESERVE_BYTES;
-    const tight = estimateMemoryPlan(insights, {
-      budget: small.modelBytes + small.contextBytes + 2 * perSequence,
-      contextSize: 4096,
-      sequences: 8,
-    });
-    expect(tight.fits).toBe(false);
-    expect(tight.maxSequences).toBe(3);
+  it("inspect prints architecture, size in GB/MB, quantization, layers and the KV cache per token", async () => {
+    const inspect = await run(process.execPath, [BIN, "model", "inspect", source]);
+    expect(inspect.stdout).toMatch(/architecture\s+llama/);
+    expect(inspect.stdout).toMatch(/size\s+25\.\d MB/);
+    expect(inspect.stdout).toMatch(/quantization\s+Q8_0/);
+    expect(inspect.stdout).toMatch(/layers\s+8: 8 keep a KV cache, 0 a fixed recurrent state/);
+    expect(inspect.stdout).toContain("docket model plan");
   });
 
   it("inspect of a file that is not GGUF fails with a clear message", async () => {

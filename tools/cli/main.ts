@@ -2,12 +2,13 @@
  * `docket <command>`: one module per command group, each exporting run(args). Add a group by adding a line
  * to COMMANDS.
  */
-import { CliError } from "./output.ts";
+import { ConfigError } from "../../schema/config.ts";
+import { CliError, EXIT } from "./output.ts";
 
 type Command = { summary: string; load: () => Promise<{ run(args: string[]): Promise<void> }> };
 
 const COMMANDS: Record<string, Command> = {
-  model: { summary: "pull, list and inspect GGUF models", load: () => import("./model.ts") },
+  model: { summary: "pull, list, inspect GGUF models; plan how many sequences fit a GPU", load: () => import("./model.ts") },
   backup: { summary: "copy the SQLite database while docket runs (online backup)", load: () => import("./backup.ts") },
   restore: { summary: "put a backup in place of the database (producer stopped)", load: () => import("./restore.ts") },
   submit: { summary: "submit files, folders or a JSONL file as one batch; prints its id", load: () => import("./submit.ts") },
@@ -25,8 +26,8 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const EXIT_CODES = `
-exit codes: 0 ok, 1 failure, 2 usage error, 3 server unreachable or HTTP error,
-            4 batch ended failed or cancelled (watch), 5 not found`;
+exit codes: 0 ok, 1 failure, 2 usage error or invalid configuration, 3 server unreachable or HTTP error,
+            4 batch ended failed or cancelled (watch), 5 not found, 6 the plan does not fit (model plan)`;
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
@@ -49,6 +50,9 @@ if (!name || name === "--help" || name === "-h" || name === "help") {
       if (err instanceof CliError) {
         console.error(`docket ${name}: ${err.message}`);
         process.exitCode = err.exitCode;
+      } else if (err instanceof ConfigError) {
+        console.error(`docket ${name}: ${err.message}`);
+        process.exitCode = EXIT.usage;
       } else throw err;
     }
   }

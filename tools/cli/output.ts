@@ -11,6 +11,8 @@ export const EXIT = {
   batchEnded: 4,
   /** The batch, job or document does not exist (HTTP 404). */
   notFound: 5,
+  /** `model plan`: the requested batch × context does not run as asked in one of the memory sizes. */
+  doesNotFit: 6,
 } as const;
 
 /** An error the CLI prints as one line (no stack) and exits with. */

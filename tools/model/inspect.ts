@@ -1,8 +1,11 @@
+import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { GgufFileType, GgufInsights, readGgufFileInfo } from "node-llama-cpp";
+import { join, resolve } from "node:path";
+import { GgufInsights, readGgufFileInfo } from "node-llama-cpp";
 import { modelShape } from "../../worker/model-shape.ts";
-import { DEFAULT_RESERVE_BYTES } from "../../worker/planner.ts";
+import { DEFAULT_MODEL_CACHE_DIR, demoModelFileName, TEST_MODEL } from "./demo-model.ts";
+import { PARTIAL_SUFFIX } from "./pull.ts";
+import { quantName } from "./quants.ts";
 
 export interface ModelSummary {
   path: string;
@@ -10,106 +13,111 @@ export interface ModelSummary {
   architecture: string;
   /** File size in bytes. */
   sizeBytes: number;
-  /** GGUF general.file_type, e.g. MOSTLY_Q4_K_M. */
+  /** From general.file_type: Q4_K_M, IQ4_XS, F16, ... */
   quantization: string;
   parameters: number;
   layers: number;
+  attentionLayers: number;
+  recurrentLayers: number;
+  /** KV cache per token of context at f16, all layers. */
+  kvBytesPerToken: number;
+  /** Fixed state per sequence of the recurrent layers. */
+  recurrentStateBytesPerSequence: number;
   trainContextSize: number | undefined;
-  hybrid: boolean;
 }
 
-export interface MemoryPlanRequest {
-  /** Memory the worker may use, in bytes (DOCKET_GPU_MEMORY_BYTES). */
-  budget: number;
-  /** Tokens per sequence (DOCKET_CONTEXT_SIZE). */
-  contextSize: number;
-  /** Sequences wanted (DOCKET_MAX_BATCH). */
-  sequences: number;
-}
-
-export interface MemoryPlan extends MemoryPlanRequest {
-  modelBytes: number;
-  /** KV cache, recurrent state and compute buffers for `sequences` × `contextSize`. */
-  contextBytes: number;
-  totalBytes: number;
-  fits: boolean;
-  /** Most sequences of `contextSize` that fit the budget beside the model (0: the model alone does not fit). */
-  maxSequences: number;
-}
-
-export async function readModel(path: string): Promise<{ summary: ModelSummary; insights: GgufInsights }> {
+export async function readModel(path: string): Promise<ModelSummary> {
   const info = await readGgufFileInfo(path, { logWarnings: false });
   const insights = await GgufInsights.from(info);
-  const general = info.metadata.general;
-  const fileType = general?.file_type;
-  const summary: ModelSummary = {
+  const shape = modelShape(info);
+  return {
     path,
-    name: String(general?.name ?? path.split("/").at(-1)),
-    architecture: String(general?.architecture ?? "unknown"),
+    name: String(info.metadata.general?.name ?? path.split("/").at(-1)),
+    architecture: shape.architecture || "unknown",
     sizeBytes: (await stat(path)).size,
-    quantization: fileType !== undefined ? (GgufFileType[fileType] ?? String(fileType)) : "unknown",
+    quantization: quantName(info.metadata.general?.file_type),
     parameters: insights.totalParameters,
-    layers: Number((info.architectureMetadata as { block_count?: number }).block_count ?? insights.totalLayers - 1),
+    layers: shape.layers,
+    attentionLayers: shape.attentionLayers,
+    recurrentLayers: shape.recurrentLayers,
+    kvBytesPerToken: shape.kvBytesPerToken,
+    recurrentStateBytesPerSequence: shape.recurrentStateBytesPerSequence,
     trainContextSize: insights.trainContextSize,
-    hybrid: insights.isHybrid || insights.isRecurrent,
   };
-  return { summary, insights };
 }
 
-/**
- * A memory plan for S sequences × context from GGUF metadata, with the worker's planner model
- * (worker/planner.ts): weights + KV cache per token + recurrent state per sequence + reserve, against
- * the budget, and the most sequences of that context that fit.
- */
-export function estimateMemoryPlan(insights: GgufInsights, r: MemoryPlanRequest): MemoryPlan {
-  const shape = modelShape(insights.ggufFileInfo);
-  const contextSize = Math.min(r.contextSize, shape.trainContextSize ?? r.contextSize);
-  const perSequence = contextSize * shape.kvBytesPerToken + shape.recurrentStateBytesPerSequence;
-  const contextBytes = r.sequences * perSequence + DEFAULT_RESERVE_BYTES;
-  const modelBytes = shape.modelBytes;
-  const room = r.budget - modelBytes - DEFAULT_RESERVE_BYTES;
-  const maxSequences = room <= 0 ? 0 : Math.floor(room / perSequence);
-  const totalBytes = modelBytes + contextBytes;
-  return { ...r, contextSize, modelBytes, contextBytes, totalBytes, fits: totalBytes <= r.budget, maxSequences };
-}
+/** Why a model is in the list: the setting that names it, the models folder, or the generated demo model. */
+export type ModelRole = "DOCKET_MODEL" | "DOCKET_FALLBACK_MODEL" | "DOCKET_MODELS_DIR" | "demo";
 
 export interface ListedModel {
-  file: string;
-  sizeBytes: number;
+  role: ModelRole;
+  /** A local path, or the hf: URI / URL a worker downloads on its first start. */
+  where: string;
   summary?: ModelSummary;
+  /** Not a local file yet, or a remark on its use. */
+  note?: string;
   /** Why the file could not be read as GGUF. */
   error?: string;
 }
 
-/** GGUF files in `dir` (not recursing), with their metadata when readable. Partial downloads are skipped. */
-export async function listModels(dir: string): Promise<ListedModel[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
-  const out: ListedModel[] = [];
-  for (const name of names.filter((n) => n.endsWith(".gguf")).sort()) {
-    const file = join(dir, name);
-    const { size } = await stat(file);
-    try {
-      out.push({ file, sizeBytes: size, summary: (await readModel(file)).summary });
-    } catch (err) {
-      out.push({ file, sizeBytes: size, error: (err as Error).message });
-    }
-  }
-  return out;
+export interface ListOptions {
+  /** DOCKET_MODELS_DIR. */
+  dir: string;
+  /** DOCKET_MODEL and DOCKET_FALLBACK_MODEL. */
+  model?: string | undefined;
+  fallback?: string | undefined;
+  /** Where the generated demo model is cached (default <repo>/.cache/models). */
+  demoDir?: string;
 }
 
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
+const isRemote = (m: string) => /^(hf:|huggingface:|https?:\/\/)/.test(m);
+
+async function describe(role: ModelRole, where: string, note?: string): Promise<ListedModel> {
+  try {
+    return { role, where, summary: await readModel(where), ...(note ? { note } : {}) };
+  } catch (err) {
+    return { role, where, error: (err as Error).message };
   }
-  return `${v.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
+}
+
+/**
+ * Every model docket can use here: DOCKET_MODEL and DOCKET_FALLBACK_MODEL (downloaded on a worker's first start
+ * when they are hf: URIs or URLs), the GGUF files in DOCKET_MODELS_DIR (partial downloads skipped), and the
+ * generated demo model `npm start` runs when DOCKET_MODEL is unset.
+ */
+export async function listModels(o: ListOptions): Promise<ListedModel[]> {
+  const out: ListedModel[] = [];
+  const seen = new Set<string>();
+  for (const [role, m] of [
+    ["DOCKET_MODEL", o.model],
+    ["DOCKET_FALLBACK_MODEL", o.fallback],
+  ] as const) {
+    if (!m) continue;
+    if (isRemote(m)) out.push({ role, where: m, note: "downloaded into DOCKET_MODELS_DIR on the worker's first start" });
+    else if (!existsSync(m)) out.push({ role, where: m, error: "no such file" });
+    else {
+      seen.add(resolve(m));
+      out.push(await describe(role, m));
+    }
+  }
+  let names: string[] = [];
+  try {
+    names = await readdir(o.dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  for (const name of names.filter((n) => n.endsWith(".gguf")).sort()) {
+    const file = join(o.dir, name);
+    if (seen.has(resolve(file)) || existsSync(file + PARTIAL_SUFFIX)) continue;
+    out.push(await describe("DOCKET_MODELS_DIR", file));
+  }
+  const demo = join(o.demoDir ?? DEFAULT_MODEL_CACHE_DIR, demoModelFileName(TEST_MODEL));
+  const use = o.model ? "" : "npm start runs it (DOCKET_MODEL is unset); ";
+  if (seen.has(resolve(demo))) return out;
+  out.push(
+    existsSync(demo)
+      ? await describe("demo", demo, `${use}random weights: its output is noise`)
+      : { role: "demo", where: demo, note: `${use}not generated yet: npm start or npm test generates it (random weights)` },
+  );
+  return out;
 }

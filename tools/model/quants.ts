@@ -1,3 +1,5 @@
+import { GgufFileType } from "node-llama-cpp";
+
 /**
  * The common 4-bit GGUF quantizations, and the tensor types llama.cpp's quantizer gives each tensor of a
  * model under them (llama_tensor_get_type and tensor_allows_quantization in llama.cpp's src/llama-quant.cpp,
@@ -141,4 +143,11 @@ export function parseQuant(name: string): Quant | undefined {
     .toUpperCase()
     .replace(/^MOSTLY_/, "");
   return (FOUR_BIT_QUANTS as readonly string[]).includes(q) ? (q as Quant) : undefined;
+}
+
+/** general.file_type as people write it: `MOSTLY_Q4_K_M` → `Q4_K_M`, `ALL_F32` → `F32`. */
+export function quantName(fileType: number | undefined): string {
+  if (fileType === undefined) return "unknown";
+  const name = GgufFileType[fileType] ?? String(fileType);
+  return name.replace(/^MOSTLY_|^ALL_/, "");
 }
