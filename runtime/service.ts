@@ -22,8 +22,9 @@ export async function runService(name: string, start: (config: Config, log: Logg
     process.exit(2);
   }
   const { config, warnings } = read;
-  const log = createLogger(name, config.DOCKET_LOG_LEVEL);
+  const log = createLogger(name, config.DOCKET_LOG_LEVEL).child({ service: config.DOCKET_SERVICE_NAME });
   for (const warning of warnings) log.warn(warning);
+  if (read.file) log.info({ file: read.file }, "config file read (variables in the environment win over it)");
   let service: Service;
   try {
     service = await start(config, log);

@@ -1,5 +1,7 @@
+import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { type ConfigFileValues, DEFAULT_CONFIG_FILE, parseConfigFile } from "./config-file.ts";
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optionalString = z
@@ -47,6 +49,9 @@ export const publicUrls = z
     return origins;
   });
 
+/** DOCKET_QUANTIZATION: "4bit", "4-bit", or a GGUF type name (Q4_K_M, IQ4_XS, MXFP4_MOE, F16, ...). */
+const QUANTIZATION = /^(\d{1,2}-?bits?|(I?Q\d|TQ\d)[A-Z0-9_]*|MXFP4_MOE|B?F16|F32)$/i;
+
 /** DOCKET_GPU_LAYERS: "auto" or a whole number of layers. */
 export const gpuLayerCount = z
   .string()
@@ -76,7 +81,19 @@ const size = (def: string) => byteSize.prefault(def);
  * may be written with a unit, "50GB" or "512MiB", and is read as bytes). Counts are named for what they count.
  */
 
+const file = {
+  DOCKET_CONFIG: doc(
+    optionalString,
+    "YAML config file in the deployment plan's shape (`service:`, `model:`; see below); variables set in the environment win over it; `npm start --config <file>` sets it for the processes it starts",
+    "`./docket.yaml` when it exists",
+  ),
+};
+
 const producer = {
+  DOCKET_SERVICE_NAME: doc(
+    z.string().min(1).default("docket"),
+    "name of this deployment: the `service` field of every log line of the producer and the workers",
+  ),
   DOCKET_PORT: doc(int(8080), "producer HTTP port"),
   DOCKET_HOST: doc(z.string().default("127.0.0.1"), "bind address of the producer and of the worker's monitor port"),
   DOCKET_PUBLIC_URL: doc(
@@ -158,11 +175,22 @@ const worker = {
     "GGUF path, URL or `hf:` URI; the worker needs it",
     "unset; `npm start` then hands the worker the generated demo model (random weights: noise)",
   ),
+  DOCKET_QUANTIZATION: doc(
+    optionalString.refine((v) => v === undefined || QUANTIZATION.test(v), {
+      message: "not a quantization (use a bit width such as 4bit, or a GGUF type such as Q4_K_M or IQ4_XS)",
+    }),
+    "quantization the model must have: a bit width (`4bit`: Q4_K_M, IQ4_XS, MXFP4_MOE, ...) or a GGUF type (`Q4_K_M`); the worker refuses a file of another one. It picks the file when DOCKET_MODEL is a folder, and the tag of an `hf:user/repo` URI without one (`4bit`: Q4_K_M)",
+    "unset: any",
+  ),
   DOCKET_FALLBACK_MODEL: doc(optionalString, "model to fall back to when the main one cannot run", "unset: no fallback"),
   DOCKET_WORKER_ID: doc(optionalString, "worker name in events and heartbeats", "host-pid"),
   DOCKET_WORKER_PORT: doc(
     int(9090),
     "port of the worker's `/healthz`, `/readyz` and `/metrics` (on DOCKET_HOST); 0 picks a free one",
+  ),
+  DOCKET_WORKERS: doc(
+    int(1, 1),
+    "worker processes `npm start` launches on this host; they share DOCKET_GPU_MEMORY_BYTES (each plans for an equal part, and `npm start` refuses a count whose part cannot hold the model). One worker batches up to DOCKET_MAX_BATCH jobs by itself",
   ),
   DOCKET_MAX_BATCH: doc(int(32, 1), "sequences (parallel jobs) in the worker's one context"),
   DOCKET_BATCH_SIZE: doc(
@@ -260,6 +288,7 @@ const cli = {
 
 /** The variables by topic, in the order docs/configuration.md lists them. */
 export const CONFIG_GROUPS = [
+  { title: "Config file", shape: file },
   { title: "Producer and API", shape: producer },
   { title: "Limits and queue", shape: limits },
   { title: "Worker", shape: worker },
@@ -272,7 +301,7 @@ export const CONFIG_GROUPS = [
  * Every environment variable docket reads, with its default: the one place a default is written.
  * docs/configuration.md is generated from it (`npm run docs:config`).
  */
-export const ConfigSchema = z.object({ ...producer, ...limits, ...worker, ...webhooks, ...nats, ...cli });
+export const ConfigSchema = z.object({ ...file, ...producer, ...limits, ...worker, ...webhooks, ...nats, ...cli });
 /** The parsed variables, with DOCKET_DB and DOCKET_DATA_DIR resolved from each other (dataPaths). */
 export type Config = Omit<z.infer<typeof ConfigSchema>, "DOCKET_DB" | "DOCKET_DATA_DIR"> & {
   DOCKET_DB: string;
@@ -303,9 +332,22 @@ export const DEPRECATED_NAMES = {
   DOCKET_GPU_MEMORY: "DOCKET_GPU_MEMORY_BYTES",
 } as const satisfies Record<string, keyof Config>;
 
-/** The config, and one warning line per deprecated name found in `env` (the service logs them at start). */
-export function readConfig(env: Record<string, string | undefined> = process.env): { config: Config; warnings: string[] } {
-  const input = { ...env };
+export interface ReadConfigOptions {
+  /** The config file to read; false reads none. Default: DOCKET_CONFIG, else ./docket.yaml when reading process.env. */
+  file?: string | false;
+}
+
+/**
+ * The config from the environment over the config file, and one warning line per deprecated name found in `env`
+ * (the service logs them at start). A caller that passes its own `env` (a test) reads no file unless DOCKET_CONFIG
+ * or `options.file` names one; reading process.env also looks for ./docket.yaml.
+ */
+export function readConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: ReadConfigOptions = {},
+): { config: Config; warnings: string[]; file?: string } {
+  const input: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) input[name] = value;
   const warnings: string[] = [];
   for (const [old, name] of Object.entries(DEPRECATED_NAMES)) {
     if (input[old] === undefined) continue;
@@ -315,15 +357,41 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     } else warnings.push(`${old} is deprecated and ignored: ${name} is set`);
     delete input[old];
   }
-  const parsed = ConfigSchema.safeParse(input);
+  const path =
+    options.file === false
+      ? undefined
+      : (options.file ??
+        input.DOCKET_CONFIG ??
+        (env === process.env && existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined));
+  let fromFile: ConfigFileValues = { vars: {}, keys: {} };
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: cannot read the config file ${path}: ${(err as Error).message}`);
+    }
+    try {
+      fromFile = parseConfigFile(text, path);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+    }
+  }
+  // An empty variable is unset, as optional variables read it: it does not hide the file's value.
+  for (const name of Object.keys(fromFile.vars)) if (input[name] === "") delete input[name];
+  const parsed = ConfigSchema.safeParse({ ...fromFile.vars, ...input, ...(path ? { DOCKET_CONFIG: path } : {}) });
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => {
+      const name = i.path.join(".");
+      const key = input[name] === undefined ? fromFile.keys[name] : undefined;
+      return key ? `${key} in ${path} (${name}): ${i.message}` : `${name}: ${i.message}`;
+    });
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   const config: Config = { ...parsed.data, ...dataPaths(parsed.data.DOCKET_DB, parsed.data.DOCKET_DATA_DIR) };
-  return { config, warnings };
+  return { config, warnings, ...(path ? { file: path } : {}) };
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  return readConfig(env).config;
+export function loadConfig(env: Record<string, string | undefined> = process.env, options: ReadConfigOptions = {}): Config {
+  return readConfig(env, options).config;
 }

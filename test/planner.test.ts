@@ -188,6 +188,17 @@ describe("memory planner on a Qwen3-Next-80B-A3B Q4_K_M header", () => {
     expect(plan.notes.join(" ")).toContain("DOCKET_GPU_LAYERS=auto chose 46 (2 of 48 layers and the output layer");
   });
 
+  it("auto keeps at most a quarter of the layers off the GPU; past that it refuses and names the count to set", async () => {
+    const err = await planMemoryForModel(path, { budgetBytes: 30e9, maxSequences: 32, contextSize: 8192 }).catch((e) => e);
+    expect(err).toMatchObject({ code: "insufficient_memory" });
+    const named = Number(/DOCKET_GPU_LAYERS=(\d+)/.exec(err.message)?.[1]);
+    expect(49 - named).toBeGreaterThan(12);
+    const explicit = await planMemoryForModel(path, { budgetBytes: 30e9, maxSequences: 32, contextSize: 8192, gpuLayers: named });
+    expect(explicit).toMatchObject({ gpuLayers: named, contextSize: 8192 });
+    expect(explicit.sequences).toBeGreaterThanOrEqual(1);
+    expect(explicit.totalBytes).toBeLessThanOrEqual(30e9);
+  });
+
   it("refuses a budget that even one layer off the GPU cannot satisfy, naming the numbers and what to change", async () => {
     const err = await planMemoryForModel(path, { budgetBytes: 48e9, maxSequences: 32, contextSize: 8192, gpuLayers: 49 }).catch(
       (e) => e,

@@ -1,23 +1,80 @@
 /**
- * `npm start`: the whole stack on one machine. Uses NATS at NATS_URL when one answers; otherwise starts
- * `nats-server -c deploy/nats/nats.conf` itself, its store in DOCKET_DATA_DIR/nats. Then one producer (which
- * migrates SQLite and provisions JetStream) and one worker, as child processes. Ctrl-C stops them in order:
- * worker (drains), producer, nats-server.
+ * `npm start [-- --config docket.yaml]`: the whole stack on one machine. Reads the config file (--config, else
+ * DOCKET_CONFIG, else ./docket.yaml when it exists) under the environment, checks before starting anything that
+ * each of DOCKET_WORKERS workers can hold the model in its share of DOCKET_GPU_MEMORY_BYTES (tools/preflight.ts),
+ * then uses NATS at NATS_URL when one answers or starts `nats-server -c deploy/nats/nats.conf` itself (its store
+ * in DOCKET_DATA_DIR/nats), one
+ * producer (which migrates SQLite and provisions JetStream) and DOCKET_WORKERS workers, as child processes.
+ * Ctrl-C stops them in order: workers (drain), producer, nats-server.
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readConfig } from "../schema/config.ts";
-import { ensureDemoModel, TEST_MODEL } from "./model/demo-model.ts";
+import { parseArgs } from "node:util";
+import { ConfigError, readConfig } from "../schema/config.ts";
+import { describePlan } from "../worker/planner.ts";
 import { findNatsServer, isListening, NATS_INSTALL_HINT, type RunningNatsServer, startNatsServer } from "./nats-server.ts";
+import { PreflightError, preflight } from "./preflight.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const { config, warnings } = readConfig();
 // A closed terminal must not turn a line of output into an uncaught EPIPE in the middle of shutting down.
 process.stdout.on("error", () => undefined);
 const say = (line: string) => process.stdout.write(`[docket] ${line}\n`);
+
+let options: { config?: string; help?: boolean } = {};
+try {
+  options = parseArgs({ options: { config: { type: "string" }, help: { type: "boolean" } } }).values;
+} catch (err) {
+  say((err as Error).message);
+  process.exit(2);
+}
+if (options.help) {
+  say("usage: npm start [-- --config docket.yaml]   (docs/configuration.md: the config file and every variable)");
+  process.exit(0);
+}
+if (options.config) {
+  if (!existsSync(options.config)) {
+    say(`--config: no such file: ${options.config}`);
+    process.exit(2);
+  }
+  process.env.DOCKET_CONFIG = resolve(options.config);
+}
+let read: ReturnType<typeof readConfig>;
+try {
+  read = readConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  say(err.message);
+  process.exit(2);
+}
+const { config, warnings, file } = read;
 for (const warning of warnings) say(`warning: ${warning}`);
+// The producer and the workers read the same file.
+if (file) {
+  process.env.DOCKET_CONFIG = resolve(file);
+  say(`config file ${file} (variables set in the environment win over it)`);
+}
+
+let checked: Awaited<ReturnType<typeof preflight>>;
+if (/^(hf:|huggingface:|https?:\/\/)/.test(config.DOCKET_MODEL ?? "")) {
+  say(`resolving ${config.DOCKET_MODEL} into ${config.DOCKET_MODELS_DIR} (downloaded once, here, when missing)`);
+}
+try {
+  checked = await preflight(config, file);
+} catch (err) {
+  if (!(err instanceof PreflightError)) throw err;
+  say(`not starting (${err.code}): ${err.message}`);
+  process.exit(1);
+}
+// Every worker runs the file checked here (a folder's pick, a download done once).
+process.env.DOCKET_MODEL = checked.modelPath;
+if (checked.demo) {
+  say("DOCKET_MODEL is not set: the worker runs the GENERATED DEMO MODEL. Its weights are random: its output is NOISE.");
+  say("  For real analysis point DOCKET_MODEL at a GGUF file or an hf: URI, for example:");
+  say("  DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M npm start");
+}
+say(`each worker: ${describePlan(checked.plan)}`);
 
 const first = new URL(
   config.NATS_URL.split(",")[0]
@@ -86,20 +143,12 @@ if (await isListening(natsHost, natsPort)) {
   say(`started nats-server (pid ${nats.process.pid}) on ${natsHost}:${natsPort}, store ${storeDir}`);
 }
 
-if (!config.DOCKET_MODEL) {
-  // The worker never generates a model itself: the launcher hands it the demo model's path.
-  process.env.DOCKET_MODEL = await ensureDemoModel(TEST_MODEL);
-  say("DOCKET_MODEL is not set: the worker runs the GENERATED DEMO MODEL. Its weights are random: its output is NOISE.");
-  say("  For real analysis point DOCKET_MODEL at a GGUF file or an hf: URI, for example:");
-  say("  DOCKET_MODEL=hf:unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF:Q4_K_M npm start");
-}
-
 const children: { name: string; child: ChildProcess }[] = [];
-function launch(name: string, entry: string): Promise<string> {
+function launch(name: string, entry: string, env: Record<string, string> = {}): Promise<string> {
   const child = fork(join(root, entry), [], {
     cwd: process.cwd(),
     execArgv: ["--import", import.meta.resolve("tsx")],
-    env: process.env,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     // Ctrl-C reaches only this process, which then stops the children in order.
     detached: true,
@@ -118,7 +167,7 @@ let stopping = false;
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  say("stopping: worker, producer, nats-server");
+  say(`stopping: ${config.DOCKET_WORKERS > 1 ? "workers" : "worker"}, producer, nats-server`);
   for (const { child } of [...children].reverse()) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     const exited = new Promise((r) => child.once("exit", r));
@@ -138,7 +187,16 @@ process.on("exit", () => nats?.process.kill("SIGTERM"));
 
 try {
   const url = await launch("producer", "producer/main.ts");
-  await launch("worker", "worker/main.ts");
+  // Workers on one host need their own monitor port: DOCKET_WORKER_PORT, the next ones, or 0 (any free one) for all.
+  const port = config.DOCKET_WORKER_PORT;
+  await Promise.all(
+    Array.from({ length: config.DOCKET_WORKERS }, (_, i) =>
+      launch(config.DOCKET_WORKERS > 1 ? `worker ${i + 1}` : "worker", "worker/main.ts", {
+        DOCKET_WORKER_PORT: String(port === 0 ? 0 : port + i),
+      }),
+    ),
+  );
+  if (config.DOCKET_WORKERS > 1) say(`${config.DOCKET_WORKERS} workers are up`);
   say(`docket is up: API at ${url}`);
   say(`  curl -s ${url}/v1/jobs -H 'content-type: application/json' -d '{"task":"summarize","input":{"text":"..."}}'`);
 } catch (err) {

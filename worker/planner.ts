@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { type GgufFileInfo, readGgufFileInfo } from "node-llama-cpp";
+import type { Config } from "../schema/config.ts";
 import { type KvCacheType, type ModelShape, ModelShapeError, modelShape } from "./model-shape.ts";
 
 /**
@@ -25,6 +26,12 @@ export const CONTEXT_STEP = 256;
 export const DEFAULT_RESERVE_BYTES = 1024 ** 3;
 /** Below this a sequence holds too little of a document to be useful. */
 export const DEFAULT_MIN_CONTEXT = 1024;
+/**
+ * The most layers DOCKET_GPU_LAYERS=auto keeps in system memory: a quarter. Past that the CPU computes most
+ * of the model and the GPU budget is the wrong one (four workers sharing one GPU, a budget set too low):
+ * the planner refuses and names the count, which DOCKET_GPU_LAYERS can set on purpose.
+ */
+export const MAX_AUTO_OFFLOAD = 0.25;
 
 export type MemoryPlanErrorCode = "insufficient_memory" | "unknown_model_shape";
 
@@ -109,7 +116,8 @@ export interface PlanMemoryInput {
   contextSize: number;
   /**
    * DOCKET_GPU_LAYERS: layers on the GPU (repeating layers + 1 for the output layer), or "auto": every layer
-   * when one sequence of `contextSize` fits beside the weights, otherwise the most that leave room for one.
+   * when one sequence of `contextSize` fits beside the weights, otherwise the most that leave room for one,
+   * keeping at most MAX_AUTO_OFFLOAD of them off the GPU.
    */
   gpuLayers?: number | "auto";
   /** DOCKET_GPU=false: the budget is system memory and holds everything. */
@@ -215,7 +223,7 @@ export function planMemory(input: PlanMemoryInput): MemoryPlan {
     if (asked > totalLayers) notes.push(`DOCKET_GPU_LAYERS=${asked} capped at the model's ${totalLayers} layers`);
   } else if (fits(totalLayers, wantedContext) < 1) {
     const g = gpuLayersFor(shape, { ...fit, contextSize: wantedContext, sequences: 1 });
-    if (g !== undefined) {
+    if (g !== undefined && totalLayers - g <= Math.floor(totalLayers * MAX_AUTO_OFFLOAD)) {
       gpuLayers = g;
       notes.push(
         `the weights leave no room for one sequence of ${wantedContext} tokens: DOCKET_GPU_LAYERS=auto chose ${describeGpuLayers(shape, g)}`,
@@ -325,6 +333,35 @@ export function describePlan(p: MemoryPlan): string {
     `${formatBytes(p.totalBytes)} of ${formatBytes(p.budgetBytes)}` +
     (p.systemBytes > 0 ? `; ${formatBytes(p.systemBytes)} in system memory` : "");
   return p.notes.length ? `${head}; ${p.notes.join("; ")}` : head;
+}
+
+/** Sequences kept for the interactive lane on top of the batch (none when the context has one). */
+export const INTERACTIVE_RESERVE = 1;
+
+/**
+ * Each worker's budget: DOCKET_GPU_MEMORY_BYTES shared by the DOCKET_WORKERS workers `npm start` runs on the host,
+ * and how messages name it.
+ */
+export function workerBudget(config: Pick<Config, "DOCKET_GPU_MEMORY_BYTES" | "DOCKET_WORKERS">) {
+  const workers = config.DOCKET_WORKERS;
+  return {
+    budgetBytes: Math.floor(config.DOCKET_GPU_MEMORY_BYTES / workers),
+    ...(workers > 1
+      ? { budgetName: `DOCKET_GPU_MEMORY_BYTES / DOCKET_WORKERS (${formatBytes(config.DOCKET_GPU_MEMORY_BYTES)} / ${workers})` }
+      : {}),
+  };
+}
+
+/** The worker's planner settings from its config, but the budget (workerBudget). */
+export function planSettings(
+  config: Pick<Config, "DOCKET_MAX_BATCH" | "DOCKET_CONTEXT_SIZE" | "DOCKET_GPU_LAYERS" | "DOCKET_GPU">,
+): Omit<PlanMemoryInput, "budgetBytes" | "fileInfo" | "shape"> {
+  return {
+    maxSequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
+    contextSize: config.DOCKET_CONTEXT_SIZE,
+    gpuLayers: config.DOCKET_GPU_LAYERS,
+    cpuOnly: config.DOCKET_GPU === "false",
+  };
 }
 
 /** Reads a GGUF file's header (not its weights) and plans for it: what the worker calls at start. */

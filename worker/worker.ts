@@ -13,7 +13,7 @@ import { EventPublisher } from "./events.ts";
 import { Intake } from "./intake.ts";
 import { resolveModel } from "./model.ts";
 import { WorkerObservability } from "./observability.ts";
-import { describePlan, type MemoryPlan, planMemoryForModel } from "./planner.ts";
+import { describePlan, INTERACTIVE_RESERVE, type MemoryPlan, planMemoryForModel, planSettings, workerBudget } from "./planner.ts";
 import { Runner } from "./runner.ts";
 import { SlotPool } from "./slots.ts";
 
@@ -44,9 +44,6 @@ export interface Worker {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Sequences kept for the interactive lane on top of the batch (none when the context has one). */
-const INTERACTIVE_RESERVE = 1;
-
 /** How often the batcher samples busy slots and tokens. */
 const SAMPLE_MS = 250;
 
@@ -58,12 +55,15 @@ const SAMPLE_MS = 250;
 export async function startWorker(config: Config, log: Logger): Promise<Worker> {
   const id = config.DOCKET_WORKER_ID ?? `${hostname()}-${process.pid}`;
   const observability = await WorkerObservability.start(config, log, id);
-  const { path } = await resolveModel({ model: config.DOCKET_MODEL, directory: config.DOCKET_MODELS_DIR, log }).catch(
-    async (err) => {
-      await observability.close();
-      throw err;
-    },
-  );
+  const { path } = await resolveModel({
+    model: config.DOCKET_MODEL,
+    quantization: config.DOCKET_QUANTIZATION,
+    directory: config.DOCKET_MODELS_DIR,
+    log,
+  }).catch(async (err) => {
+    await observability.close();
+    throw err;
+  });
   const loadStarted = performance.now();
   const fallback = config.DOCKET_FALLBACK_MODEL
     ? (
@@ -75,14 +75,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     : undefined;
   // The memory planner sizes the context and places the layers from the GGUF metadata and the budget; it
   // refuses to start (MemoryPlanError, code insufficient_memory) when even one sequence does not fit.
-  const cpuOnly = config.DOCKET_GPU === "false";
-  const plan = await planMemoryForModel(path, {
-    budgetBytes: config.DOCKET_GPU_MEMORY_BYTES,
-    maxSequences: config.DOCKET_MAX_BATCH + INTERACTIVE_RESERVE,
-    contextSize: config.DOCKET_CONTEXT_SIZE,
-    gpuLayers: config.DOCKET_GPU_LAYERS,
-    cpuOnly,
-  }).catch(async (err) => {
+  const plan = await planMemoryForModel(path, { ...workerBudget(config), ...planSettings(config) }).catch(async (err) => {
     await observability.close();
     throw err;
   });

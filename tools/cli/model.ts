@@ -14,7 +14,7 @@ const USAGE = `usage:
   docket model inspect <file.gguf> [--json]
   docket model plan [<file.gguf> | <hf:user/repo:quant> | qwen3next] [--memory 48GB,50GB,64GB,96GB]
                     [--context 8192,2048] [--batch 32] [--quant Q4_K_M,IQ4_NL,IQ4_XS] [--gpu-layers auto|N]
-                    [--hf-endpoint URL] [--json]
+                    [--workers 1] [--hf-endpoint URL] [--json]
 
 list     every model docket can use: DOCKET_MODEL, DOCKET_FALLBACK_MODEL, the GGUF files in DIR
          (DOCKET_MODELS_DIR, ./models) and the generated demo model.
@@ -23,8 +23,8 @@ plan     for each memory size and each common 4-bit quantization of the model, h
          each context and what runs DOCKET_MAX_BATCH × DOCKET_CONTEXT_SIZE when they do not (fewer GPU
          layers: DOCKET_GPU_LAYERS), then what the worker would do with the requested settings. The model
          is a GGUF file, an hf: URI (only its header is read), or qwen3next (a built-in Qwen3-Next-80B-A3B
-         header); default DOCKET_MODEL, else qwen3next. --batch, --context (its first value) and --gpu-layers
-         default to DOCKET_MAX_BATCH, DOCKET_CONTEXT_SIZE and DOCKET_GPU_LAYERS; --memory adds
+         header); default DOCKET_MODEL, else qwen3next. --batch, --context (its first value), --gpu-layers and
+         --workers default to DOCKET_MAX_BATCH, DOCKET_CONTEXT_SIZE, DOCKET_GPU_LAYERS and DOCKET_WORKERS; --memory adds
          DOCKET_GPU_MEMORY_BYTES to 48, 50, 64 and 96 GB. Sizes are in GB (10^9 bytes).
          Exit code ${EXIT.doesNotFit} when the requested batch × context does not run as asked in one of the memory sizes.
 
@@ -158,6 +158,7 @@ async function plan(argv: string[], config: Config): Promise<void> {
     memory: { type: "string" },
     context: { type: "string" },
     batch: { type: "string" },
+    workers: { type: "string" },
     quant: { type: "string" },
     "gpu-layers": { type: "string" },
     "hf-endpoint": { type: "string" },
@@ -192,6 +193,7 @@ async function plan(argv: string[], config: Config): Promise<void> {
     batch: values.batch !== undefined ? whole("batch", values.batch, 1) : config.DOCKET_MAX_BATCH,
     gpuLayers: gpuLayers?.data ?? config.DOCKET_GPU_LAYERS,
     cpuOnly: config.DOCKET_GPU === "false",
+    workers: values.workers !== undefined ? whole("workers", values.workers, 1) : config.DOCKET_WORKERS,
   };
 
   let model: Awaited<ReturnType<typeof loadSizingModel>>;

@@ -117,6 +117,8 @@ export interface SizingRequest {
   /** DOCKET_GPU_LAYERS: "auto" sizes the table with every layer on the GPU. */
   gpuLayers: number | "auto";
   cpuOnly: boolean;
+  /** DOCKET_WORKERS: workers sharing each memory size; the verdict plans each for its part (default 1). */
+  workers?: number;
 }
 
 export interface SizingRow {
@@ -177,7 +179,8 @@ export function sizeModel(model: SizingModel, r: SizingRequest): Sizing {
     try {
       const plan = planMemory({
         shape: model.requested.shape,
-        budgetBytes: memoryBytes,
+        budgetBytes: Math.floor(memoryBytes / (r.workers ?? 1)),
+        ...((r.workers ?? 1) > 1 ? { budgetName: `${gb(memoryBytes)} / DOCKET_WORKERS=${r.workers}` } : {}),
         maxSequences: r.batch,
         contextSize: context,
         gpuLayers: r.gpuLayers,
@@ -252,14 +255,15 @@ export function renderSizing(model: SizingModel, r: SizingRequest, s: Sizing): s
   out.push(
     "",
     `Requested: ${r.batch} sequences × ${context} tokens of ${model.requested.quant} (DOCKET_MAX_BATCH, DOCKET_CONTEXT_SIZE, ` +
-      `DOCKET_GPU_LAYERS=${r.gpuLayers}); what the worker would do:`,
+      `DOCKET_GPU_LAYERS=${r.gpuLayers}); what the worker would do` +
+      ((r.workers ?? 1) > 1 ? ` (DOCKET_WORKERS=${r.workers}: each of them, with its part of the memory):` : ":"),
   );
   for (const v of s.verdicts) {
     if (v.refused) out.push(`  ${gb(v.memoryBytes)}: DOES NOT FIT; the worker refuses to start: ${v.refused}`);
     else if (v.plan) {
       const p = v.plan;
       const where = p.cpuOnly ? "CPU only" : `${p.gpuLayers} of ${p.totalLayers} layers on the GPU`;
-      const runs = `${p.sequences} × ${p.contextSize} tokens, ${where}, ${formatBytes(p.totalBytes)} of ${gb(p.budgetBytes)}`;
+      const runs = `${p.sequences} × ${p.contextSize} tokens, ${where}, ${formatBytes(p.totalBytes)} of ${formatBytes(p.budgetBytes)}`;
       out.push(`  ${gb(v.memoryBytes)}: ${v.fits ? "fits:" : "DOES NOT FIT as requested; the worker would run"} ${runs}`);
     }
   }
