@@ -10,6 +10,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { formatBytes } from "../../worker/planner.ts";
 import {
   BENCH_MODEL,
   type DemoModelOptions,
@@ -51,4 +52,4 @@ if (values.out) {
 }
 const { size } = await stat(path);
 console.log(path);
-console.log(`${size} bytes (${(size / 1024 / 1024).toFixed(2)} MiB) in ${Math.round(performance.now() - started)} ms`);
+console.log(`${size} bytes (${formatBytes(size)}) in ${Math.round(performance.now() - started)} ms`);
