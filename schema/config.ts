@@ -349,10 +349,12 @@ export function readConfig(
   const input: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined) input[name] = value;
   const warnings: string[] = [];
+  const setAs: Record<string, string> = {};
   for (const [old, name] of Object.entries(DEPRECATED_NAMES)) {
     if (input[old] === undefined) continue;
     if (input[name] === undefined) {
       input[name] = input[old];
+      setAs[name] = old;
       warnings.push(`${old} is deprecated: rename it ${name} (same value)`);
     } else warnings.push(`${old} is deprecated and ignored: ${name} is set`);
     delete input[old];
@@ -384,7 +386,8 @@ export function readConfig(
     const lines = parsed.error.issues.map((i) => {
       const name = i.path.join(".");
       const key = input[name] === undefined ? fromFile.keys[name] : undefined;
-      return key ? `${key} in ${path} (${name}): ${i.message}` : `${name}: ${i.message}`;
+      if (key) return `${key} in ${path} (${name}): ${i.message}`;
+      return setAs[name] ? `${name} (set as ${setAs[name]}): ${i.message}` : `${name}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }

@@ -53,6 +53,9 @@ describe("config", () => {
     expect(() => loadConfig({ DOCKET_PORT: "eighty" })).toThrow(ConfigError);
     expect(() => loadConfig({ DOCKET_PORT: "eighty" })).toThrow(/DOCKET_PORT/);
     expect(() => loadConfig({ DOCKET_GPU_MEMORY_BYTES: "lots" })).toThrow(/DOCKET_GPU_MEMORY_BYTES: not a size/);
+    expect(() => loadConfig({ DOCKET_GPU_MEMORY: "lots" })).toThrow(
+      /DOCKET_GPU_MEMORY_BYTES \(set as DOCKET_GPU_MEMORY\): not a size/,
+    );
   });
 
   it("an old name without its unit still works, with one warning naming old and new", () => {

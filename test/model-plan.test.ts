@@ -106,7 +106,11 @@ describe("docket model plan: the command", () => {
       [["qwen3next", "--gpu-layers", "most"], {}, /--gpu-layers: "most" is not auto or a whole number/],
       [["./no-such.gguf"], {}, /no such file: \.\/no-such\.gguf/],
       [["qwen3next", "--nope"], {}, /Unknown option '--nope'/],
-      [["qwen3next"], { DOCKET_GPU_MEMORY: "lots" }, /invalid configuration:\s+DOCKET_GPU_MEMORY_BYTES: not a size: "lots"/],
+      [
+        ["qwen3next"],
+        { DOCKET_GPU_MEMORY: "lots" },
+        /invalid configuration:\s+DOCKET_GPU_MEMORY_BYTES \(set as DOCKET_GPU_MEMORY\): not a size: "lots"/,
+      ],
     ];
     for (const [args, env, message] of cases) {
       const r = await docket(["model", "plan", ...args], env);
