@@ -249,7 +249,7 @@ const webhooks = {
   ),
   DOCKET_WEBHOOK_ALLOW: doc(
     optionalString,
-    "callback addresses allowed although private, comma-separated: `loopback`, `private` (10/8, 172.16/12, 192.168/16, fc00::/7) and CIDRs; metadata addresses need an explicit CIDR",
+    "callback addresses allowed although not public, comma-separated: `loopback`, `private` (10/8, 172.16/12, 192.168/16, fc00::/7) and CIDRs; metadata addresses and IPv6 outside global unicast or in its special ranges (NAT64, 6to4, Teredo) need an explicit CIDR",
     "unset: public addresses only",
   ),
   DOCKET_WEBHOOK_MAX_ATTEMPTS: doc(

@@ -36,7 +36,7 @@ export const API_ERROR_CODES = {
   validation_failed: 400,
   /** A multipart/form-data body that cannot be parsed (wrong or missing boundary, CR/LF in a part's header). */
   invalid_multipart: 400,
-  /** webhookUrl resolves to a private, loopback, link-local or metadata address (see DOCKET_WEBHOOK_ALLOW). */
+  /** webhookUrl resolves to an address that is not public unicast: private, loopback, link-local, metadata, IPv6 that embeds IPv4 (see DOCKET_WEBHOOK_ALLOW). */
   webhook_url_forbidden: 400,
   not_found: 404,
   /** No document with that id, or one another API key uploaded (POST /v1/documents). */
