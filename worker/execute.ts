@@ -12,6 +12,7 @@ import {
 } from "./chunking.ts";
 import type { Engine } from "./engine.ts";
 import { JobFailure } from "./failure.ts";
+import { jsonSchemaGrammar } from "./grammar.ts";
 import { TASK_DEFINITIONS, type TaskDefinition, type TaskPlan } from "./tasks/index.ts";
 
 /** Tokens kept free between the measured prompt and the context's end (tokenizer merges at the document's edges). */
@@ -174,7 +175,7 @@ class JobExecution {
     const key = JSON.stringify(schema);
     let grammar = this.grammars.get(key);
     if (!grammar) {
-      grammar = this.engine.llama.createGrammarForJsonSchema(schema as never).catch((err: Error) => {
+      grammar = jsonSchemaGrammar(this.engine.llama, schema).catch((err: Error) => {
         throw new JobFailure("invalid_params", `params.schema is not a JSON schema docket can decode: ${err.message}`);
       });
       this.grammars.set(key, grammar);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WebhookDeliveryRow } from "../../schema/tables.ts";
+import { type DocketProcess, spawnDocket } from "../helpers/processes.ts";
 import { type Receiver, startReceiver } from "../helpers/receiver.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
@@ -108,6 +109,57 @@ describe("logs carry ids and codes, never content", () => {
     expect(log).toContain("document_too_long");
     expect(log).toContain("webhook");
     expect(log).not.toContain(SECRET);
-    require("node:fs").writeFileSync("/tmp/auth-log.txt", log);
+  });
+});
+
+describe("the engine's native output carries no schema or label text", () => {
+  let bare: TestStack;
+  let worker: DocketProcess;
+  /** All the worker printed, stdout and stderr (the helper's output() keeps only the tail). */
+  let printed = "";
+  beforeAll(async () => {
+    // A worker process of its own: what llama.cpp prints goes to that process's real stderr, captured here.
+    bare = await startStack({ worker: false });
+    worker = spawnDocket("worker/main.ts", {
+      NATS_URL: bare.nats.url,
+      DOCKET_GPU: "false",
+      DOCKET_THREADS: "1",
+      DOCKET_MAX_BATCH: "2",
+      DOCKET_CONTEXT_SIZE: "1024",
+      DOCKET_LOG_LEVEL: "trace",
+    });
+    for (const stream of [worker.child.stdout, worker.child.stderr]) stream?.on("data", (chunk: Buffer) => (printed += chunk));
+    await worker.ready;
+  });
+  afterAll(async () => {
+    await worker?.kill();
+    await bare?.stop();
+  });
+
+  it("a schema whose grammar llama.cpp refuses (minItems: 100000, a planted enum value and key) fails invalid_params without printing them", async () => {
+    const res = await fetch(`${bare.producer.url}/v1/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        task: "extract",
+        input: { text: doc(8) },
+        params: {
+          maxTokens: 8,
+          schema: {
+            type: "object",
+            properties: { [`key-${SECRET}`]: { type: "array", minItems: 100_000, items: { enum: [`enum-${SECRET}`, "other"] } } },
+          },
+        },
+      }),
+    });
+    const job = (await res.json()) as { id: string };
+    expect(res.status).toBe(202);
+    expect(await bare.waitFor(job.id, ["succeeded", "failed"], 30_000)).toBe("failed");
+    expect(bare.producer.store.get(job.id)?.error?.code).toBe("invalid_params");
+    await worker.kill();
+    // The capture is real: the worker's log lines and llama.cpp's own stderr message are in it.
+    expect(printed).toContain(job.id);
+    expect(printed).toContain("error parsing grammar");
+    expect(printed).not.toContain(SECRET);
   });
 });
