@@ -16,6 +16,7 @@ import { Canceller } from "./cancel.ts";
 import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
+import { ExtractionPool } from "./extraction/pool.ts";
 import { JetStreamWatch } from "./jetstream-watch.ts";
 import { ProducerMetrics } from "./metrics.ts";
 import { BatchOutput } from "./openai-batch-output.ts";
@@ -55,8 +56,8 @@ export interface Producer {
 
 /**
  * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, HTTP server.
- * Shutdown order, in close(): stop accepting HTTP, stop the republisher and the JetStream watch, drain the recorder,
- * let webhook attempts in flight finish, close NATS, close SQLite.
+ * Shutdown order, in close(): stop accepting HTTP, stop the extraction threads, stop the republisher and the
+ * JetStream watch, drain the recorder, let webhook attempts in flight finish, close NATS, close SQLite.
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
   const database = openDatabase(config.DOCKET_DB);
@@ -79,6 +80,17 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     inlineLimit: config.DOCKET_INLINE_LIMIT_BYTES,
     maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
   });
+  const extraction = new ExtractionPool(
+    {
+      threads: config.DOCKET_EXTRACT_THREADS,
+      queue: config.DOCKET_EXTRACT_QUEUE,
+      maxPages: config.DOCKET_EXTRACT_MAX_PAGES,
+      timeoutMs: config.DOCKET_EXTRACT_TIMEOUT_MS,
+      memoryBytes: config.DOCKET_EXTRACT_MEMORY_BYTES,
+    },
+    log,
+  );
+  extraction.start();
   const producerEvents = new ProducerEvents(nc, database.db, recorder, log);
   const publisher = new Publisher(nc, store, documents, producerEvents, log);
   const canceller = new Canceller(nc, producerEvents, store, batches, log);
@@ -146,6 +158,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     canceller,
     batches,
     intake,
+    extraction,
     maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
     maxBatchItems: config.DOCKET_MAX_BATCH_ITEMS,
     maxBody: config.DOCKET_MAX_DOCUMENT_BYTES + 64 * 1024,
@@ -180,6 +193,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     async close() {
       dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await extraction.close();
       publisher.stop();
       await jetstreamWatch.stop();
       await recorder.stop();

@@ -169,6 +169,26 @@ const limits = {
   ),
 };
 
+const extraction = {
+  DOCKET_EXTRACT_THREADS: doc(
+    int(2, 1),
+    "worker threads that extract the text of uploaded PDF and DOCX files, off the API's event loop",
+  ),
+  DOCKET_EXTRACT_QUEUE: doc(
+    int(32, 0),
+    "uploaded files waiting for an extraction thread, at most; past it 429 `backpressure` with `Retry-After`",
+  ),
+  DOCKET_EXTRACT_MAX_PAGES: doc(int(2_000, 1), "most pages of an uploaded PDF (413 `too_many_pages` above it)"),
+  DOCKET_EXTRACT_TIMEOUT_MS: doc(
+    int(30_000, 100),
+    "longest one file's text extraction may take; its thread is stopped past it (422 `extraction_timeout`)",
+  ),
+  DOCKET_EXTRACT_MEMORY_BYTES: doc(
+    size("1GiB"),
+    "JavaScript heap of one extraction thread; a file that needs more stops its thread (422 `extraction_out_of_memory`)",
+  ),
+};
+
 const worker = {
   DOCKET_MODEL: doc(
     optionalString,
@@ -291,6 +311,7 @@ export const CONFIG_GROUPS = [
   { title: "Config file", shape: file },
   { title: "Producer and API", shape: producer },
   { title: "Limits and queue", shape: limits },
+  { title: "Text extraction (PDF, DOCX uploads)", shape: extraction },
   { title: "Worker", shape: worker },
   { title: "Webhooks", shape: webhooks },
   { title: "NATS connection and security", shape: nats },
@@ -301,7 +322,7 @@ export const CONFIG_GROUPS = [
  * Every environment variable docket reads, with its default: the one place a default is written.
  * docs/configuration.md is generated from it (`npm run docs:config`).
  */
-export const ConfigSchema = z.object({ ...file, ...producer, ...limits, ...worker, ...webhooks, ...nats, ...cli });
+export const ConfigSchema = z.object({ ...file, ...producer, ...limits, ...extraction, ...worker, ...webhooks, ...nats, ...cli });
 /** The parsed variables, with DOCKET_DB and DOCKET_DATA_DIR resolved from each other (dataPaths). */
 export type Config = Omit<z.infer<typeof ConfigSchema>, "DOCKET_DB" | "DOCKET_DATA_DIR"> & {
   DOCKET_DB: string;

@@ -48,6 +48,12 @@ export const API_ERROR_CODES = {
   unsupported_media_type: 415,
   /** An Idempotency-Key reused with another request body (IETF Idempotency-Key draft): use a new key. */
   idempotency_key_reused: 422,
+  /** An uploaded PDF has more pages than DOCKET_EXTRACT_MAX_PAGES. */
+  too_many_pages: 413,
+  /** Extracting an uploaded file's text took longer than DOCKET_EXTRACT_TIMEOUT_MS; its thread was stopped. */
+  extraction_timeout: 422,
+  /** Extracting an uploaded file's text needed more than DOCKET_EXTRACT_MEMORY_BYTES; its thread was stopped. */
+  extraction_out_of_memory: 422,
   unauthorized: 401,
   forbidden: 403,
   /** A state-changing request from a page on another site (its Origin is not this server nor DOCKET_PUBLIC_URL). */

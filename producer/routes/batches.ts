@@ -9,7 +9,7 @@ import { type ItemContext, isJob, itemToJob, jobsFromArray, jobsFromJsonl } from
 import type { Canceller } from "../cancel.ts";
 import { documentInput } from "../documents.ts";
 import { ApiError } from "../errors.ts";
-import { extractText } from "../extract-text.ts";
+import type { ExtractionPool } from "../extraction/pool.ts";
 import { batchFingerprint, checkSameRequest } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { pathParam, type Route } from "../route.ts";
@@ -23,6 +23,8 @@ export interface BatchRoutesDeps {
   batches: BatchStore;
   intake: BatchIntake;
   canceller: Canceller;
+  /** Text of uploaded files: PDF and DOCX on extraction threads, under their limits. */
+  extraction: ExtractionPool;
   maxDocument: number;
   maxBatchItems: number;
   webhookPolicy: AddressPolicy;
@@ -55,7 +57,7 @@ function optionsFrom(fields: Record<string, string | undefined>): BatchOptions {
 
 /** POST /v1/batches: the batch's items from JSON, a JSONL stream or multipart files, then one intake. */
 async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response> {
-  const { batches, intake, maxDocument, maxBatchItems, webhookPolicy } = deps;
+  const { batches, intake, extraction, maxDocument, maxBatchItems, webhookPolicy } = deps;
   const principal = principalOf(c);
   const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
   const id = newId("batch");
@@ -92,7 +94,7 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
       throw new ApiError("validation_failed", `a batch holds at most ${maxBatchItems} items (DOCKET_MAX_BATCH_ITEMS)`, "files");
     jobs = [];
     for (const f of files) {
-      const text = await extractText({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
+      const text = await extraction.extract({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
       const r = itemToJob(ctx(options), { text, customId: f.name, title: f.name, mime: f.type || undefined });
       if (!isJob(r))
         throw new ApiError(

@@ -14,7 +14,7 @@ import type { BatchIntake } from "../batch-intake.ts";
 import { jobsFromArray } from "../batch-items.ts";
 import { type DocumentStore, documentInput } from "../documents.ts";
 import { ApiError } from "../errors.ts";
-import { extractText } from "../extract-text.ts";
+import type { ExtractionPool } from "../extraction/pool.ts";
 import { checkSameRequest, RequestFingerprint } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { textSha256 } from "../job-message.ts";
@@ -30,6 +30,8 @@ export interface DocumentRoutesDeps {
   documents: DocumentStore;
   batches: BatchStore;
   intake: BatchIntake;
+  /** Text of an uploaded file: PDF and DOCX on extraction threads, under their limits. */
+  extraction: ExtractionPool;
   maxDocument: number;
   maxBatchItems: number;
   webhookPolicy: AddressPolicy;
@@ -46,7 +48,7 @@ interface Upload {
 }
 
 /** The document in a POST /v1/documents body: JSON text, or a multipart `file` whose text is extracted. */
-async function readUpload(c: Context): Promise<Upload> {
+async function readUpload(c: Context, extraction: ExtractionPool): Promise<Upload> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
   if (type !== "multipart/form-data") {
     const { text, title } = await parseJson(c, CreateDocumentRequest);
@@ -60,9 +62,9 @@ async function readUpload(c: Context): Promise<Upload> {
   });
   let text: string;
   try {
-    text = await extractText({ name: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) });
+    text = await extraction.extract({ name: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) });
   } catch (err) {
-    if (err instanceof ApiError) throw new ApiError(err.code, err.message, "file");
+    if (err instanceof ApiError) throw new ApiError(err.code, err.message, "file", err.headers);
     throw err;
   }
   if (text.trim() === "")
@@ -75,10 +77,13 @@ async function readUpload(c: Context): Promise<Upload> {
  * is written. A repeated Idempotency-Key returns the first document (422 when the upload differs) and removes
  * what the repeat stored.
  */
-async function createDocument(c: Context, { documentRecords, documents, log }: DocumentRoutesDeps): Promise<Response> {
+async function createDocument(
+  c: Context,
+  { documentRecords, documents, extraction, log }: DocumentRoutesDeps,
+): Promise<Response> {
   const principal = principalOf(c);
   const key = scopedIdempotencyKey(principal, c.req.header("idempotency-key"));
-  const upload = await readUpload(c);
+  const upload = await readUpload(c, extraction);
   const bytes = documents.check(upload.text, upload.field);
   const sha256 = textSha256(upload.text);
   const { title, filename, mime } = upload;

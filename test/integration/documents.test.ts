@@ -6,7 +6,7 @@ import { createLogger } from "../../runtime/log.ts";
 import type { BatchResultLine, BatchView } from "../../schema/batch.ts";
 import { DOCS_BUCKET } from "../../schema/subjects.ts";
 import { startWorker } from "../../worker/worker.ts";
-import { pdfWith } from "../fixtures/documents.ts";
+import { pdfWith, pdfWithPages } from "../fixtures/documents.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const ADMIN = "test-admin-key-0123456789abcdefghijklmnop";
@@ -162,6 +162,15 @@ describe("documents: upload once, many jobs", () => {
       code: "validation_failed",
       field: "file",
     });
+  });
+
+  it("a PDF over DOCKET_EXTRACT_MAX_PAGES uploaded as a document is refused 413 too_many_pages on field file", async () => {
+    const form = new FormData();
+    form.append("file", new Blob([await pdfWithPages(2_001)], { type: "application/pdf" }), "long.pdf");
+    const r = await call("POST", "/v1/documents", keyA, form);
+    expect(r.status).toBe(413);
+    expect(r.body.error).toMatchObject({ code: "too_many_pages", field: "file" });
+    expect(r.body.error.message).toMatch(/^long\.pdf: the PDF has 2001 pages/);
   });
 
   it("POST /v1/documents/:id/jobs runs the tasks as one batch that completes, like any batch", async () => {
