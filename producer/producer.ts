@@ -85,6 +85,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
       threads: config.DOCKET_EXTRACT_THREADS,
       queue: config.DOCKET_EXTRACT_QUEUE,
       maxPages: config.DOCKET_EXTRACT_MAX_PAGES,
+      maxUncompressedBytes: config.DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES,
       timeoutMs: config.DOCKET_EXTRACT_TIMEOUT_MS,
       memoryBytes: config.DOCKET_EXTRACT_MEMORY_BYTES,
     },

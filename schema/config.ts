@@ -179,6 +179,10 @@ const extraction = {
     "uploaded files waiting for an extraction thread, at most; past it 429 `backpressure` with `Retry-After`",
   ),
   DOCKET_EXTRACT_MAX_PAGES: doc(int(2_000, 1), "most pages of an uploaded PDF (413 `too_many_pages` above it)"),
+  DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES: doc(
+    size("64MiB"),
+    "most bytes an uploaded DOCX may inflate to, all zip entries together, read from the zip's directory before anything is inflated (413 `uncompressed_too_large` above it)",
+  ),
   DOCKET_EXTRACT_TIMEOUT_MS: doc(
     int(30_000, 100),
     "longest one file's text extraction may take; its thread is stopped past it (422 `extraction_timeout`)",

@@ -50,6 +50,8 @@ export const API_ERROR_CODES = {
   idempotency_key_reused: 422,
   /** An uploaded PDF has more pages than DOCKET_EXTRACT_MAX_PAGES. */
   too_many_pages: 413,
+  /** An uploaded DOCX inflates past DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES (by its zip directory, or by its data). */
+  uncompressed_too_large: 413,
   /** Extracting an uploaded file's text took longer than DOCKET_EXTRACT_TIMEOUT_MS; its thread was stopped. */
   extraction_timeout: 422,
   /** Extracting an uploaded file's text needed more than DOCKET_EXTRACT_MEMORY_BYTES; its thread was stopped. */

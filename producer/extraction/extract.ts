@@ -1,11 +1,14 @@
 import mammoth from "mammoth";
 import { extractText as extractPdfText, getDocumentProxy, getResolvedPDFJS } from "unpdf";
 import { ApiError } from "../errors.ts";
+import { checkInflatedSize } from "./zip-directory.ts";
 
 /** The limits a file is parsed under, checked before the costly part of the parse. */
 export interface ParseLimits {
   /** Most pages of a PDF (DOCKET_EXTRACT_MAX_PAGES). */
   maxPages: number;
+  /** Most bytes a DOCX's zip entries may inflate to, together (DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES). */
+  maxUncompressedBytes: number;
 }
 
 /**
@@ -13,6 +16,7 @@ export interface ParseLimits {
  * thread (thread.ts), never on the API's event loop. Throws ApiError with the code of the limit a file breaks.
  */
 export async function parseFile(kind: "pdf" | "docx", bytes: Uint8Array, limits: ParseLimits): Promise<string> {
+  if (kind === "docx") checkInflatedSize(bytes, limits.maxUncompressedBytes);
   try {
     if (kind === "pdf") return await pdfText(bytes, limits.maxPages);
     const { value } = await mammoth.extractRawText({ buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });

@@ -45,9 +45,9 @@ const ENTRY = new URL("./thread-entry.mjs", import.meta.url);
 /**
  * Extracts the text of uploaded files. PDF and DOCX are parsed on a bounded pool of worker threads, never on the
  * API's event loop: a 10,000-page PDF or a DOCX zip bomb once froze every request for tens of seconds. Each file
- * runs under limits (pages: checked on the thread before the costly part; time: the thread is terminated; heap:
- * the thread dies), and each limit has its error code. txt and md are decoded here: UTF-8
- * decoding is cheap.
+ * runs under limits (pages, uncompressed bytes: checked on the thread before the costly part; time: the thread
+ * is terminated; heap: the thread dies), and each limit has its error code. txt and md are decoded here (cheap).
+ * The threads keep the process alive until close().
  */
 export class ExtractionPool {
   private readonly threads = new Set<Thread>();
@@ -160,9 +160,9 @@ export class ExtractionPool {
   }
 
   private spawn(): void {
-    const { maxPages, memoryBytes } = this.options;
+    const { maxPages, maxUncompressedBytes, memoryBytes } = this.options;
     const worker = new Worker(ENTRY, {
-      workerData: { maxPages } satisfies ParseLimits,
+      workerData: { maxPages, maxUncompressedBytes } satisfies ParseLimits,
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.floor(memoryBytes / 2 ** 20)) },
     });
     const thread: Thread = { worker, state: "starting" };
