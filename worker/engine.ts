@@ -17,6 +17,7 @@ import {
   TokenBias,
 } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
+import { URGENT_PRIORITY, urgentFirst } from "./batch-priority.ts";
 import { commonPrefixLength, PrefixCache, type PrefixSource } from "./prefix-cache.ts";
 
 export interface EngineOptions {
@@ -149,6 +150,8 @@ export class Engine {
     readonly modelName: string,
     /** Document prefixes: evaluated first, reused when EngineOptions.prefixCache.reuse. */
     readonly prefixes: PrefixCache,
+    /** Interactive generations running now (read by the context's decode-step policy). */
+    private readonly urgent: { running: number },
     /** The model's chat template, resolved once: "auto" in every session would match the Jinja template per job. */
     readonly chatWrapper: ChatWrapper = resolveChatWrapper(model),
   ) {
@@ -186,11 +189,19 @@ export class Engine {
       if (modelPath !== o.modelPath)
         o.log.warn({ step: "fallback model", model: basename(modelPath) }, "degradation: using the fallback model");
       const threads = o.threads || defaultThreads();
+      // Interactive generations running now: the decode-step policy holds batch work back while any runs.
+      const urgent = { running: 0 };
       // The ladder: fewer sequences first, then a smaller context.
       for (const contextSize of contextLadder(Math.min(o.contextSize, model.trainContextSize))) {
         for (let sequences = o.sequences; sequences >= 1; sequences = Math.floor(sequences / 2)) {
           try {
-            const context = await model.createContext({ sequences, contextSize, threads, failedCreationRemedy: false });
+            const context = await model.createContext({
+              sequences,
+              contextSize,
+              threads,
+              failedCreationRemedy: false,
+              batching: { itemPrioritizationStrategy: urgentFirst(() => urgent.running > 0) },
+            });
             const pool = Array.from({ length: sequences }, () => context.getSequence());
             const name = modelPath === o.modelPath ? (o.modelName ?? modelName(model, modelPath)) : modelName(model, modelPath);
             o.log.info(
@@ -207,7 +218,7 @@ export class Engine {
               "model loaded",
             );
             const prefixes = new PrefixCache({ ...(o.prefixCache ?? NO_REUSE), modelPath, align: context.batchSize, log: o.log });
-            return new Engine(llama, model, context, pool, name, prefixes);
+            return new Engine(llama, model, context, pool, name, prefixes, urgent);
           } catch (err) {
             tried.push(`${basename(modelPath)} ${sequences}×${contextSize}: ${(err as Error).message}`);
             o.log.warn(
@@ -297,7 +308,7 @@ export class Engine {
     const tokens = this.render(req);
     const sequence = await this.acquire(tokens);
     const meterBefore = sequence.tokenMeter.getState();
-    const evaluationPriority: EvaluationPriority = req.urgent ? 5 : 3;
+    const evaluationPriority: EvaluationPriority = req.urgent ? URGENT_PRIORITY : 3;
     let cachedTokens = 0;
     const session = new LlamaChatSession({
       contextSequence: sequence,
@@ -305,6 +316,7 @@ export class Engine {
       chatWrapper: this.chatWrapper,
       ...(req.systemPrompt !== undefined ? { systemPrompt: req.systemPrompt } : {}),
     });
+    if (req.urgent) this.urgent.running++;
     try {
       {
         const shared = req.shared ? commonPrefixLength(tokens, this.render(req.shared)) : 0;
@@ -351,6 +363,7 @@ export class Engine {
       session.dispose({ disposeSequence: false });
       // With reuse on, the state stays for the next job on the same document; off, every job starts empty.
       if (!this.prefixes.reuse) await sequence.clearHistory();
+      if (req.urgent) this.urgent.running--;
       this.release(sequence);
     }
   }

@@ -40,4 +40,42 @@ describe("intake", () => {
     const gaps = spans.slice(1).map((s, i) => s.start - (spans[i] as { end: number }).end);
     expect(Math.max(...gaps), `gaps ${gaps.map(Math.round).join(", ")} ms`).toBeLessThan(200);
   });
+
+  it("an interactive job starts at once while every batch slot is busy and a backlog waits", async () => {
+    const nc = await nats.connect("worker-interactive");
+    const js = jetstream(nc);
+    const run = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const id = `busy_${run}_${i}`;
+      await js.publish(subjects.job("batch", "summarize"), JSON.stringify({ id }), { msgID: id });
+    }
+    const events: string[] = [];
+    let releaseBatch!: () => void;
+    const batchHeld = new Promise<void>((r) => {
+      releaseBatch = r;
+    });
+    const handle = async (m: { subject: string; ack(): void }) => {
+      const lane = m.subject.split(".")[2];
+      events.push(`start ${lane}`);
+      // The batch job holds its slot until the interactive job has run (or the test gives up).
+      if (lane === "batch") await Promise.race([batchHeld, new Promise((r) => setTimeout(r, 8_000))]);
+      m.ack();
+      events.push(`end ${lane}`);
+      if (lane === "interactive") releaseBatch();
+    };
+    // Idle pulls last 30 s here: the interactive job may not wait for one to expire, nor for the batch slot.
+    const intake = new Intake(nc, new SlotPool(1, 1), handle as never, createLogger("test", "silent"), {
+      idlePullMs: 30_000,
+    });
+    await intake.start();
+    while (!events.includes("start batch")) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    const id = `person_${run}`;
+    await js.publish(subjects.job("interactive", "chat"), JSON.stringify({ id }), { msgID: id });
+    const deadline = Date.now() + 10_000;
+    while (!events.includes("end interactive") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    releaseBatch();
+    await intake.stop();
+    expect(events.slice(0, 3)).toEqual(["start batch", "start interactive", "end interactive"]);
+  }, 60_000);
 });

@@ -313,7 +313,18 @@ async function interactiveLatencies(url: string, count: number): Promise<number[
     });
     for (;;) {
       const view = (await (await fetch(`${url}/v1/jobs/${id}`)).json()) as JobView;
-      if (view.state === "succeeded") break;
+      if (view.state === "succeeded") {
+        if (process.env.BENCH_DEBUG && performance.now() - t0 > 1000)
+          console.log(
+            "  slow interactive",
+            Math.round(performance.now() - t0),
+            JSON.stringify(view.result?.timings),
+            view.startedAt,
+            view.createdAt,
+            view.finishedAt,
+          );
+        break;
+      }
       if (view.state === "failed" || view.state === "cancelled") throw new Error(`interactive job ${id} ${view.state}`);
       await new Promise((r) => setTimeout(r, 20));
     }
