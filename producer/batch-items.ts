@@ -1,9 +1,11 @@
 import { missingForTask } from "../schema/api.ts";
 import { BatchItem, type BatchOptions, type RejectedItem } from "../schema/batch.ts";
+import { API_ERROR_CODES, type ApiErrorCode } from "../schema/errors.ts";
 import type { JobInput, JobMessage } from "../schema/job.ts";
 import { ApiError } from "./errors.ts";
+import type { Extracted } from "./extraction/extract.ts";
 import { buildJobMessage } from "./job-message.ts";
-import { yieldToEventLoop } from "./pipeline.ts";
+import { pipelined, yieldToEventLoop } from "./pipeline.ts";
 import { decodeUtf8 } from "./validate.ts";
 
 const NEWLINE = 0x0a;
@@ -20,8 +22,15 @@ export interface ItemContext {
   document?: JobInput;
 }
 
-/** One batch item → its job message, or why it is refused (field paths relative to the item). */
-export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<RejectedItem, "line" | "index"> {
+/**
+ * One batch item → its job message, or why it is refused (field paths relative to the item). `ocrPages`: the pages
+ * of an uploaded file that OCR read, recorded in the job's input.
+ */
+export function itemToJob(
+  ctx: ItemContext,
+  raw: unknown,
+  ocrPages?: number[],
+): JobMessage | Omit<RejectedItem, "line" | "index"> {
   const parsed = BatchItem.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -51,6 +60,7 @@ export function itemToJob(ctx: ItemContext, raw: unknown): JobMessage | Omit<Rej
       ...(item.text !== undefined ? { text: item.text } : {}),
       ...(item.title ? { title: item.title } : {}),
       ...(item.mime ? { mime: item.mime } : {}),
+      ...(ocrPages?.length ? { ocrPages } : {}),
     },
     params,
     batchId: ctx.batchId,
@@ -145,5 +155,69 @@ export async function jobsFromJsonl(
   if (rest.length) line(Buffer.concat(rest));
   return { jobs, rejected };
 }
+
+/** Files whose text is read at once per upload: as many as the extraction pool has threads by default. */
+const FILES_IN_FLIGHT = 2;
+
+/** Refusals that are the server's, not a file's: the whole upload is answered with them (retry it later). */
+const NOT_THE_FILES: readonly string[] = ["backpressure", "unavailable"];
+
+/**
+ * A multipart upload's files: each readable file becomes a job (its name its customId and title), each unusable one
+ * (unsupported type, not UTF-8, corrupt, empty, scanned with OCR off, over a limit) a rejection naming the file
+ * with its code, so that one bad file does not cost the folder. Jobs keep the files' order.
+ */
+export async function jobsFromFiles(
+  ctx: ItemContext,
+  files: readonly File[],
+  extract: (file: { name: string; type: string; bytes: Uint8Array }) => Promise<Extracted>,
+): Promise<{ jobs: JobMessage[]; rejected: RejectedItem[] }> {
+  const outcomes: (JobMessage | RejectedItem)[] = new Array(files.length);
+  const reject = (i: number, file: File, code: string, message: string) => {
+    outcomes[i] = { file: file.name, code, message, field: `files[${file.name}]` };
+  };
+  await pipelined(files.keys(), FILES_IN_FLIGHT, async (i) => {
+    const f = files[i] as File;
+    let extracted: Extracted;
+    try {
+      extracted = await extract({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
+    } catch (err) {
+      if (!(err instanceof ApiError) || NOT_THE_FILES.includes(err.code)) throw err;
+      return reject(i, f, err.code, err.message);
+    }
+    const item = { text: extracted.text, customId: f.name, title: f.name, mime: f.type || undefined };
+    const r = itemToJob(ctx, item, extracted.ocrPages);
+    if (isJob(r)) outcomes[i] = r;
+    else reject(i, f, r.code, `${f.name}: ${r.message}`);
+  });
+  return {
+    jobs: outcomes.filter((o): o is JobMessage => "v" in o),
+    rejected: outcomes.filter((o): o is RejectedItem => !("v" in o)),
+  };
+}
+
+/**
+ * The answer to an upload none of whose files or lines was accepted: the first refusal's code and status, with
+ * every refusal listed in `rejected` (all problems at once, not one per attempt).
+ */
+export function nothingAccepted(rejected: readonly RejectedItem[], what: "file" | "line"): ApiError {
+  const first = rejected[0];
+  if (!first) return new ApiError("validation_failed", "the upload holds no items");
+  const code = (first.code in API_ERROR_CODES ? first.code : "validation_failed") as ApiErrorCode;
+  const message =
+    rejected.length === 1
+      ? `no ${what} was accepted; ${first.message}`
+      : `none of the ${rejected.length} ${what}s was accepted; ${first.message}; ...`;
+  return new ApiError(
+    code,
+    message,
+    first.field,
+    {},
+    { rejected: { count: rejected.length, items: rejected.slice(0, MAX_REPORTED) } },
+  );
+}
+
+/** Rejected lines or files listed in an answer; `count` says how many there were in all. */
+export const MAX_REPORTED = 100;
 
 export { isJob };

@@ -47,7 +47,9 @@ export async function batchFingerprint(
   rejected: readonly RejectedItem[],
 ): Promise<string> {
   const { task, lane, params, webhookUrl } = options;
-  const fp = new RequestFingerprint().add({ task, lane, params, webhookUrl }).add(rejected.map((r) => [r.line, r.code]));
+  const fp = new RequestFingerprint()
+    .add({ task, lane, params, webhookUrl })
+    .add(rejected.map((r) => [r.line ?? r.file, r.code]));
   for (const [i, { task, input, params, customId }] of jobs.entries()) {
     if (i > 0 && i % 500 === 0) await yieldToEventLoop();
     fp.add({ task, input, params, customId });

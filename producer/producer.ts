@@ -16,6 +16,7 @@ import { Canceller } from "./cancel.ts";
 import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
 import { DocumentStore } from "./documents.ts";
+import { resolveOcr } from "./extraction/ocr.ts";
 import { ExtractionPool } from "./extraction/pool.ts";
 import { JetStreamWatch } from "./jetstream-watch.ts";
 import { ProducerMetrics } from "./metrics.ts";
@@ -80,6 +81,8 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     inlineLimit: config.DOCKET_INLINE_LIMIT_BYTES,
     maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
   });
+  const ocr = resolveOcr(config.DOCKET_OCR);
+  if (ocr.missing) log.warn({ reason: ocr.missing }, "OCR is off: scanned PDFs and images are refused (DOCKET_OCR)");
   const extraction = new ExtractionPool(
     {
       threads: config.DOCKET_EXTRACT_THREADS,
@@ -88,6 +91,9 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
       maxUncompressedBytes: config.DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES,
       timeoutMs: config.DOCKET_EXTRACT_TIMEOUT_MS,
       memoryBytes: config.DOCKET_EXTRACT_MEMORY_BYTES,
+      ocr: ocr.enabled,
+      maxOcrPages: config.DOCKET_OCR_MAX_PAGES,
+      ocrTimeoutMs: config.DOCKET_OCR_TIMEOUT_MS,
     },
     log,
   );

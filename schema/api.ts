@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RejectedItem } from "./batch.ts";
 import { JobError, JobResult } from "./event.ts";
 import { chatMessagesIssue, JOB_STATES, JobParams } from "./job.ts";
 import { jsonSchemaIssue } from "./json-schema.ts";
@@ -76,6 +77,8 @@ export const JobView = z.object({
   result: JobResult.nullable(),
   error: JobError.nullable(),
   webhookUrl: z.string().nullable(),
+  /** Pages of the job's uploaded file whose text was read by OCR (1-based); absent when none was. */
+  ocrPages: z.array(z.number()).optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -93,7 +96,13 @@ export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
 
 /** Every API error: a stable code (schema/errors.ts), a human message, and the offending field if any. */
 export const ErrorResponse = z.object({
-  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    field: z.string().optional(),
+    /** An upload none of whose files or lines was accepted: every refusal (the first 100; `count` for all). */
+    rejected: z.object({ count: z.number(), items: z.array(RejectedItem) }).optional(),
+  }),
 });
 
 /** POST /v1/keys body. */

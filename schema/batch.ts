@@ -73,11 +73,13 @@ export const BatchView = z.object({
 });
 export type BatchView = z.infer<typeof BatchView>;
 
-/** A line of a JSONL upload or an item of a JSON batch that was not accepted. */
+/** A line of a JSONL upload, or a file of a multipart upload, that was not accepted. */
 export const RejectedItem = z.object({
   /** 1-based line of a JSONL upload, or 0-based index of a JSON items array. */
   line: z.number().optional(),
   index: z.number().optional(),
+  /** A multipart upload's file, by its name (which would have been its customId). */
+  file: z.string().optional(),
   code: z.string(),
   message: z.string(),
   field: z.string().optional(),
@@ -92,5 +94,7 @@ export const BatchResultLine = z.object({
   state: z.string(),
   result: z.unknown().nullable(),
   error: z.unknown().nullable(),
+  /** Pages of the item's uploaded file whose text was read by OCR (1-based); absent when none was. */
+  ocrPages: z.array(z.number()).optional(),
 });
 export type BatchResultLine = z.infer<typeof BatchResultLine>;

@@ -191,6 +191,19 @@ const extraction = {
     size("1GiB"),
     "JavaScript heap of one extraction thread; a file that needs more stops its thread (422 `extraction_out_of_memory`)",
   ),
+  DOCKET_OCR: doc(
+    z.enum(["auto", "true", "false"]).default("auto"),
+    "read scanned PDF pages and image files (PNG, JPEG, TIFF) by OCR (tesseract.js, English) on the extraction threads; `false`: such files are refused (422 `scanned_document`); `true`: the producer does not start without the OCR engine",
+    "`auto`: on when the OCR engine is installed (it is a dependency)",
+  ),
+  DOCKET_OCR_MAX_PAGES: doc(
+    int(50, 1),
+    "most pages of one PDF read by OCR (pages without a text layer); a PDF with more is refused (413 `too_many_pages`)",
+  ),
+  DOCKET_OCR_TIMEOUT_MS: doc(
+    int(300_000, 100),
+    "longest one file's text extraction may take once it needs OCR (about 1-3 s a page on one core); its thread is stopped past it (422 `extraction_timeout`)",
+  ),
 };
 
 const worker = {

@@ -48,10 +48,18 @@ export const API_ERROR_CODES = {
   unsupported_media_type: 415,
   /** An Idempotency-Key reused with another request body (IETF Idempotency-Key draft): use a new key. */
   idempotency_key_reused: 422,
-  /** An uploaded PDF has more pages than DOCKET_EXTRACT_MAX_PAGES. */
+  /** An uploaded PDF has more pages than DOCKET_EXTRACT_MAX_PAGES, or more scanned pages than DOCKET_OCR_MAX_PAGES. */
   too_many_pages: 413,
   /** An uploaded DOCX inflates past DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES (by its zip directory, or by its data). */
   uncompressed_too_large: 413,
+  /** An uploaded file's type is not one docket reads (txt, md, pdf, docx, png, jpeg, tiff). */
+  unsupported_file_type: 400,
+  /** An uploaded file could not be parsed as what it claims to be (a corrupt PDF, DOCX or image). */
+  unreadable_file: 422,
+  /** An uploaded file holds no text (an empty .txt, a PDF of blank pages). */
+  empty_document: 422,
+  /** An uploaded PDF without a text layer, or an image, while OCR is off (DOCKET_OCR=false). */
+  scanned_document: 422,
   /** Extracting an uploaded file's text took longer than DOCKET_EXTRACT_TIMEOUT_MS; its thread was stopped. */
   extraction_timeout: 422,
   /** Extracting an uploaded file's text needed more than DOCKET_EXTRACT_MEMORY_BYTES; its thread was stopped. */

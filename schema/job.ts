@@ -69,6 +69,8 @@ export const JobInput = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /** Pages of the uploaded file whose text was read by OCR, 1-based (an image file is page 1). */
+  ocrPages: z.array(z.number().int().min(1)).optional(),
 });
 export type JobInput = z.infer<typeof JobInput>;
 

@@ -1,8 +1,8 @@
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../../runtime/log.ts";
 import { ApiError } from "../errors.ts";
-import type { ParseLimits } from "./extract.ts";
-import { kindOf } from "./kind.ts";
+import type { Extracted, ParseLimits } from "./extract.ts";
+import { kindOf, READABLE } from "./kind.ts";
 import type { ParseReply, ParseRequest } from "./thread.ts";
 
 export interface ExtractionOptions extends ParseLimits {
@@ -12,6 +12,8 @@ export interface ExtractionOptions extends ParseLimits {
   queue: number;
   /** Longest one file may take on its thread; the thread is terminated past it (DOCKET_EXTRACT_TIMEOUT_MS). */
   timeoutMs: number;
+  /** Longest one file may take once it needs OCR, counted from the start of its OCR (DOCKET_OCR_TIMEOUT_MS). */
+  ocrTimeoutMs: number;
   /** JavaScript heap of one thread (DOCKET_EXTRACT_MEMORY_BYTES). */
   memoryBytes: number;
 }
@@ -26,9 +28,9 @@ export interface UploadedFile {
 
 interface Task {
   id: number;
-  kind: "pdf" | "docx";
+  kind: "pdf" | "docx" | "image";
   bytes: Uint8Array;
-  resolve(text: string): void;
+  resolve(extracted: Extracted): void;
   reject(err: ApiError): void;
 }
 
@@ -43,10 +45,11 @@ interface Thread {
 const ENTRY = new URL("./thread-entry.mjs", import.meta.url);
 
 /**
- * Extracts the text of uploaded files. PDF and DOCX are parsed on a bounded pool of worker threads, never on the
- * API's event loop: a 10,000-page PDF or a DOCX zip bomb once froze every request for tens of seconds. Each file
- * runs under limits (pages, uncompressed bytes: checked on the thread before the costly part; time: the thread
- * is terminated; heap: the thread dies), and each limit has its error code. txt and md are decoded here (cheap).
+ * Extracts the text of uploaded files. PDF and DOCX are parsed, and scanned pages and images read by OCR, on a
+ * bounded pool of worker threads, never on the API's event loop: a 10,000-page PDF or a DOCX zip bomb once froze
+ * every request for tens of seconds. Each file runs under limits (pages, uncompressed bytes, pixels: checked on the
+ * thread before the costly part; time: the thread is terminated; heap: the thread dies), and each limit has its
+ * error code, as has each way a file can be unusable. txt and md are decoded here (cheap).
  * The threads keep the process alive until close().
  */
 export class ExtractionPool {
@@ -62,23 +65,38 @@ export class ExtractionPool {
     private readonly log: Logger,
   ) {}
 
-  /** The file's text; throws ApiError (naming the file, field `files[<name>]`) when it is refused or unreadable. */
-  async extract(file: UploadedFile): Promise<string> {
+  /**
+   * The file's text (and the pages OCR read); throws ApiError (naming the file, field `files[<name>]`) when it is
+   * refused or unusable: unsupported_file_type, invalid_utf8, unreadable_file, empty_document, scanned_document
+   * (OCR off), or the code of the limit it breaks.
+   */
+  async extract(file: UploadedFile): Promise<Extracted> {
+    const extracted = await this.read(file);
+    if (extracted.text.trim() === "")
+      throw new ApiError("empty_document", `${file.name}: the file holds no text`, `files[${file.name}]`);
+    return extracted;
+  }
+
+  private async read(file: UploadedFile): Promise<Extracted> {
     const field = `files[${file.name}]`;
     const kind = kindOf(file.name, file.type);
+    // pdf.js waits for more data on an empty file instead of failing: it would hold a thread until its time limit.
+    if (kind && file.bytes.byteLength === 0) return { text: "" };
     if (!kind)
       throw new ApiError(
-        "validation_failed",
-        `${file.name}: unsupported file type "${file.type}"; send .txt, .md, .pdf or .docx`,
+        "unsupported_file_type",
+        `${file.name}: unsupported file type${file.type ? ` "${file.type}"` : ""}; send ${READABLE}`,
         field,
       );
     if (kind === "text") {
       try {
-        return new TextDecoder("utf-8", { fatal: true }).decode(file.bytes);
-      } catch (err) {
-        throw new ApiError("validation_failed", `${file.name}: could not read the text file (${(err as Error).message})`, field);
+        return { text: new TextDecoder("utf-8", { fatal: true }).decode(file.bytes) };
+      } catch {
+        throw new ApiError("invalid_utf8", `${file.name}: the text is not valid UTF-8; save it as UTF-8`, field);
       }
     }
+    if (kind === "image" && !this.options.ocr)
+      throw new ApiError("scanned_document", `${file.name}: this is an image; OCR is off (DOCKET_OCR)`, field);
     if (this.closed) throw new ApiError("unavailable", "the producer is shutting down; retry against another one");
     if (this.queued() >= this.options.queue)
       throw new ApiError(
@@ -88,7 +106,7 @@ export class ExtractionPool {
         { "retry-after": "5" },
       );
     this.startError = undefined;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<Extracted>((resolve, reject) => {
       this.waiting.push({ id: this.nextId++, kind, bytes: file.bytes, resolve, reject });
       this.dispatch();
     }).catch((err: ApiError) => {
@@ -130,18 +148,7 @@ export class ExtractionPool {
 
   private run(thread: Thread, task: Task): void {
     thread.task = task;
-    thread.timer = setTimeout(() => {
-      this.log.warn({ code: "extraction_timeout", timeoutMs: this.options.timeoutMs }, "extraction thread terminated");
-      thread.state = "stopping";
-      this.settle(
-        thread,
-        new ApiError(
-          "extraction_timeout",
-          `extracting its text took longer than ${this.options.timeoutMs} ms (DOCKET_EXTRACT_TIMEOUT_MS); send a smaller or simpler file`,
-        ),
-      );
-      void thread.worker.terminate();
-    }, this.options.timeoutMs);
+    this.arm(thread, task.kind === "image");
     // The bytes move to the thread instead of being copied; a view into a larger or shared buffer is copied first.
     const { bytes } = task;
     const own = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
@@ -149,20 +156,40 @@ export class ExtractionPool {
     thread.worker.postMessage(request, [request.bytes.buffer as ArrayBuffer]);
   }
 
+  /** (Re)starts the thread's time limit: DOCKET_EXTRACT_TIMEOUT_MS, or DOCKET_OCR_TIMEOUT_MS once the file needs OCR. */
+  private arm(thread: Thread, ocr: boolean): void {
+    clearTimeout(thread.timer);
+    const [ms, setting] = ocr
+      ? [this.options.ocrTimeoutMs, "DOCKET_OCR_TIMEOUT_MS"]
+      : [this.options.timeoutMs, "DOCKET_EXTRACT_TIMEOUT_MS"];
+    thread.timer = setTimeout(() => {
+      this.log.warn({ code: "extraction_timeout", timeoutMs: ms, ocr }, "extraction thread terminated");
+      thread.state = "stopping";
+      this.settle(
+        thread,
+        new ApiError(
+          "extraction_timeout",
+          `extracting its text${ocr ? " by OCR" : ""} took longer than ${ms} ms (${setting}); send a smaller or simpler file`,
+        ),
+      );
+      void thread.worker.terminate();
+    }, ms);
+  }
+
   /** Ends the thread's current file with its text or an error. */
-  private settle(thread: Thread, outcome: string | ApiError): void {
+  private settle(thread: Thread, outcome: Extracted | ApiError): void {
     const task = thread.task;
     clearTimeout(thread.timer);
     thread.task = undefined;
     if (!task) return;
-    if (typeof outcome === "string") task.resolve(outcome);
-    else task.reject(outcome);
+    if (outcome instanceof ApiError) task.reject(outcome);
+    else task.resolve(outcome);
   }
 
   private spawn(): void {
-    const { maxPages, maxUncompressedBytes, memoryBytes } = this.options;
+    const { maxPages, maxUncompressedBytes, ocr, maxOcrPages, memoryBytes } = this.options;
     const worker = new Worker(ENTRY, {
-      workerData: { maxPages, maxUncompressedBytes } satisfies ParseLimits,
+      workerData: { maxPages, maxUncompressedBytes, ocr, maxOcrPages } satisfies ParseLimits,
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.floor(memoryBytes / 2 ** 20)) },
     });
     const thread: Thread = { worker, state: "starting" };
@@ -171,7 +198,10 @@ export class ExtractionPool {
       if ("ready" in reply) {
         if (thread.state === "starting") thread.state = "ready";
       } else if (reply.id === thread.task?.id) {
-        this.settle(thread, "text" in reply ? reply.text : new ApiError(reply.error.code, reply.error.message));
+        // (A reply for a file that timed out matches no task.)
+        if ("ocr" in reply) this.arm(thread, true);
+        else if ("error" in reply) this.settle(thread, new ApiError(reply.error.code, reply.error.message));
+        else this.settle(thread, { text: reply.text, ...(reply.ocrPages ? { ocrPages: reply.ocrPages } : {}) });
       }
       this.dispatch();
     });

@@ -21,7 +21,7 @@ interface ZipEntry {
   localOffset: number;
 }
 
-const corrupt = (what: string) => new ApiError("validation_failed", `the file is not a readable zip (${what})`);
+const corrupt = (what: string) => new ApiError("unreadable_file", `the DOCX is not a readable zip (${what})`);
 const tooLarge = (what: string) =>
   new ApiError("uncompressed_too_large", `the DOCX ${what}; send a smaller file or raise DOCKET_EXTRACT_MAX_UNCOMPRESSED_BYTES`);
 

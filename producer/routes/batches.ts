@@ -1,11 +1,12 @@
 import type { Context } from "hono";
 import { stream } from "hono/streaming";
 import type { z } from "zod";
+import { missingForTask } from "../../schema/api.ts";
 import { BatchOptions, CreateBatchRequest, type RejectedItem } from "../../schema/batch.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import { ownBatch, ownDocument, principalOf, scopedIdempotencyKey } from "../auth/principal.ts";
 import type { BatchIntake } from "../batch-intake.ts";
-import { type ItemContext, isJob, itemToJob, jobsFromArray, jobsFromJsonl } from "../batch-items.ts";
+import { type ItemContext, jobsFromArray, jobsFromFiles, jobsFromJsonl, MAX_REPORTED, nothingAccepted } from "../batch-items.ts";
 import type { Canceller } from "../cancel.ts";
 import { documentInput } from "../documents.ts";
 import { ApiError } from "../errors.ts";
@@ -31,8 +32,6 @@ export interface BatchRoutesDeps {
   documentRecords: DocumentRecords;
 }
 
-/** Rejected lines listed in a response; the count says how many there were in all. */
-const MAX_REPORTED = 100;
 const RESULTS_PAGE = 500;
 
 const JSONL_TYPES = ["application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"];
@@ -71,12 +70,7 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
   if (JSONL_TYPES.includes(type)) {
     options = optionsFrom(c.req.query());
     ({ jobs, rejected } = await jobsFromJsonl(ctx(options), c.req.raw.body, maxBatchItems));
-    if (jobs.length === 0)
-      throw new ApiError(
-        "validation_failed",
-        rejected.length ? `no line was accepted; ${rejected[0]?.message}` : "the upload holds no items",
-        rejected[0]?.field,
-      );
+    if (jobs.length === 0) throw nothingAccepted(rejected, "line");
   } else if (type === "multipart/form-data") {
     const form = await readForm(c, true);
     const field = (name: string) => (typeof form[name] === "string" ? (form[name] as string) : undefined);
@@ -92,18 +86,12 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
     if (files.length === 0) throw new ApiError("validation_failed", "no files in the upload; send them as file parts", "files");
     if (files.length > maxBatchItems)
       throw new ApiError("validation_failed", `a batch holds at most ${maxBatchItems} items (DOCKET_MAX_BATCH_ITEMS)`, "files");
-    jobs = [];
-    for (const f of files) {
-      const text = await extraction.extract({ name: f.name, type: f.type, bytes: new Uint8Array(await f.arrayBuffer()) });
-      const r = itemToJob(ctx(options), { text, customId: f.name, title: f.name, mime: f.type || undefined });
-      if (!isJob(r))
-        throw new ApiError(
-          r.code === "payload_too_large" ? "payload_too_large" : "validation_failed",
-          `${f.name}: ${r.message}`,
-          `files[${f.name}]`,
-        );
-      jobs.push(r);
-    }
+    // What the task needs from params (labels, a question, a schema) is the batch's problem, not each file's: it is
+    // refused before any file is read (OCR takes seconds a page).
+    const missing = missingForTask(options.task, true, options.params);
+    if (missing) throw new ApiError("validation_failed", `${missing.path.join(".")}: ${missing.message}`, missing.path.join("."));
+    ({ jobs, rejected } = await jobsFromFiles(ctx(options), files, (f) => extraction.extract(f)));
+    if (jobs.length === 0) throw nothingAccepted(rejected, "file");
   } else {
     const req = parseValue(CreateBatchRequest, await readJson(c, " (or send JSONL as application/x-ndjson)"));
     options = req;
@@ -141,7 +129,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
     tag: "batches",
     summary: "Submit a batch: JSON items, a JSONL upload or multipart files",
     description:
-      "JSON: CreateBatchRequest; with `documentId` (an uploaded document, POST /v1/documents) items without `text` run on that document. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx) plus the options as form fields. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
+      "JSON: CreateBatchRequest; with `documentId` (an uploaded document, POST /v1/documents) items without `text` run on that document. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx; png, jpeg, tiff and scanned PDF pages by OCR) plus the options as form fields; each unusable file is reported in `rejected` (`file`, `code`, `message`), the others accepted. When nothing is accepted the error lists every refusal in `error.rejected`. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
     body: {
       "application/json": "CreateBatchRequest",
       ...Object.fromEntries(JSONL_TYPES.map((type) => [type, "BatchItem" as const])),

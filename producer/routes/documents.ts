@@ -62,13 +62,11 @@ async function readUpload(c: Context, extraction: ExtractionPool): Promise<Uploa
   });
   let text: string;
   try {
-    text = await extraction.extract({ name: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) });
+    ({ text } = await extraction.extract({ name: file.name, type: file.type, bytes: new Uint8Array(await file.arrayBuffer()) }));
   } catch (err) {
     if (err instanceof ApiError) throw new ApiError(err.code, err.message, "file", err.headers);
     throw err;
   }
-  if (text.trim() === "")
-    throw new ApiError("validation_failed", `${file.name}: no text could be extracted from the file`, "file");
   return { text, title, filename: file.name || undefined, mime: file.type || undefined, field: "file" };
 }
 

@@ -199,6 +199,7 @@ export class BatchStore {
       state: r.state,
       result: r.result ?? null,
       error: r.error ?? null,
+      ...(r.ocrPages?.length ? { ocrPages: r.ocrPages } : {}),
     }));
   }
 

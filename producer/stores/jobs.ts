@@ -12,7 +12,7 @@ import { page } from "./page.ts";
 export type BatchJobRow = Pick<
   JobRow,
   "id" | "batchIndex" | "customId" | "state" | "params" | "result" | "error" | "submittedAt"
-> & { batchIndex: number };
+> & { batchIndex: number; ocrPages: number[] | null };
 
 /** What the recorder writes when it applies an event to a job. */
 export type JobChangeSet = Pick<Partial<JobRow>, "state" | "startedAt" | "result" | "error" | "finishedAt"> & {
@@ -174,6 +174,9 @@ export class JobStore {
         result: jobs.result,
         error: jobs.error,
         submittedAt: jobs.submittedAt,
+        ocrPages: sql<number[] | null>`json_extract(${jobs.input}, '$.ocrPages')`.mapWith((v: string | null) =>
+          v ? (JSON.parse(v) as number[]) : null,
+        ),
       })
       .from(jobs)
       .where(
@@ -337,5 +340,6 @@ export function toView(row: JobRow): JobView {
     result: row.result ?? null,
     error: row.error ?? null,
     webhookUrl: row.webhookUrl,
+    ...(row.input?.ocrPages?.length ? { ocrPages: row.input.ocrPages } : {}),
   };
 }

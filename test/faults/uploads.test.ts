@@ -100,7 +100,7 @@ describe("hostile uploads", () => {
       ...(await Promise.all(Array.from({ length: 6 }, (_, i) => encode(`bomb-${i}.docx`, bomb)))),
       // Within the limits, and seconds of parsing: real work for the threads while /healthz is polled.
       await encode("dense.docx", await docxBomb(3 * MiB)),
-      await encode("long.pdf", await pdfWithPages(1_500)),
+      await encode("long.pdf", await pdfWithPages(1_500, "The lease, page one.")),
     ];
 
     const poller = await startPoller(`${url}/healthz`);

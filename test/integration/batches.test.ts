@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatchResultLine, BatchView } from "../../schema/batch.ts";
-import { docxWith, pdfWith } from "../fixtures/documents.ts";
+import { docxWith, pdfWith, scannedImage, scannedPdf } from "../fixtures/documents.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 let stack: TestStack;
@@ -166,13 +166,100 @@ describe("POST /v1/batches with multipart files", () => {
     expect((await settle(r.body.id)).state).toBe("completed");
   });
 
-  it("an unsupported file type is a 400 naming the file", async () => {
+  it("an upload whose every file is unusable is refused with the first file's code, every file listed in error.rejected", async () => {
     const form = new FormData();
     form.set("task", "summarize");
-    form.append("files", new Blob([new Uint8Array([0, 1, 2])], { type: "image/png" }), "scan.png");
+    form.append("files", new Blob([new Uint8Array([0, 1, 2])], { type: "image/gif" }), "photo.gif");
+    form.append("files", new Blob([]), "empty.txt");
     const r = await post("/v1/batches", form);
     expect(r.status).toBe(400);
-    expect(r.body.error.message).toMatch(/scan\.png/);
+    expect(r.body.error).toMatchObject({ code: "unsupported_file_type", field: "files[photo.gif]" });
+    expect(r.body.error.message).toMatch(/^none of the 2 files was accepted; photo\.gif: unsupported file type/);
+    expect(r.body.error.rejected).toEqual({
+      count: 2,
+      items: [
+        expect.objectContaining({ file: "photo.gif", code: "unsupported_file_type" }),
+        expect.objectContaining({ file: "empty.txt", code: "empty_document" }),
+      ],
+    });
+  });
+
+  it("a folder with unusable files: each is rejected by name with its code, all at once, and the rest is accepted", async () => {
+    const form = new FormData();
+    form.set("task", "summarize");
+    form.set("params", JSON.stringify({ maxTokens: 4 }));
+    form.append("files", new Blob(["The tenant pays rent monthly."], { type: "text/plain" }), "lease.txt");
+    form.append("files", new Blob([new TextEncoder().encode("PK not a zip")]), "corrupt.docx");
+    form.append("files", new Blob([new TextEncoder().encode("%PDF-1.7 not a PDF")]), "corrupt.pdf");
+    form.append("files", new Blob([]), "empty.txt");
+    form.append("files", new Blob([new Uint8Array([0x63, 0x61, 0x66, 0xe9])]), "latin1.txt");
+    form.append("files", new Blob([await scannedPdf(["SIGNED LEASE", "The landlord repairs the roof."])]), "scan.pdf");
+    form.append("files", new Blob([await scannedImage("png", ["Referral letter", "Patient has asthma."])]), "fax.png");
+    const r = await post("/v1/batches", form);
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    expect(r.body.total).toBe(3);
+    expect(r.body.rejected).toEqual({
+      count: 4,
+      items: [
+        expect.objectContaining({ file: "corrupt.docx", code: "unreadable_file", field: "files[corrupt.docx]" }),
+        expect.objectContaining({ file: "corrupt.pdf", code: "unreadable_file" }),
+        expect.objectContaining({ file: "empty.txt", code: "empty_document" }),
+        expect.objectContaining({ file: "latin1.txt", code: "invalid_utf8" }),
+      ],
+    });
+    for (const item of r.body.rejected.items) expect(item.message).toMatch(new RegExp(`^${item.file.replace(".", "\\.")}: `));
+
+    // The scans were read by OCR; the job view and the results say which pages.
+    const { lines } = await results(r.body.id);
+    expect(lines.map((l) => [l.customId, l.ocrPages])).toEqual([
+      ["lease.txt", undefined],
+      ["scan.pdf", [1]],
+      ["fax.png", [1]],
+    ]);
+    const scan = lines[1] as BatchResultLine;
+    expect((stack.producer.store.get(scan.jobId)?.input as { text?: string } | undefined)?.text).toMatch(
+      /landlord repairs the roof/,
+    );
+    const view = await (await fetch(`${stack.producer.url}/v1/jobs/${scan.jobId}`)).json();
+    expect(view.ocrPages).toEqual([1]);
+    expect((await settle(r.body.id)).state).toBe("completed");
+  });
+
+  it("params the task needs are checked before any file is read: classify without labels is one 400", async () => {
+    const form = new FormData();
+    form.set("task", "classify");
+    form.append("files", new Blob(["a lease"], { type: "text/plain" }), "a.txt");
+    form.append("files", new Blob(["an NDA"], { type: "text/plain" }), "b.txt");
+    const r = await post("/v1/batches", form);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: "validation_failed", field: "params.labels" });
+  });
+});
+
+describe("POST /v1/batches with OCR off (DOCKET_OCR=false)", () => {
+  let off: TestStack;
+  beforeAll(async () => {
+    off = await startStack({ worker: false, env: { DOCKET_OCR: "false" } });
+  });
+  afterAll(() => off?.stop());
+
+  it("a scanned PDF is rejected scanned_document, saying that OCR is off; the other files are accepted", async () => {
+    const form = new FormData();
+    form.set("task", "summarize");
+    form.append("files", new Blob(["The tenant pays rent monthly."], { type: "text/plain" }), "lease.txt");
+    form.append("files", new Blob([await scannedPdf(["SIGNED"])], { type: "application/pdf" }), "signed.pdf");
+    const res = await fetch(`${off.producer.url}/v1/batches`, { method: "POST", body: form });
+    const body = (await res.json()) as Record<string, any>;
+    expect(res.status).toBe(202);
+    expect(body.total).toBe(1);
+    expect(body.rejected.items).toEqual([
+      {
+        file: "signed.pdf",
+        code: "scanned_document",
+        message: "signed.pdf: this PDF has no text layer; OCR is off (DOCKET_OCR)",
+        field: "files[signed.pdf]",
+      },
+    ]);
   });
 });
 

@@ -157,9 +157,9 @@ describe("documents: upload once, many jobs", () => {
     expect(await stack.waitFor(job.body.id, ["succeeded", "failed"], 60_000)).toBe("succeeded");
 
     const bad = new FormData();
-    bad.append("file", new Blob(["x"], { type: "image/png" }), "photo.png");
+    bad.append("file", new Blob(["x"], { type: "image/gif" }), "photo.gif");
     expect((await call("POST", "/v1/documents", keyA, bad)).body.error).toMatchObject({
-      code: "validation_failed",
+      code: "unsupported_file_type",
       field: "file",
     });
   });
