@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { scannedImage } from "../fixtures/documents.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "docket.js");
@@ -36,14 +37,16 @@ describe("docket submit / watch / results / status / cancel", () => {
     await writeFile(join(docs, "lease.txt"), "The tenant pays rent on the first of each month.");
     await writeFile(join(docs, "notes.md"), "# Notes\n\nThe landlord repairs the roof.");
     await writeFile(join(docs, "sub", "memo.txt"), "The lease ends in 2027.");
-    await writeFile(join(docs, "photo.png"), "not a document");
+    await writeFile(join(docs, "photo.xcf"), "not a document");
 
     const submit = await docket(["submit", docs, "--params", '{"maxTokens":8}']);
     expect(submit.code, submit.stderr).toBe(0);
     const id = submit.stdout.trim();
     expect(id).toMatch(/^batch_\w+$/);
     expect(submit.stderr).toMatch(/upload 100%/);
-    expect(submit.stderr).toMatch(/skipped 1 files/);
+    expect(submit.stderr).toContain(
+      `skipped 1 file that docket does not read (.txt, .md, .pdf, .docx, .png, .jpg or .tiff):\n  ${join(docs, "photo.xcf")}\n`,
+    );
 
     const watch = await docket(["watch", id, "--interval", "0.2"]);
     expect(watch.code, watch.stderr).toBe(0);
@@ -147,5 +150,78 @@ describe("docket submit / watch / results / status / cancel", () => {
     expect((await docket(["documents", "tasks", docId, "--task", "summarize"])).code).toBe(5);
     expect((await docket(["documents", "add", join(dir, "missing.txt")])).code).toBe(2);
     expect((await docket(["submit", "--document", docId, file])).code).toBe(2);
+  });
+});
+
+describe("docket submit forgives a folder and checks before uploading", () => {
+  let locked: TestStack;
+  beforeAll(async () => {
+    locked = await startStack({ worker: false, env: { DOCKET_API_KEY: "the-admin-key-of-this-test" } });
+  });
+  afterAll(() => locked?.stop());
+
+  it("lists skipped files by name and each file the server refused with its code; the rest is one batch", async () => {
+    const docs = join(dir, "mixed");
+    await mkdir(join(docs, "old"), { recursive: true });
+    await writeFile(join(docs, "lease.txt"), "The tenant pays rent on the first of each month.");
+    await writeFile(join(docs, "corrupt.pdf"), "%PDF-1.7 this is not a PDF");
+    await writeFile(join(docs, "empty.txt"), "");
+    await writeFile(join(docs, "referral.png"), await scannedImage("png", ["Referral letter", "The patient has asthma."]));
+    await writeFile(join(docs, "notes.odt"), "not read");
+    await writeFile(join(docs, "old", "archive.zip"), "not read");
+
+    const submit = await docket(["submit", docs], idle.producer.url);
+    expect(submit.code, submit.stderr).toBe(0);
+    expect(submit.stderr).toContain(`skipped 2 files that docket does not read`);
+    expect(submit.stderr).toContain(`  ${join(docs, "notes.odt")}\n  ${join(docs, "old", "archive.zip")}\n`);
+    expect(submit.stderr).toContain("2 files were not accepted (the others were):\n");
+    expect(submit.stderr).toMatch(/^ {2}corrupt\.pdf: unreadable_file: the PDF file could not be read/m);
+    expect(submit.stderr).toMatch(/^ {2}empty\.txt: empty_document: the file holds no text$/m);
+    const id = submit.stdout.trim();
+    expect(idle.producer.batches.get(id)?.total).toBe(2);
+    const jobs = idle.producer.store.list({ batchId: id, limit: 10 }).rows;
+    expect(jobs.map((j) => [j.customId, j.input?.ocrPages]).sort()).toEqual([
+      ["lease.txt", undefined],
+      ["referral.png", [1]],
+    ]);
+  });
+
+  it("a wrong key is refused before anything is uploaded", async () => {
+    const file = join(dir, "one.txt");
+    await writeFile(file, "The landlord repairs the roof.");
+    const r = await docket(["submit", file, "--api-key", "not-the-key"], locked.producer.url);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/\(unauthorized\)/);
+    expect(r.stderr).not.toMatch(/upload/);
+    const ok = await docket(["submit", file, "--api-key", "the-admin-key-of-this-test"], locked.producer.url);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it("task and params are checked locally with the server's schema: usage errors, nothing sent", async () => {
+    const file = join(dir, "two.txt");
+    await writeFile(file, "Neither party discloses the other's secrets.");
+    const down = "http://127.0.0.1:1";
+    const cases: [string[], RegExp][] = [
+      [["--task", "translate"], /^docket submit: --task: /m],
+      [["--task", "classify"], /--params params\.labels: is required for task classify/],
+      [["--task", "classify", "--params", '{"labels":["only one"]}'], /--params params\.labels: /],
+      [["--params", '{"maxTokens":-1}'], /--params params\.maxTokens: /],
+      [["--preset", "finance"], /--preset: "finance" is not one of legal, medical/],
+      [["--preset", "legal", "--task", "summarize"], /--preset runs the extract task/],
+    ];
+    for (const [args, message] of cases) {
+      // The server is unreachable: a check that reached it would exit 3, not 2.
+      const r = await docket(["submit", file, ...args], down);
+      expect([r.code, r.stderr], args.join(" ")).toEqual([2, expect.stringMatching(message)]);
+    }
+  });
+
+  it("--preset legal submits the extract task with the legal schema", async () => {
+    const file = join(dir, "three.txt");
+    await writeFile(file, "This agreement is made between A and B.");
+    const r = await docket(["submit", file, "--preset", "legal"], idle.producer.url);
+    expect(r.code, r.stderr).toBe(0);
+    const batch = idle.producer.batches.get(r.stdout.trim());
+    expect([batch?.task, batch?.params]).toEqual(["extract", { preset: "legal" }]);
   });
 });

@@ -1,4 +1,4 @@
-import type { BatchView } from "../../schema/batch.ts";
+import type { BatchView, RejectedItem } from "../../schema/batch.ts";
 import { loadConfig } from "../../schema/config.ts";
 import { CliError, EXIT } from "./output.ts";
 
@@ -40,8 +40,11 @@ export async function call(t: ApiTarget, path: string, init: RequestInit & { dup
   if (res.ok) return res;
   let message = `${res.status} ${res.statusText}`;
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    const body = (await res.json()) as {
+      error?: { code?: string; message?: string; rejected?: { count: number; items: RejectedItem[] } };
+    };
     if (body.error?.message) message = `${body.error.message} (${body.error.code ?? res.status})`;
+    if (body.error?.rejected) message = describeRejected(body.error.rejected, "file", "not accepted");
   } catch {
     // Not a docket error body: the status line says enough.
   }
@@ -70,4 +73,23 @@ export async function submitDocumentTasks(
 export function describeBatch(b: BatchView): string {
   const c = b.counts;
   return `${b.id} ${b.state} ${b.progress.done}/${b.progress.total} done (succeeded ${c.succeeded}, failed ${c.failed}, cancelled ${c.cancelled}, running ${c.running}, queued ${c.queued})`;
+}
+
+/**
+ * Every refused file or line of an upload, one per line: `  scan.pdf: scanned_document: this PDF has no text layer; ...`.
+ * The server lists the first 100; `count` says how many there were.
+ */
+export function describeRejected(
+  rejected: { count: number; items: RejectedItem[] },
+  unit: "file" | "line",
+  verb = "not accepted (the others were)",
+): string {
+  const lines = rejected.items.map((r) => {
+    const name = r.file ?? (r.line !== undefined ? `line ${r.line}` : `item ${r.index}`);
+    const prefix = `${name}: `;
+    const reason = r.message.startsWith(prefix) ? r.message.slice(prefix.length) : r.message;
+    return `  ${name}: ${r.code}: ${reason}`;
+  });
+  const more = rejected.count > rejected.items.length ? [`  ... and ${rejected.count - rejected.items.length} more`] : [];
+  return [`${rejected.count} ${unit}${rejected.count === 1 ? " was" : "s were"} ${verb}:`, ...lines, ...more].join("\n");
 }

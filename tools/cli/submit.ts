@@ -3,18 +3,23 @@ import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { basename, extname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
-import type { BatchView } from "../../schema/batch.ts";
-import { call, submitDocumentTasks, TARGET_OPTIONS, target } from "./api.ts";
+import { missingForTask } from "../../schema/api.ts";
+import { BatchOptions, type BatchView, type RejectedItem } from "../../schema/batch.ts";
+import { PRESET_NAMES } from "../../schema/job.ts";
+import { type ApiTarget, call, describeRejected, submitDocumentTasks, TARGET_OPTIONS, target } from "./api.ts";
 import { CliError, EXIT, progressBar } from "./output.ts";
 
 const USAGE = `usage: docket submit <files|folders|file.jsonl> [--task summarize] [--params '{"maxTokens":200}']
-                     [--lane batch] [--webhook-url URL] [--url URL] [--api-key KEY]
+                     [--preset legal|medical] [--lane batch] [--webhook-url URL] [--url URL] [--api-key KEY]
        docket submit --document <id> [--task summarize] [--params ...] [--lane batch] [--webhook-url URL]
 
 Submits the documents as ONE batch and prints its id on stdout (id=$(docket submit docs/)).
-Files: .txt, .md, .pdf, .docx; folders are walked recursively (other files are skipped) and each
-document's customId is its path inside the folder. A single .jsonl file is sent as a JSONL batch,
-one item per line. The upload shows a progress bar on stderr.
+Files: .txt, .md, .pdf, .docx, and scans as .png, .jpg, .tiff (read by OCR, as are PDF pages without
+text); folders are walked recursively (other files are skipped, and listed) and each document's
+customId is its path inside the folder. A single .jsonl file is sent as a JSONL batch, one item per
+line. The task, params and key are checked before anything is uploaded; the upload shows a progress
+bar on stderr; files the server cannot use are listed with their reasons, the rest is accepted.
+--preset legal|medical: the extract task with that ready schema (--task extract --params '{"preset":...}').
 --document: the task on an uploaded document (docket documents add), as a batch of one; for several
 tasks on it, docket documents tasks.`;
 
@@ -26,7 +31,16 @@ export const MIME: Record<string, string> = {
   ".markdown": "text/markdown",
   ".pdf": "application/pdf",
   ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".tif": "image/tiff",
+  ".tiff": "image/tiff",
 };
+
+const READABLE = ".txt, .md, .pdf, .docx, .png, .jpg or .tiff";
+/** Skipped files named on stderr, at most; a count says the rest. */
+const MAX_LISTED = 20;
 
 interface Upload {
   path: string;
@@ -54,7 +68,7 @@ async function collect(paths: string[]): Promise<{ uploads: Upload[]; skipped: s
     if (!s) throw new CliError(`${p}: no such file or folder`, EXIT.usage);
     if (s.isDirectory()) await walk(p, p, uploads, skipped);
     else if (MIME[extname(p).toLowerCase()]) uploads.push({ path: p, name: basename(p), size: s.size });
-    else throw new CliError(`${p}: unsupported file type; send .txt, .md, .pdf, .docx or one .jsonl`, EXIT.usage);
+    else throw new CliError(`${p}: unsupported file type; send ${READABLE}, or one .jsonl`, EXIT.usage);
   }
   return { uploads, skipped };
 }
@@ -117,8 +131,9 @@ const parseSubmitArgs = (args: string[]) =>
     args,
     allowPositionals: true,
     options: {
-      task: { type: "string", default: "summarize" },
+      task: { type: "string" },
       params: { type: "string" },
+      preset: { type: "string" },
       lane: { type: "string", default: "batch" },
       "webhook-url": { type: "string" },
       document: { type: "string" },
@@ -139,29 +154,23 @@ export async function run(argv: string[]): Promise<void> {
   if (values.document !== undefined && positionals.length > 0)
     throw new CliError(`--document submits an uploaded document: give it no files\n${USAGE}`, EXIT.usage);
   if (values.document === undefined && positionals.length === 0) throw new CliError(`nothing to submit\n${USAGE}`, EXIT.usage);
-  if (values.params !== undefined) {
-    try {
-      JSON.parse(values.params);
-    } catch {
-      throw new CliError(`--params is not valid JSON: ${values.params}`, EXIT.usage);
-    }
-  }
+  const options = batchOptions(values);
   const t = target(values);
   if (values.document !== undefined) {
     const batch = await submitDocumentTasks(t, values.document, {
-      tasks: [{ task: values.task }],
-      lane: values.lane,
-      ...(values.params !== undefined ? { params: JSON.parse(values.params) } : {}),
-      ...(values["webhook-url"] ? { webhookUrl: values["webhook-url"] } : {}),
+      tasks: [{ task: options.task }],
+      lane: options.lane,
+      ...(Object.keys(options.params).length ? { params: options.params } : {}),
+      ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}),
     });
-    console.error(`${values.task} on ${values.document} in batch ${batch.id} (${batch.state})`);
+    console.error(`${options.task} on ${values.document} in batch ${batch.id} (${batch.state})`);
     return void console.log(batch.id);
   }
   const fields: Record<string, string> = {
-    task: values.task,
-    lane: values.lane,
-    ...(values.params !== undefined ? { params: values.params } : {}),
-    ...(values["webhook-url"] ? { webhookUrl: values["webhook-url"] } : {}),
+    task: options.task,
+    lane: options.lane,
+    ...(Object.keys(options.params).length ? { params: JSON.stringify(options.params) } : {}),
+    ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}),
   };
 
   let res: Response;
@@ -171,6 +180,7 @@ export async function run(argv: string[]): Promise<void> {
     const file = jsonl[0]!;
     const s = await stat(file).catch(() => undefined);
     if (!s?.isFile()) throw new CliError(`${file}: no such file`, EXIT.usage);
+    await checkAccess(t);
     res = await call(t, `/v1/batches?${new URLSearchParams(fields)}`, {
       method: "POST",
       headers: { "content-type": "application/x-ndjson", "content-length": String(s.size) },
@@ -179,8 +189,15 @@ export async function run(argv: string[]): Promise<void> {
     });
   } else {
     const { uploads, skipped } = await collect(positionals);
-    if (skipped.length) console.error(`skipped ${skipped.length} files that are not .txt, .md, .pdf or .docx`);
-    if (uploads.length === 0) throw new CliError("no .txt, .md, .pdf or .docx files found", EXIT.usage);
+    if (skipped.length) {
+      console.error(
+        `skipped ${skipped.length} ${skipped.length === 1 ? "file" : "files"} that docket does not read (${READABLE}):`,
+      );
+      for (const path of skipped.slice(0, MAX_LISTED)) console.error(`  ${path}`);
+      if (skipped.length > MAX_LISTED) console.error(`  ... and ${skipped.length - MAX_LISTED} more`);
+    }
+    if (uploads.length === 0) throw new CliError(`no ${READABLE} files found`, EXIT.usage);
+    await checkAccess(t);
     const body = multipart(fields, uploads);
     res = await call(t, "/v1/batches", {
       method: "POST",
@@ -189,10 +206,47 @@ export async function run(argv: string[]): Promise<void> {
       duplex: "half",
     });
   }
-  const batch = (await res.json()) as BatchView & { rejected?: { count: number; items: { message: string }[] } };
-  if (batch.rejected?.count) {
-    console.error(`${batch.rejected.count} lines were not accepted, e.g. ${batch.rejected.items[0]?.message}`);
-  }
+  const batch = (await res.json()) as BatchView & { rejected?: { count: number; items: RejectedItem[] } };
+  if (batch.rejected?.count) console.error(describeRejected(batch.rejected, jsonl.length > 0 ? "line" : "file"));
   console.error(`${batch.total} documents in batch ${batch.id} (${batch.state})`);
   console.log(batch.id);
+}
+
+/**
+ * The batch's task, lane, params and webhook checked here with the server's own schema (schema/batch.ts) and task
+ * rules, so that a typo costs no upload. --preset is --task extract with params.preset.
+ */
+function batchOptions(values: ReturnType<typeof parseSubmitArgs>["values"]): BatchOptions {
+  let params: Record<string, unknown> = {};
+  if (values.params !== undefined) {
+    try {
+      params = JSON.parse(values.params);
+    } catch {
+      throw new CliError(`--params is not valid JSON: ${values.params}`, EXIT.usage);
+    }
+  }
+  let task = values.task ?? "summarize";
+  if (values.preset !== undefined) {
+    if (!(PRESET_NAMES as readonly string[]).includes(values.preset))
+      throw new CliError(`--preset: "${values.preset}" is not one of ${PRESET_NAMES.join(", ")}`, EXIT.usage);
+    if (values.task !== undefined && values.task !== "extract")
+      throw new CliError(`--preset runs the extract task; it does not go with --task ${values.task}`, EXIT.usage);
+    task = "extract";
+    params = { ...params, preset: values.preset };
+  }
+  const parsed = BatchOptions.safeParse({ task, lane: values.lane, params, webhookUrl: values["webhook-url"] });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.join(".") ?? "";
+    const option = path === "webhookUrl" ? "--webhook-url" : path.startsWith("params") ? `--params ${path}` : `--${path}`;
+    throw new CliError(`${option}: ${issue?.message}`, EXIT.usage);
+  }
+  const missing = missingForTask(parsed.data.task, true, parsed.data.params);
+  if (missing) throw new CliError(`--params ${missing.path.join(".")}: ${missing.message}`, EXIT.usage);
+  return parsed.data;
+}
+
+/** One cheap authenticated request before an upload: a wrong or missing key, or no server, costs no upload. */
+async function checkAccess(t: ApiTarget): Promise<void> {
+  await call(t, "/v1/jobs?limit=1");
 }
