@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError, readConfig } from "../schema/config.ts";
 import { describePlan } from "../worker/planner.ts";
+import { startBanner } from "./banner.ts";
 import { findNatsServer, isListening, NATS_INSTALL_HINT, type RunningNatsServer, startNatsServer } from "./nats-server.ts";
 import { PreflightError, preflight } from "./preflight.ts";
 
@@ -197,8 +198,7 @@ try {
     ),
   );
   if (config.DOCKET_WORKERS > 1) say(`${config.DOCKET_WORKERS} workers are up`);
-  say(`docket is up: API at ${url}`);
-  say(`  curl -s ${url}/v1/jobs -H 'content-type: application/json' -d '{"task":"summarize","input":{"text":"..."}}'`);
+  for (const line of startBanner(url, { auth: config.DOCKET_API_KEY !== undefined })) say(line);
 } catch (err) {
   say((err as Error).message);
   await shutdown(1);

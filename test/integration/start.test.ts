@@ -91,6 +91,13 @@ describe("npm start", () => {
     const [, url] = await out.waitFor(/docket is up: API at (\S+)/, 60_000);
     await out.waitFor(/GENERATED DEMO MODEL.*NOISE/, 1_000);
     expect(url).toBe(`http://127.0.0.1:${apiPort}`);
+    // The banner says where to go; with auth off, no Authorization header in its commands.
+    await out.waitFor(/one text {4}curl/, 1_000);
+    expect(out.output()).toContain(`[docket]   dashboard   ${url}/dashboard\n`);
+    expect(out.output()).toContain(`[docket]   API docs    ${url}/docs`);
+    expect(out.output()).toMatch(/\[docket\] {3}a folder {4}id=\$\(npx docket submit \.\/contracts\//);
+    expect(out.output()).not.toContain("Authorization");
+    for (const page of ["/dashboard", "/docs"]) expect((await fetch(`${url}${page}`)).status, page).toBe(200);
     expect(await isListening("127.0.0.1", natsPort)).toBe(true);
 
     const created = await fetch(`${url}/v1/jobs`, {
@@ -124,7 +131,8 @@ describe("npm start", () => {
     // sends SIGINT to all of them at once. Producer, worker and nats-server run in process groups of their own.
     const npm = spawn("npm", ["--prefix", root, "start"], {
       cwd: root,
-      env: { ...stackEnv(natsPort, apiPort), DOCKET_DATA_DIR: dataDir },
+      // With a key set, the banner's commands carry the Authorization header (reading the key from the shell).
+      env: { ...stackEnv(natsPort, apiPort), DOCKET_DATA_DIR: dataDir, DOCKET_API_KEY: "start-test-admin-key" },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
@@ -134,6 +142,10 @@ describe("npm start", () => {
     natsPid = Number(pid);
     expect(out.output()).toContain(`store ${join(dataDir, "nats")}`);
     await out.waitFor(/docket is up: API at/, 60_000);
+    await out.waitFor(/one text {4}curl/, 1_000);
+    expect(out.output()).toContain(`/v1/jobs -H "Authorization: Bearer $DOCKET_API_KEY" -H 'content-type: application/json'`);
+    expect(out.output()).toContain("auth is on: every call needs Authorization: Bearer <key>");
+    expect(out.output()).not.toContain("start-test-admin-key");
     expect(existsSync(join(dataDir, "docket.db"))).toBe(true);
     expect(existsSync(join(dataDir, "nats", "jetstream"))).toBe(true);
     expect(readFileSync(join(dataDir, "nats", "nats-server.pid"), "utf8").trim()).toBe(pid);
