@@ -1,3 +1,4 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { BatchView, RejectedItem } from "../../schema/batch.ts";
 import { loadConfig } from "../../schema/config.ts";
 import { CliError, EXIT } from "./output.ts";
@@ -12,6 +13,25 @@ export const TARGET_OPTIONS = {
   url: { type: "string" },
   "api-key": { type: "string" },
 } as const;
+
+/**
+ * A command's arguments: its own options plus --url, --api-key and --help; a parse error is a usage error
+ * that prints `usage`. Returns the values, the positionals and the API target.
+ */
+export function commandArgs(argv: string[], usage: string, options: ParseArgsConfig["options"] = {}) {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { ...TARGET_OPTIONS, help: { type: "boolean", short: "h", default: false }, ...options },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${usage}`, EXIT.usage);
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  return { values, positionals: parsed.positionals, t: target(values as { url?: string; "api-key"?: string }) };
+}
 
 export function target(values: { url?: string; "api-key"?: string }): ApiTarget {
   const config = loadConfig();

@@ -3,32 +3,22 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { ParseArgsConfig } from "node:util";
 import { type BatchResultLine, type BatchView, TERMINAL_BATCH_STATES } from "../../schema/batch.ts";
-import { call, describeBatch, getBatch, TARGET_OPTIONS, target } from "./api.ts";
+import { call, commandArgs, describeBatch, getBatch } from "./api.ts";
 import { CliError, EXIT, progressBar } from "./output.ts";
 
 /** `docket status|watch|results|cancel <batchId>`: one batch, through the producer's HTTP API. */
 
 function args(argv: string[], usage: string, options: ParseArgsConfig["options"] = {}) {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...TARGET_OPTIONS, help: { type: "boolean", short: "h", default: false }, ...options },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${usage}`, EXIT.usage);
-  }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const { values, positionals, t } = commandArgs(argv, usage, options);
   if (values.help) {
     console.log(usage);
     return undefined;
   }
-  const id = parsed.positionals[0];
-  if (!id || parsed.positionals.length > 1) throw new CliError(`one batch id is needed\n${usage}`, EXIT.usage);
-  return { id, values, t: target(values as { url?: string; "api-key"?: string }) };
+  const id = positionals[0];
+  if (!id || positionals.length > 1) throw new CliError(`one batch id is needed\n${usage}`, EXIT.usage);
+  return { id, values: values as Record<string, string | boolean | undefined>, t };
 }
 
 const TARGET_USAGE = "[--url URL] [--api-key KEY]";

@@ -1,8 +1,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { basename, extname } from "node:path";
-import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { ParseArgsConfig } from "node:util";
 import type { DocumentList, DocumentView } from "../../schema/document.ts";
-import { call, submitDocumentTasks, TARGET_OPTIONS, target } from "./api.ts";
+import { call, commandArgs, submitDocumentTasks } from "./api.ts";
 import { CliError, EXIT } from "./output.ts";
 import { MIME } from "./submit.ts";
 
@@ -16,18 +16,7 @@ const USAGE = `usage: docket documents add <file> [--title TITLE]      upload a 
 options for all: [--url URL] [--api-key KEY]`;
 
 function args(argv: string[], options: ParseArgsConfig["options"] = {}) {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...TARGET_OPTIONS, help: { type: "boolean", short: "h", default: false }, ...options },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n${USAGE}`, EXIT.usage);
-  }
-  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
-  return { values, positionals: parsed.positionals, t: target(values as { url?: string; "api-key"?: string }) };
+  return commandArgs(argv, USAGE, options);
 }
 
 function one(positionals: string[], what: string): string {
