@@ -18,7 +18,7 @@ import {
 } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
 import { URGENT_PRIORITY, urgentFirst } from "./batch-priority.ts";
-import { commonPrefixLength, PrefixCache, type PrefixSource } from "./prefix-cache.ts";
+import { commonPrefixLength, MIN_PREFIX_TOKENS, PrefixCache, type PrefixSource } from "./prefix-cache.ts";
 
 export interface EngineOptions {
   modelPath: string;
@@ -271,30 +271,70 @@ export class Engine {
   }
 
   /**
-   * A free sequence for a prompt: with reuse on, the one already holding the longest head of `tokens`
-   * (ties and misses: the least recently used, so recent documents stay), else any.
+   * A free sequence for a prompt whose first `shared` tokens are its document prefix. With reuse on: one that
+   * holds the whole prefix (best: exactly the prefix, nothing to erase); else an empty one; else the least
+   * recently used. Erasing needs the context's lock, which node-llama-cpp's decode loop holds while any
+   * sequence has tokens queued, so under load an erase at a job's start could wait seconds (measured: an
+   * interactive job's p95 went to 16 s behind a 16-sequence backlog): sequences are trimmed after their job
+   * instead (release) and one empty sequence is kept ready.
    */
-  private acquire(tokens: readonly Token[]): Promise<LlamaContextSequence> {
+  private acquire(tokens: readonly Token[], shared: number): Promise<LlamaContextSequence> {
     if (this.free.length === 0) return new Promise((resolve) => this.waiters.push(resolve));
-    let best = this.free.length - 1;
+    let pick = this.free.length - 1;
     if (this.prefixes.reuse) {
-      let bestScore = -1;
+      const end = Math.min(shared, tokens.length - 1);
+      let hit = -1;
+      let hitExact = false;
+      let empty = -1;
+      let lru = -1;
       for (const [i, s] of this.free.entries()) {
-        const common = s.compareContextTokens(tokens as Token[]).firstDifferentIndex;
-        // Common tokens first; among equals the oldest state (smallest lastUsed) wins.
-        const score = common * 2 ** 20 - (this.lastUsed.get(s) ?? 0);
-        if (score > bestScore) [best, bestScore] = [i, score];
+        if (end >= MIN_PREFIX_TOKENS && s.compareContextTokens(tokens as Token[]).firstDifferentIndex >= end) {
+          const exact = s.nextTokenIndex === end;
+          if (hit < 0 || (exact && !hitExact)) [hit, hitExact] = [i, exact];
+        }
+        if (empty < 0 && s.nextTokenIndex === 0) empty = i;
+        const used = this.lastUsed.get(s) ?? 0;
+        if (lru < 0 || used < (this.lastUsed.get(this.free[lru] as LlamaContextSequence) ?? 0)) lru = i;
       }
+      pick = hit >= 0 ? hit : empty >= 0 ? empty : lru;
     }
-    const [s] = this.free.splice(best, 1);
+    const [s] = this.free.splice(pick, 1);
     return Promise.resolve(s as LlamaContextSequence);
   }
 
-  private release(s: LlamaContextSequence): void {
+  /** Sequences being trimmed after their job: close() waits for them. */
+  private readonly settling = new Set<Promise<void>>();
+
+  /**
+   * Gives a sequence back once it holds at most its first `keep` tokens (the document prefix the next job on
+   * that document reuses; 0 empties it). The trim runs after the job, which does not wait for it.
+   */
+  private release(s: LlamaContextSequence, keep: number): void {
     this.lastUsed.set(s, ++this.useClock);
+    if (s.nextTokenIndex <= keep) return this.handBack(s);
+    const settled: Promise<void> = s
+      .eraseContextTokenRanges([{ start: keep, end: s.nextTokenIndex }])
+      .catch(() => s.clearHistory().catch(() => undefined))
+      .then(() => {
+        this.settling.delete(settled);
+        this.handBack(s);
+      });
+    this.settling.add(settled);
+  }
+
+  private handBack(s: LlamaContextSequence): void {
     const waiter = this.waiters.shift();
-    if (waiter) waiter(s);
-    else this.free.push(s);
+    if (waiter) return waiter(s);
+    this.free.push(s);
+    // One empty sequence stays ready, so a job on a new document (an interactive one above all) starts
+    // without an erase: the least recently used document gives way.
+    if (!this.prefixes.reuse || this.free.length < 2 || this.free.some((f) => f.nextTokenIndex === 0)) return;
+    let lru = 0;
+    for (const [i, f] of this.free.entries()) {
+      if ((this.lastUsed.get(f) ?? 0) < (this.lastUsed.get(this.free[lru] as LlamaContextSequence) ?? 0)) lru = i;
+    }
+    const [oldest] = this.free.splice(lru, 1);
+    if (oldest) this.release(oldest, 0);
   }
 
   private eogBias?: TokenBias;
@@ -306,7 +346,9 @@ export class Engine {
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const tokens = this.render(req);
-    const sequence = await this.acquire(tokens);
+    const shared = req.shared ? commonPrefixLength(tokens, this.render(req.shared)) : 0;
+    const sequence = await this.acquire(tokens, shared);
+    let keep = 0;
     const meterBefore = sequence.tokenMeter.getState();
     const evaluationPriority: EvaluationPriority = req.urgent ? URGENT_PRIORITY : 3;
     let cachedTokens = 0;
@@ -318,16 +360,14 @@ export class Engine {
     });
     if (req.urgent) this.urgent.running++;
     try {
-      {
-        const shared = req.shared ? commonPrefixLength(tokens, this.render(req.shared)) : 0;
-        const outcome = await this.prefixes.prepare(sequence, tokens, shared, {
-          ...(req.keepPrefix ? { keep: true } : {}),
-          evaluationPriority,
-        });
-        if (outcome) {
-          cachedTokens = outcome.reusedTokens;
-          this.onPrefix?.(outcome.source, outcome.reusedTokens);
-        }
+      const outcome = await this.prefixes.prepare(sequence, tokens, shared, {
+        ...(req.keepPrefix ? { keep: true } : {}),
+        evaluationPriority,
+      });
+      if (outcome) {
+        cachedTokens = outcome.reusedTokens;
+        if (this.prefixes.reuse) keep = Math.min(shared, tokens.length - 1);
+        this.onPrefix?.(outcome.source, outcome.reusedTokens);
       }
       if (req.history?.length) {
         session.setChatHistory([
@@ -361,14 +401,14 @@ export class Engine {
       };
     } finally {
       session.dispose({ disposeSequence: false });
-      // With reuse on, the state stays for the next job on the same document; off, every job starts empty.
-      if (!this.prefixes.reuse) await sequence.clearHistory();
       if (req.urgent) this.urgent.running--;
-      this.release(sequence);
+      // With reuse on, the document prefix stays for the next job on it; off, every job starts empty.
+      this.release(sequence, keep);
     }
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.settling);
     await this.prefixes.close();
     for (const s of this.free) await s.dispose?.();
     await this.context.dispose();

@@ -8,7 +8,9 @@
  *   (time to converge, changes after converging);
  * - stack: `npm start` as a user runs it (producer + nats-server + worker, default settings), jobs posted
  *   over HTTP and read back over HTTP: generated tokens/s of a backlog, and an interactive job's time from
- *   POST to result on an idle worker and while the backlog saturates it.
+ *   POST to result on an idle worker and while the backlog saturates it; then the same backlog on a stack
+ *   whose context is sized to these jobs (9 sequences × 1024 tokens): what the default allocation costs in
+ *   tokens/s, start-up and memory.
  *
  * Every job generates exactly BENCH_MAX_TOKENS (params.ignoreEos), so batch sizes compare on equal work.
  * Prints a table and ratios per model; writes bench/results/worker.json and worker.svg.
@@ -242,6 +244,7 @@ async function throughWorker(
 /** `npm start` as a user runs it, in a temporary folder, on free ports; resolves once the API answers. */
 async function startStack(
   modelPath: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<{ url: string; child: ChildProcess; logs: Record<string, unknown>[]; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "docket-bench-stack-"));
   const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(root, "tools/start.ts")], {
@@ -257,6 +260,7 @@ async function startStack(
       // and the stack stops without waiting out the drain of the jobs left.
       DOCKET_RATE_LIMIT: "0",
       DOCKET_GRACE_SECONDS: "0",
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -361,6 +365,30 @@ interface StackResult {
   convergence: Convergence;
   interactive: { idleP95: number; loadedP95: number; ratio: number; idleP50: number; loadedP50: number };
   memory: Record<string, unknown>;
+}
+
+/** The stack's context, right-sized to these jobs (against the default 33 × up to 8192): what the allocation costs. */
+const SMALL_CONTEXT = { DOCKET_MAX_BATCH: "8", DOCKET_CONTEXT_SIZE: "1024" };
+
+/** The stack with SMALL_CONTEXT, the backlog only: tokens/s, start-up and memory beside the defaults'. */
+async function throughSmallStack(modelPath: string, jobs: number): Promise<{ row: Row; memory: Record<string, unknown> }> {
+  const stack = await startStack(modelPath, SMALL_CONTEXT);
+  try {
+    await interactiveLatencies(stack.url, 1);
+    const run = await backlog(stack.url, jobs, 0);
+    const views = await run.views();
+    const end = Math.max(...views.map((v) => Date.parse(v.finishedAt ?? "")));
+    const tokens = views.reduce((a, v) => a + (v.result?.usage.completionTokens ?? 0), 0);
+    const latencies = views.map((v) => Date.parse(v.finishedAt ?? "") - run.started);
+    const plan = stack.logs.find((l) => typeof l.contextSize === "number" && typeof l.totalBytes === "number");
+    const model = stack.logs.find((l) => l.msg === "model loaded");
+    return {
+      row: row("stack, 9 × 1024 context", "adaptive", jobs, tokens, end - run.started, latencies),
+      memory: { sequences: plan?.sequences, contextSize: plan?.contextSize, planBytes: plan?.totalBytes, loadMs: model?.loadMs },
+    };
+  } finally {
+    await stack.stop();
+  }
 }
 
 async function throughStack(modelPath: string, jobs: number, fixed: Map<number, number>): Promise<StackResult> {
@@ -493,6 +521,7 @@ async function benchModel(name: string, natsUrl: string | undefined) {
     );
   }
   let stack: StackResult | undefined;
+  let memory: { default: Record<string, unknown>; small: Record<string, unknown>; smallOverDefault: number } | undefined;
   if (MODE === "all" || MODE === "stack") {
     stack = await throughStack(modelPath, jobs, fixed.size ? fixed : raw);
     add(stack.row);
@@ -503,6 +532,16 @@ async function benchModel(name: string, natsUrl: string | undefined) {
       `  stack: interactive POST→result p50/p95 idle ${stack.interactive.idleP50}/${stack.interactive.idleP95} ms, under a saturating backlog ${stack.interactive.loadedP50}/${stack.interactive.loadedP95} ms: p95 ${stack.interactive.ratio}×`,
     );
     console.log(`  stack: worker plan ${JSON.stringify(stack.memory)}`);
+    const small = await throughSmallStack(modelPath, jobs);
+    add(small.row);
+    memory = {
+      default: stack.memory,
+      small: small.memory,
+      smallOverDefault: round(small.row.tokensPerSecond / stack.row.tokensPerSecond),
+    };
+    console.log(
+      `  memory: the default context ${JSON.stringify(stack.memory)} against 9 × 1024 ${JSON.stringify(small.memory)}: tok/s ${memory.smallOverDefault}× the default's`,
+    );
   }
 
   const bestOf = (pred: (r: Row) => boolean) => Math.max(0, ...rows.filter(pred).map((r) => r.tokensPerSecond));
@@ -526,7 +565,7 @@ async function benchModel(name: string, natsUrl: string | undefined) {
     interactiveLoadedOverIdleP95: stack?.interactive.ratio ?? null,
   };
   console.log(`  ratios: ${JSON.stringify(ratios)}`);
-  return { model: name, shape, modelPath, jobs, rows, ratios, adaptive, stack };
+  return { model: name, shape, modelPath, jobs, rows, ratios, adaptive, stack, memory };
 }
 
 async function main() {
