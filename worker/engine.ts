@@ -311,7 +311,10 @@ export class Engine {
    */
   private release(s: LlamaContextSequence, keep: number): void {
     this.lastUsed.set(s, ++this.useClock);
-    if (s.nextTokenIndex <= keep) return this.handBack(s);
+    if (s.nextTokenIndex <= keep) {
+      this.handBack(s);
+      return;
+    }
     const settled: Promise<void> = s
       .eraseContextTokenRanges([{ start: keep, end: s.nextTokenIndex }])
       .catch(() => s.clearHistory().catch(() => undefined))
@@ -324,7 +327,10 @@ export class Engine {
 
   private handBack(s: LlamaContextSequence): void {
     const waiter = this.waiters.shift();
-    if (waiter) return waiter(s);
+    if (waiter) {
+      waiter(s);
+      return;
+    }
     this.free.push(s);
     // One empty sequence stays ready, so a job on a new document (an interactive one above all) starts
     // without an erase: the least recently used document gives way.
