@@ -13,6 +13,8 @@ export interface JobFields {
   batchId?: string | null;
   customId?: string | null;
   deadline?: string | null;
+  /** The first attempt of the job's current run (a retry continues the count); 1 is not sent. */
+  firstAttempt?: number;
   /** Default: now. */
   submittedAt?: string;
 }
@@ -38,6 +40,8 @@ export function buildJobMessage(f: JobFields): JobMessage {
     ...(f.batchId != null ? { batchId: f.batchId } : {}),
     ...(f.customId != null ? { customId: f.customId } : {}),
     submittedAt: f.submittedAt ?? new Date().toISOString(),
-    ...(f.deadline != null ? { deadline: f.deadline } : {}),
+    // In UTC, as toISOString writes it: the producer's sweep compares deadlines as strings.
+    ...(f.deadline != null ? { deadline: new Date(f.deadline).toISOString() } : {}),
+    ...(f.firstAttempt !== undefined && f.firstAttempt > 1 ? { firstAttempt: f.firstAttempt } : {}),
   };
 }

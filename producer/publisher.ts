@@ -2,7 +2,7 @@ import { JetStreamApiError, type JetStreamClient, jetstream } from "@nats-io/jet
 import { InvalidArgumentError, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
-import type { JobMessage } from "../schema/job.ts";
+import { type JobMessage, jobMsgId } from "../schema/job.ts";
 import { subjects } from "../schema/subjects.ts";
 import { type DocumentStore, MessageTooLargeError } from "./documents.ts";
 import { pipelined } from "./pipeline.ts";
@@ -60,7 +60,7 @@ interface Outcome {
 }
 
 /**
- * Publishes job messages with Nats-Msg-Id = job id (JetStream drops a duplicate inside its window), each as
+ * Publishes job messages with Nats-Msg-Id = job id (jobMsgId: JetStream drops a duplicate inside its window), each as
  * DocumentStore.wire() sizes it, and republishes rows whose publish was never acked. A row that can never
  * be published is failed where its owner sees it (job_too_large, through ProducerEvents: state, batch
  * counters, webhook); one that failed for a passing reason is tried again and never holds back the others.
@@ -158,7 +158,7 @@ export class Publisher {
 
   private async send(msg: JobMessage): Promise<void> {
     const data = await this.documents.wire(msg);
-    await this.js.publish(subjects.job(msg.lane, msg.task), data, { msgID: msg.id, timeout: 5_000 });
+    await this.js.publish(subjects.job(msg.lane, msg.task), data, { msgID: jobMsgId(msg), timeout: 5_000 });
   }
 
   private async publishAll(msgs: readonly JobMessage[], inFlight: number, stopAtFailure: boolean): Promise<Outcome> {
@@ -204,7 +204,7 @@ export class Publisher {
         v: 1,
         jobId: msg.id,
         kind: "failed",
-        attempt: 1,
+        attempt: msg.firstAttempt ?? 1,
         workerId: "producer",
         at,
         lane: msg.lane,

@@ -29,8 +29,11 @@ export const Overflow = z.enum(["chunk", "truncate", "fail"]);
 /** Ready extraction schemas (worker/tasks/presets.ts): legal (parties, clauses, obligations, risks), medical. */
 export const PRESET_NAMES = ["legal", "medical"] as const;
 
+/** The largest token budget a job may ask for. */
+export const MAX_TOKENS_LIMIT = 32_768;
+
 export const JobParams = z.object({
-  maxTokens: z.number().int().min(1).max(32768).optional(),
+  maxTokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
   temperature: z.number().min(0).max(2).optional(),
   seed: z.number().int().min(0).optional(),
   /** JSON schema the result must satisfy (extract). */
@@ -90,9 +93,22 @@ export const JobMessage = z.object({
   batchId: z.string().optional(),
   customId: z.string().optional(),
   submittedAt: z.string(),
+  /** ISO time: a worker that pulls the job later fails it `deadline_exceeded` instead of running it. */
   deadline: z.string().optional(),
+  /**
+   * The attempt number of this message's first delivery (default 1): a job retried through the API continues its
+   * attempts, so its events never collide with an earlier run's (the recorder keys them by job, kind and attempt).
+   */
+  firstAttempt: z.number().int().min(1).optional(),
 });
 export type JobMessage = z.infer<typeof JobMessage>;
+
+/**
+ * Nats-Msg-Id of a job message: the job id (JetStream drops a duplicate publish inside its window), and for a
+ * retried job's run the id and its first attempt, so the retry is not taken for a duplicate of the first publish.
+ */
+export const jobMsgId = (msg: Pick<JobMessage, "id" | "firstAttempt">): string =>
+  msg.firstAttempt && msg.firstAttempt > 1 ? `${msg.id}.${msg.firstAttempt}` : msg.id;
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];

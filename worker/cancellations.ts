@@ -2,7 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
-import { CONTROL_BUCKET, cancelKey } from "../schema/subjects.ts";
+import { CONTROL_BUCKET, cancelKey, flagCancels } from "../schema/subjects.ts";
 
 /** The reason a cancelled job's generation is aborted with. */
 export class CancelledError extends Error {
@@ -27,10 +27,11 @@ export class Cancellations {
     return this.kv;
   }
 
-  async isCancelled(jobId: string): Promise<boolean> {
+  /** Whether `attempt` of the job is cancelled (a retried job's flag cancels only the runs before the retry). */
+  async isCancelled(jobId: string, attempt: number): Promise<boolean> {
     try {
       const entry = await (await this.bucket()).get(cancelKey(jobId));
-      return entry !== null && entry.operation === "PUT";
+      return entry !== null && entry.operation === "PUT" && flagCancels(entry.string(), attempt);
     } catch (err) {
       this.log.warn({ jobId, err: (err as Error).message }, "could not read the cancel flag; running the job");
       return false;
@@ -43,7 +44,9 @@ export class Cancellations {
     this.watcher = iter;
     void (async () => {
       for await (const e of iter) {
-        if (e.operation === "PUT") onCancel(e.key.slice(cancelKey("").length));
+        // A retried flag only keeps a retried job's old messages from running: it aborts nothing.
+        if (e.operation === "PUT" && flagCancels(e.string(), Number.MAX_SAFE_INTEGER))
+          onCancel(e.key.slice(cancelKey("").length));
       }
     })();
   }

@@ -4,6 +4,9 @@ import { type EventMessage, eventMsgId } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { EVENTS_STREAM, type EventKind, subjects } from "../schema/subjects.ts";
 
+const FINAL_KINDS = ["completed", "failed", "cancelled"] as const;
+type FinalKind = (typeof FINAL_KINDS)[number];
+
 type EventBody = Partial<Pick<EventMessage, "tokens" | "delta" | "offset" | "result" | "error">>;
 
 /** Publishes a worker's events for one job attempt to DOCKET_EVENTS. */
@@ -42,14 +45,21 @@ export class EventPublisher {
   }
 
   /**
-   * The final event already stored for this job, if any: a redelivered job whose worker died between
-   * storing its final event and acking the message is acked, not run again.
+   * The final event already stored for this job's current run (attempts from `sinceAttempt` on), if any: a
+   * redelivered job whose worker died between storing its final event and acking the message is acked, not run
+   * again. A retried job has final events of earlier runs: only the last event of each kind is read for its attempt.
    */
-  async finalKind(jobId: string): Promise<"completed" | "failed" | "cancelled" | undefined> {
+  async finalKind(jobId: string, sinceAttempt = 1): Promise<FinalKind | undefined> {
     this.jsm ??= await jetstreamManager(this.nc);
     const info = await this.jsm.streams.info(EVENTS_STREAM, { subjects_filter: subjects.jobEvents(jobId) });
     const kinds = new Set(Object.keys(info.state.subjects ?? {}).map((s) => s.slice(s.lastIndexOf(".") + 1)));
-    return (["completed", "failed", "cancelled"] as const).find((k) => kinds.has(k));
+    for (const kind of FINAL_KINDS) {
+      if (!kinds.has(kind)) continue;
+      if (sinceAttempt <= 1) return kind;
+      const last = await this.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subjects.event(jobId, kind) });
+      if ((last?.json<EventMessage>().attempt ?? 0) >= sinceAttempt) return kind;
+    }
+    return undefined;
   }
 
   /** Fire-and-forget: a lost progress event costs nothing. */

@@ -67,11 +67,13 @@ export class Runner {
   }
 
   async run(m: JsMsg): Promise<void> {
-    const attempt = m.info.deliveryCount;
+    const delivery = m.info.deliveryCount;
     const job = this.parse(m);
     if (!job) return;
-    if (attempt > 1) {
-      const done = await this.events.finalKind(job.id).catch(() => undefined);
+    // A retried job's message starts at the attempt after its last run's, so each attempt's events stay apart.
+    const attempt = (job.firstAttempt ?? 1) + delivery - 1;
+    if (delivery > 1) {
+      const done = await this.events.finalKind(job.id, job.firstAttempt ?? 1).catch(() => undefined);
       if (done) {
         this.log.info({ jobId: job.id, attempt, final: done }, "redelivered job already ended; acked without running");
         await m.ackAck().catch(() => m.nak(1_000));
@@ -83,7 +85,7 @@ export class Runner {
     const working = setInterval(() => m.working(), Math.max(250, this.options.ackWaitMs / 3));
     const log = this.log.child({ jobId: job.id, batchId: job.batchId, attempt, task: job.task, lane: job.lane });
     try {
-      const outcome = await this.execute(job, attempt, ac.signal);
+      const outcome = await this.execute(job, attempt, delivery, ac.signal);
       if (outcome.kind === "retry") {
         log.warn({ code: outcome.failure.code, retryInMs: outcome.delayMs }, "job failed; will retry");
         m.nak(outcome.delayMs);
@@ -137,13 +139,14 @@ export class Runner {
     return undefined;
   }
 
-  private async execute(job: JobMessage, attempt: number, signal: AbortSignal): Promise<Outcome> {
+  /** `delivery`: this message's delivery count, which JetStream's max_deliver bounds (`attempt` may be higher after a retry). */
+  private async execute(job: JobMessage, attempt: number, delivery: number, signal: AbortSignal): Promise<Outcome> {
     const started = Date.now();
     try {
       if (job.deadline && Date.parse(job.deadline) < started) {
         throw new JobFailure("deadline_exceeded", `the job's deadline ${job.deadline} passed before it could run`);
       }
-      if (await this.cancellations.isCancelled(job.id)) return { kind: "cancelled" };
+      if (await this.cancellations.isCancelled(job.id, attempt)) return { kind: "cancelled" };
       await this.events.publish(job, attempt, "started");
       let lastProgress = 0;
       let generated = 0;
@@ -186,13 +189,13 @@ export class Runner {
       }
       const failure = JobFailure.from(err);
       if (failure.code === "engine_error") this.options.onEngineFailed?.();
-      if (failure.retryable && attempt < this.options.maxDeliver) {
-        return { kind: "retry", failure, delayMs: retryDelayMs(attempt) };
+      if (failure.retryable && delivery < this.options.maxDeliver) {
+        return { kind: "retry", failure, delayMs: retryDelayMs(delivery) };
       }
       if (failure.retryable) {
         return {
           kind: "failed",
-          failure: new JobFailure(failure.code, `${failure.message} (gave up after ${attempt} attempts)`),
+          failure: new JobFailure(failure.code, `${failure.message} (gave up after ${delivery} attempts)`),
         };
       }
       return { kind: "failed", failure };
