@@ -16,6 +16,7 @@ import { type KeyRoutesDeps, keyRoutes } from "./routes/keys.ts";
 import { type MetricsRoutesDeps, metricsRoutes } from "./routes/metrics.ts";
 import { type OpenAIRoutesDeps, openaiRoutes } from "./routes/openai.ts";
 import { type OpenAIBatchRoutesDeps, openaiBatchRoutes } from "./routes/openai-batches.ts";
+import { type UsageRoutesDeps, usageRoutes } from "./routes/usage.ts";
 import { type WebhookRoutesDeps, webhookRoutes } from "./routes/webhooks.ts";
 import { securityHeaders } from "./security-headers.ts";
 import type { KeyStore } from "./stores/api-keys.ts";
@@ -30,6 +31,7 @@ export interface AppDeps
     KeyRoutesDeps,
     HealthRoutesDeps,
     MetricsRoutesDeps,
+    UsageRoutesDeps,
     DashboardRoutesDeps {
   log: Logger;
   /** Largest request body, in bytes. */
@@ -52,6 +54,7 @@ export const ROUTES: readonly Route<AppDeps & DocsRoutesDeps>[] = [
   ...openaiRoutes,
   ...openaiBatchRoutes,
   ...keyRoutes,
+  ...usageRoutes,
   ...healthRoutes,
   ...docsRoutes,
   ...metricsRoutes,

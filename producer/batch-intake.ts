@@ -1,14 +1,16 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../runtime/log.ts";
-import type { BatchOptions } from "../schema/batch.ts";
+import { type BatchOptions, windowMs } from "../schema/batch.ts";
 import type { JobMessage } from "../schema/job.ts";
 import { JOBS_STREAM } from "../schema/subjects.ts";
 import type { BatchRow } from "../schema/tables.ts";
 import type { DocumentStore } from "./documents.ts";
 import { ApiError } from "./errors.ts";
+import { type TokenEstimate, type TokenEstimator, totalTokens } from "./estimate.ts";
 import type { Idempotency } from "./idempotency.ts";
 import { pipelined, yieldToEventLoop } from "./pipeline.ts";
 import type { Publisher } from "./publisher.ts";
+import type { Quotas } from "./quotas.ts";
 import type { BatchStore } from "./stores/batches.ts";
 
 /** Jobs rows per SQLite transaction. */
@@ -23,8 +25,9 @@ export function backpressure(message: string): ApiError {
 /**
  * Accepts a batch whole or not at all:
  * 0. every job's message must be able to fit NATS's max_payload once claim-checked, else 413;
- * 1. admission: DOCKET_JOBS must have room for every job (stream max_msgs − messages − jobs this producer
- *    is still publishing), else 429 and nothing is written;
+ * 1. admission: the key's quotas must hold every job (Quotas, on the tokens estimated while the documents are
+ *    still inline), else 429 `quota_exceeded`; DOCKET_JOBS must have room for every job (stream max_msgs −
+ *    messages − jobs this producer is still publishing), else 429 `backpressure`; either way nothing is written;
  * 2. large documents go to the object store;
  * 3. the batch row (`validating`) and its jobs are written, one transaction per 500 jobs, yielding between;
  * 4. the batch turns `in_progress` and its jobs are published pipelined, rows marked as acks arrive (a job
@@ -42,6 +45,8 @@ export class BatchIntake {
     private readonly documents: DocumentStore,
     private readonly jsm: JetStreamManager,
     private readonly log: Logger,
+    private readonly estimator: TokenEstimator,
+    private readonly quotas: Quotas,
   ) {}
 
   async submit(
@@ -51,14 +56,21 @@ export class BatchIntake {
     createdAt: string,
     idempotency?: Idempotency,
     owner: string | null = null,
+    expiresAt?: string,
   ): Promise<{ row: BatchRow; created: boolean }> {
     for (const [i, job] of jobs.entries()) this.documents.checkFits(job, `item ${i}`);
-    await this.admit(jobs.length);
-    this.reserved += jobs.length;
+    const estimates = jobs.map((j) => this.estimator.estimate(j));
+    const release = this.quotas.admit(owner, { jobs: jobs.length, tokens: estimates.reduce((n, e) => n + totalTokens(e), 0) });
     try {
-      return await this.write(id, options, jobs, createdAt, idempotency, owner);
+      await this.admit(jobs.length);
+      this.reserved += jobs.length;
+      try {
+        return await this.write({ id, options, jobs, estimates, createdAt, idempotency, owner, expiresAt });
+      } finally {
+        this.reserved -= jobs.length;
+      }
     } finally {
-      this.reserved -= jobs.length;
+      release();
     }
   }
 
@@ -74,14 +86,25 @@ export class BatchIntake {
       );
   }
 
-  private async write(
-    id: string,
-    options: BatchOptions,
-    jobs: JobMessage[],
-    createdAt: string,
-    idempotency: Idempotency | undefined,
-    owner: string | null,
-  ): Promise<{ row: BatchRow; created: boolean }> {
+  private async write({
+    id,
+    options,
+    jobs,
+    estimates,
+    createdAt,
+    idempotency,
+    owner,
+    expiresAt,
+  }: {
+    id: string;
+    options: BatchOptions;
+    jobs: JobMessage[];
+    estimates: TokenEstimate[];
+    createdAt: string;
+    idempotency: Idempotency | undefined;
+    owner: string | null;
+    expiresAt?: string;
+  }): Promise<{ row: BatchRow; created: boolean }> {
     // Only what this intake stored is removed on failure: an uploaded document its jobs name is shared.
     const claimed: string[] = [];
     try {
@@ -108,6 +131,12 @@ export class BatchIntake {
       webhookUrl: options.webhookUrl,
       owner,
       createdAt,
+      deadline: options.deadline ? new Date(options.deadline).toISOString() : undefined,
+      expiresAt:
+        expiresAt ??
+        (options.completionWindow
+          ? new Date(Date.parse(createdAt) + windowMs(options.completionWindow)).toISOString()
+          : undefined),
     });
     if (!created) {
       await Promise.all(claimed.map((name) => this.documents.remove(name)));
@@ -117,7 +146,7 @@ export class BatchIntake {
     }
     try {
       for (let i = 0; i < jobs.length; i += CHUNK) {
-        this.batches.insertJobs(id, i, jobs.slice(i, i + CHUNK), owner);
+        this.batches.insertJobs(id, i, jobs.slice(i, i + CHUNK), owner, estimates.slice(i, i + CHUNK));
         await yieldToEventLoop();
       }
     } catch (err) {

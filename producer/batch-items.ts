@@ -66,6 +66,7 @@ export function itemToJob(
     batchId: ctx.batchId,
     customId: item.customId,
     submittedAt: ctx.submittedAt,
+    deadline: ctx.options.deadline,
   });
 }
 

@@ -5,7 +5,7 @@ import type { Logger } from "../runtime/log.ts";
 import { TERMINAL_BATCH_STATES } from "../schema/batch.ts";
 import type { EventMessage } from "../schema/event.ts";
 import { TERMINAL_STATES } from "../schema/job.ts";
-import { CONTROL_BUCKET, cancelKey } from "../schema/subjects.ts";
+import { CONTROL_BUCKET, cancelKey, retriedFlag } from "../schema/subjects.ts";
 import type { BatchRow, JobRow } from "../schema/tables.ts";
 import { ApiError } from "./errors.ts";
 import { pipelined, yieldToEventLoop } from "./pipeline.ts";
@@ -52,6 +52,24 @@ export class Canceller {
     if (TERMINAL_BATCH_STATES.includes(batch.state) || batch.state === "validating")
       throw new ApiError("conflict", `batch ${id} is ${batch.state}; only a batch in progress can be cancelled`);
     this.batches.requestCancel(id);
+    const flagged = await this.cancelOpenJobs(id);
+    this.log.info({ batchId: id, flagged }, "batch cancel requested");
+    return this.batches.get(id) ?? batch;
+  }
+
+  /**
+   * The batch's completion window ended with work left: its queued jobs are cancelled at once and its running ones
+   * flagged, each ending `cancelled` with error `batch_expired` (the recorder's reading of an expiring batch), and
+   * the batch ends `expired` with its last one.
+   */
+  async expireBatch(id: string): Promise<void> {
+    this.batches.markExpired(id);
+    const flagged = await this.cancelOpenJobs(id);
+    this.log.info({ batchId: id, flagged }, "batch expired: its completion window ended");
+  }
+
+  /** Flags every queued and running job of the batch and cancels the queued ones, a page at a time. */
+  private async cancelOpenJobs(id: string): Promise<number> {
     let after = -1;
     let flagged = 0;
     for (;;) {
@@ -67,8 +85,20 @@ export class Canceller {
       flagged += page.length;
       await yieldToEventLoop();
     }
-    this.log.info({ batchId: id, flagged }, "batch cancel requested");
-    return this.batches.get(id) ?? batch;
+    return flagged;
+  }
+
+  /**
+   * Lets retried jobs run from `attempt` on: a cancel flag of theirs (an expired batch's job) then cancels only
+   * their earlier runs, whose messages may still be queued (a cancelled queued job's message stays in DOCKET_JOBS
+   * until a worker pulls and skips it).
+   */
+  async allowRetries(retried: readonly { id: string; attempt: number }[]): Promise<void> {
+    this.kv ??= new Kvm(this.js).open(CONTROL_BUCKET);
+    const kv = await this.kv;
+    await pipelined(retried, IN_FLIGHT, async ({ id, attempt }) => {
+      if ((await kv.get(cancelKey(id)))?.operation === "PUT") await kv.put(cancelKey(id), retriedFlag(attempt));
+    });
   }
 
   private async flag(ids: readonly string[]): Promise<void> {
@@ -86,7 +116,7 @@ export class Canceller {
       v: 1,
       jobId: r.id,
       kind: "cancelled",
-      attempt: Math.max(1, r.attempts),
+      attempt: Math.max(1, r.attempts, r.firstAttempt),
       workerId: "producer",
       at,
     }));

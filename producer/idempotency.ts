@@ -46,9 +46,9 @@ export async function batchFingerprint(
   jobs: readonly JobMessage[],
   rejected: readonly RejectedItem[],
 ): Promise<string> {
-  const { task, lane, params, webhookUrl } = options;
+  const { task, lane, params, webhookUrl, deadline, completionWindow } = options;
   const fp = new RequestFingerprint()
-    .add({ task, lane, params, webhookUrl })
+    .add({ task, lane, params, webhookUrl, deadline, completionWindow })
     .add(rejected.map((r) => [r.line ?? r.file, r.code]));
   for (const [i, { task, input, params, customId }] of jobs.entries()) {
     if (i > 0 && i % 500 === 0) await yieldToEventLoop();

@@ -5,6 +5,7 @@ import { LATENCY_BUCKETS } from "../runtime/metrics.ts";
 import { JOBS_STREAM, LANES, workerConsumer } from "../schema/subjects.ts";
 import type { JobChange, Recorder } from "./recorder.ts";
 import type { JobStore } from "./stores/jobs.ts";
+import type { UsageStore } from "./stores/usage.ts";
 
 export const WEBHOOK_OUTCOMES = ["delivered", "retry", "dead"] as const;
 export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
@@ -30,7 +31,9 @@ export async function queueDepth(nc: NatsConnection): Promise<Record<string, Que
 /**
  * The producer's Prometheus metrics. Gauges of jobs by state and queue depth are read on scrape (SQLite,
  * JetStream consumer info); latency, queue wait and tokens come from the events the recorder applies, each
- * once. The webhook dispatcher counts its deliveries in webhookDeliveries.
+ * once. Usage per API key is read on scrape from usage_daily (totals since the key's first job), labelled with the
+ * key's name: one series per key and kind, so the label set grows with the keys an admin creates, not with traffic.
+ * The webhook dispatcher counts its deliveries in webhookDeliveries.
  */
 export class ProducerMetrics {
   readonly registry = new Registry();
@@ -45,6 +48,11 @@ export class ProducerMetrics {
     store: JobStore,
     nc: NatsConnection,
     private readonly recorder: Recorder,
+    usage?: {
+      store: UsageStore;
+      keyName: (names: Map<string, string>, keyId: string) => string;
+      names: () => Map<string, string>;
+    },
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: "docket_producer_" });
     const registers = [this.registry];
@@ -119,7 +127,55 @@ export class ProducerMetrics {
       labelNames: ["lane", "kind"],
       registers,
     });
+    if (usage) this.usageByKey(usage, registers);
     recorder.on("change", this.onChange);
+  }
+
+  /** docket_key_* counters from usage_daily, by key name (keys of one name are summed). */
+  private usageByKey(usage: NonNullable<ConstructorParameters<typeof ProducerMetrics>[3]>, registers: Registry[]): void {
+    // The three counters are collected at once: one read of the table and of the key names per scrape.
+    let totals: { at: number; rows: (ReturnType<UsageStore["totalsByKey"]>[number] & { name: string })[] } | undefined;
+    const read = () => {
+      if (!totals || Date.now() - totals.at > 500) {
+        const names = usage.names();
+        totals = { at: Date.now(), rows: usage.store.totalsByKey().map((r) => ({ ...r, name: usage.keyName(names, r.key) })) };
+      }
+      return totals.rows;
+    };
+    const counter = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: L[],
+      values: (r: ReturnType<UsageStore["totalsByKey"]>[number]) => [Partial<Record<L, string>>, number][],
+    ) => {
+      const c: Counter<"key" | L> = new Counter({
+        name,
+        help,
+        labelNames: ["key", ...labelNames],
+        registers,
+        collect: () => {
+          c.reset();
+          for (const r of read()) for (const [labels, n] of values(r)) if (n > 0) c.inc({ key: r.name, ...labels } as never, n);
+        },
+      });
+    };
+    counter(
+      "docket_key_tokens_total",
+      "Tokens of an API key's succeeded jobs, by kind: prompt, completion, cached (of prompt)",
+      ["kind"],
+      (r) => [
+        [{ kind: "prompt" }, r.promptTokens],
+        [{ kind: "completion" }, r.completionTokens],
+        [{ kind: "cached" }, r.cachedTokens],
+      ],
+    );
+    counter("docket_key_jobs_total", "An API key's jobs that ended, by state: succeeded, failed", ["state"], (r) => [
+      [{ state: "succeeded" }, r.succeeded],
+      [{ state: "failed" }, r.failed],
+    ]);
+    counter("docket_key_documents_total", "An API key's jobs on a document (every task but chat) that ended", [], (r) => [
+      [{}, r.documents],
+    ]);
   }
 
   private observe({ state, event }: JobChange): void {

@@ -15,7 +15,6 @@ import type { FileMeta } from "./stores/files.ts";
 import { type FileStore, newFileId } from "./stores/files.ts";
 import type { OpenAIBatchStore } from "./stores/openai-batches.ts";
 
-const DAY_SECONDS = 24 * 60 * 60;
 const secs = (iso: string | null | undefined) => (iso ? Math.floor(Date.parse(iso) / 1000) : null);
 
 export interface OpenAIBatchesDeps {
@@ -29,12 +28,15 @@ export interface OpenAIBatchesDeps {
   output: BatchOutput;
   maxBatchItems: number;
   maxDocument: number;
+  /** Length of the completion window (`24h`; DOCKET_OPENAI_BATCH_WINDOW_SECONDS). */
+  windowSeconds: number;
   log: Logger;
 }
 
 /**
  * OpenAI batches: each is a docket batch of chat jobs on the batch lane (same id), plus what OpenAI's
- * object adds (input file, endpoint, metadata, refused requests). Once the batch has ended, its output
+ * object adds (input file, endpoint, metadata, refused requests). Its completion window is the batch's
+ * `expiresAt`: still unfinished then, the producer expires it (Deadlines). Once the batch has ended, its output
  * and error files are created on first read: file rows sized by one rendering pass, whose content is
  * rendered again from the jobs at each download.
  */
@@ -70,7 +72,8 @@ export class OpenAIBatches {
       const first = input.errors[0];
       batches.close(id, failed ? "failed" : "completed", first ? { code: first.code, message: first.message } : undefined);
     } else {
-      await intake.submit(id, options, input.jobs, createdAt, undefined, owner);
+      const expiresAt = new Date(Date.parse(createdAt) + this.deps.windowSeconds * 1000).toISOString();
+      await intake.submit(id, options, input.jobs, createdAt, undefined, owner, expiresAt);
     }
     openaiBatches.insert({
       id,
@@ -118,6 +121,17 @@ export class OpenAIBatches {
     if (!this.rows(id, caller)) throw new ApiError("not_found", `no batch with id ${id}`);
     await this.deps.canceller.cancelBatch(id);
     return this.get(id, caller);
+  }
+
+  /**
+   * A retry reopened the batch: the output and error files of its last end go (their sizes were measured then),
+   * and new ones are made when it ends again. Call it in the retry's transaction.
+   */
+  discardFiles(id: string): void {
+    const ob = this.deps.openaiBatches.get(id);
+    if (!ob?.filesAt) return;
+    for (const file of [ob.outputFileId, ob.errorFileId]) if (file) this.deps.files.delete(file);
+    this.deps.openaiBatches.setFiles(id, { outputFileId: null, errorFileId: null, filesAt: null });
   }
 
   /** The lines of a batch's output or error file, rendered from its jobs. */
@@ -197,11 +211,11 @@ export function toOpenAIBatch(batch: BatchRow, ob: OpenAIBatchRow): OpenAIBatch 
     error_file_id: ob.errorFileId,
     created_at: created,
     in_progress_at: secs(batch.inProgressAt),
-    expires_at: created + DAY_SECONDS,
+    expires_at: secs(batch.expiresAt) ?? created,
     finalizing_at: batch.state === "completed" ? ended : null,
     completed_at: batch.state === "completed" ? ended : null,
     failed_at: batch.state === "failed" ? ended : null,
-    expired_at: null,
+    expired_at: batch.state === "expired" ? ended : null,
     cancelling_at: secs(batch.cancelRequestedAt),
     cancelled_at: batch.state === "cancelled" ? ended : null,
     request_counts: {

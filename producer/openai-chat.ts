@@ -14,9 +14,12 @@ export function toMessages(req: Pick<ChatCompletionRequest, "messages">): ChatMe
   });
 }
 
-/** A failed or cancelled chat job as an OpenAI-style error body (the openai client reads error.message). */
+/**
+ * A failed or cancelled chat job as an OpenAI-style error body (the openai client reads error.message). A job its
+ * batch's expiry cancelled has code `batch_expired`, as OpenAI reports unfinished requests of an expired batch.
+ */
 export function jobErrorBody(row: Pick<JobRow, "id" | "state" | "error">) {
-  const code = row.state === "cancelled" ? "cancelled" : (row.error?.code ?? "internal");
+  const code = row.state === "cancelled" ? (row.error?.code ?? "cancelled") : (row.error?.code ?? "internal");
   const permanent = row.error && !row.error.retryable && row.error.code !== "max_deliveries";
   return {
     status: (permanent ? 400 : 500) as 400 | 500,

@@ -9,8 +9,10 @@ import {
   JobView,
   KeyList,
   KeyView,
+  UpdateKeyRequest,
+  UsageReport,
 } from "../schema/api.ts";
-import { BatchItem, BatchResultLine, BatchView, CreateBatchRequest, RejectedItem } from "../schema/batch.ts";
+import { BatchItem, BatchResultLine, BatchRetried, BatchView, CreateBatchRequest, RejectedItem } from "../schema/batch.ts";
 import {
   CreateDocumentJobsRequest,
   CreateDocumentRequest,
@@ -42,6 +44,8 @@ const BatchUploadForm = z.object({
   lane: z.string().optional(),
   params: z.string().optional().meta({ description: "JSON object" }),
   webhookUrl: z.string().optional(),
+  deadline: z.string().optional().meta({ description: "ISO time every job carries" }),
+  completionWindow: z.string().optional().meta({ description: "e.g. 24h: unfinished then, the batch expires" }),
 });
 const DocumentUploadForm = z.object({
   file: z.file().meta({ description: "txt, md, pdf or docx" }),
@@ -68,6 +72,7 @@ export const COMPONENTS = {
   ChatCompletionChunk: { schema: ChatCompletionChunk, io: "output" },
   ModelList: { schema: ModelList, io: "output" },
   CreateKeyRequest: { schema: CreateKeyRequest, io: "input" },
+  UpdateKeyRequest: { schema: UpdateKeyRequest, io: "input" },
   CreatedKey: { schema: CreatedKey, io: "output" },
   KeyView: { schema: KeyView, io: "output" },
   KeyList: { schema: KeyList, io: "output" },
@@ -78,6 +83,8 @@ export const COMPONENTS = {
   BatchUploadForm: { schema: BatchUploadForm, io: "input" },
   BatchView: { schema: BatchView, io: "output" },
   BatchCreated: { schema: BatchCreated, io: "output" },
+  BatchRetried: { schema: BatchRetried, io: "output" },
+  UsageReport: { schema: UsageReport, io: "output" },
   BatchResultLine: { schema: BatchResultLine, io: "output" },
   JobList: { schema: JobList, io: "output" },
   CreateDocumentRequest: { schema: CreateDocumentRequest, io: "input" },
@@ -113,7 +120,7 @@ export interface OperationDoc {
 
 /** What the document needs of a route: its entry, where it is and who may call it. */
 export interface DocumentedRoute extends OperationDoc {
-  method: "get" | "post" | "delete";
+  method: "get" | "post" | "patch" | "delete";
   /** OpenAPI path, parameters in braces: /v1/jobs/{id}. */
   path: string;
   access: Access;

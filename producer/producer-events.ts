@@ -11,7 +11,8 @@ const IN_FLIGHT = 256;
 
 /**
  * Events the producer itself decides, for jobs no worker will run: `cancelled` for a queued job (Canceller),
- * `failed` for one that can never be published (Publisher). They take the usual path: applied through the
+ * `failed` for one that can never be published (Publisher) or whose deadline passed in the queue (Deadlines),
+ * `retried` for a job put back in the queue (Retrier). They take the usual path: applied through the
  * recorder in one SQLite transaction (job state, batch counters, webhooks queued), then logged to
  * DOCKET_EVENTS so the event log still rebuilds the database (best effort: SQLite already holds them).
  */
@@ -28,9 +29,17 @@ export class ProducerEvents {
   }
 
   async apply(events: readonly EventMessage[]): Promise<void> {
-    this.db.transaction(() => {
-      for (const e of events) this.recorder.apply(e);
-    });
+    this.db.transaction(() => this.record(events));
+    await this.publish(events);
+  }
+
+  /** Applies the events through the recorder, in the caller's transaction (with the writes that go with them). */
+  record(events: readonly EventMessage[]): void {
+    for (const e of events) this.recorder.apply(e);
+  }
+
+  /** Logs events already recorded to DOCKET_EVENTS (best effort: SQLite holds them). */
+  async publish(events: readonly EventMessage[]): Promise<void> {
     await pipelined(events, IN_FLIGHT, async (e) => {
       await this.js.publish(subjects.event(e.jobId, e.kind), JSON.stringify(e), { msgID: eventMsgId(e) }).catch((err) => {
         this.log.warn({ jobId: e.jobId, kind: e.kind, err: (err as Error).message }, "could not log the event to DOCKET_EVENTS");

@@ -15,7 +15,9 @@ import { BatchIntake } from "./batch-intake.ts";
 import { Canceller } from "./cancel.ts";
 import { Dashboard } from "./dashboard/snapshot.ts";
 import { type OpenDatabase, openDatabase } from "./db.ts";
+import { Deadlines } from "./deadlines.ts";
 import { DocumentStore } from "./documents.ts";
+import { TokenEstimator } from "./estimate.ts";
 import { resolveOcr } from "./extraction/ocr.ts";
 import { ExtractionPool } from "./extraction/pool.ts";
 import { JetStreamWatch } from "./jetstream-watch.ts";
@@ -25,8 +27,12 @@ import { OpenAIBatches } from "./openai-batches.ts";
 import { OriginPolicy } from "./origin-policy.ts";
 import { ProducerEvents } from "./producer-events.ts";
 import { Publisher } from "./publisher.ts";
+import { QueueEstimator } from "./queue-estimate.ts";
+import { Quotas } from "./quotas.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
+import { Retrier } from "./retry.ts";
+import { usageKeyName } from "./routes/usage.ts";
 import { KeyStore } from "./stores/api-keys.ts";
 import { BatchStore } from "./stores/batches.ts";
 import { DocumentRecords } from "./stores/documents.ts";
@@ -35,6 +41,8 @@ import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
 import { OpenAIBatchStore } from "./stores/openai-batches.ts";
 import { Outbox } from "./stores/outbox.ts";
+import { UsageStore } from "./stores/usage.ts";
+import { Throughput } from "./throughput.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
 import { Dispatcher } from "./webhooks/dispatcher.ts";
 import { webhookSecret } from "./webhooks/signature.ts";
@@ -52,13 +60,15 @@ export interface Producer {
   outbox: Outbox;
   dispatcher: Dispatcher;
   metrics: ProducerMetrics;
+  deadlines: Deadlines;
   close(): Promise<void>;
 }
 
 /**
- * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, HTTP server.
- * Shutdown order, in close(): stop accepting HTTP, stop the extraction threads, stop the republisher and the
- * JetStream watch, drain the recorder, let webhook attempts in flight finish, close NATS, close SQLite.
+ * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, deadline sweep, HTTP server.
+ * Shutdown order, in close(): stop accepting HTTP, stop the extraction threads, stop the republisher, the deadline
+ * sweep, the JetStream and heartbeat watches, drain the recorder, let webhook attempts in flight finish, close NATS,
+ * close SQLite.
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
   const database = openDatabase(config.DOCKET_DB);
@@ -101,7 +111,12 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   const producerEvents = new ProducerEvents(nc, database.db, recorder, log);
   const publisher = new Publisher(nc, store, documents, producerEvents, log);
   const canceller = new Canceller(nc, producerEvents, store, batches, log);
-  const intake = new BatchIntake(batches, publisher, documents, await jetstreamManager(nc), log);
+  const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
+  const documentRecords = new DocumentRecords(database.db);
+  const estimator = new TokenEstimator(documentRecords, config.DOCKET_MAX_TOKENS);
+  const usage = new UsageStore(database.db);
+  const quotas = new Quotas(keys, store, usage);
+  const intake = new BatchIntake(batches, publisher, documents, await jetstreamManager(nc), log, estimator, quotas);
   const webhookPolicy = new AddressPolicy(config.DOCKET_WEBHOOK_ALLOW);
   const outbox = new Outbox(database.db, {
     maxAttempts: config.DOCKET_WEBHOOK_MAX_ATTEMPTS,
@@ -123,13 +138,16 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     provisionOptions: provisionOptions(config),
   });
   await jetstreamWatch.start();
+  const deadlines = new Deadlines(store, batches, producerEvents, canceller, log, config.DOCKET_DEADLINE_CHECK_MS);
+  deadlines.start();
+  const throughput = new Throughput(nc, log);
+  await throughput.start();
 
-  const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
   if (!keys.enabled)
     log.warn("DOCKET_API_KEY is not set: the API is OPEN to anyone who can reach it; set it to require API keys");
   else if ((config.DOCKET_API_KEY?.length ?? 0) < 32)
     log.warn("DOCKET_API_KEY is shorter than 32 characters: use a long random key (openssl rand -base64 32)");
-  const metrics = new ProducerMetrics(store, nc, recorder);
+  const metrics = new ProducerMetrics(store, nc, recorder, { store: usage, names: () => keys.names(), keyName: usageKeyName });
   dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
@@ -145,6 +163,21 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     output: new BatchOutput(batches, config.DOCKET_MAX_TOKENS),
     maxBatchItems: config.DOCKET_MAX_BATCH_ITEMS,
     maxDocument: config.DOCKET_MAX_DOCUMENT_BYTES,
+    windowSeconds: config.DOCKET_OPENAI_BATCH_WINDOW_SECONDS,
+    log,
+  });
+  const retrier = new Retrier({
+    db: database.db,
+    jobs: store,
+    batches,
+    openaiBatches,
+    events: producerEvents,
+    publisher,
+    canceller,
+    intake,
+    quotas,
+    estimator,
+    contextSize: config.DOCKET_CONTEXT_SIZE,
     log,
   });
   const app = createApp({
@@ -161,7 +194,12 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     chatTimeoutMs: config.DOCKET_CHAT_TIMEOUT_SECONDS * 1000,
     log,
     documents,
-    documentRecords: new DocumentRecords(database.db),
+    documentRecords,
+    estimator,
+    quotas,
+    retrier,
+    queue: new QueueEstimator(store, throughput),
+    usage,
     canceller,
     batches,
     intake,
@@ -197,12 +235,15 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     outbox,
     dispatcher,
     metrics,
+    deadlines,
     async close() {
       dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await extraction.close();
       publisher.stop();
+      await deadlines.stop();
       await jetstreamWatch.stop();
+      await throughput.stop();
       await recorder.stop();
       await dispatcher.stop();
       metrics.close();

@@ -11,6 +11,7 @@ import type { BatchStore } from "./stores/batches.ts";
 import { JobEventStore } from "./stores/job-events.ts";
 import { JobStore } from "./stores/jobs.ts";
 import { enqueueBatchWebhook, enqueueJobWebhook } from "./stores/outbox.ts";
+import { UsageStore } from "./stores/usage.ts";
 
 export interface JobChange {
   jobId: string;
@@ -20,7 +21,9 @@ export interface JobChange {
 
 /**
  * Applies events to SQLite, idempotently: (job, kind, attempt) is recorded once in job_events, and a
- * terminal state is never left. A job first seen through its events gets a row all the same.
+ * terminal state is left only by a `retried` event (a new run, from the attempt after the last): events of an
+ * earlier run are kept in job_events but change nothing. A job first seen through its events gets a row all the same.
+ * A job's end adds its usage to its key's day (usage_daily) in the same transaction.
  * Given the batch store, a batch job's change moves its batch's counters (BatchStore.follow) in the same
  * transaction. Webhooks are queued in that transaction too: job.<state> when a job with a webhook URL
  * ends, batch.<state> when the change ended a batch with one.
@@ -31,6 +34,7 @@ export class Recorder extends EventEmitter {
   private loop?: Promise<void>;
   private readonly jobs: JobStore;
   private readonly events: JobEventStore;
+  private readonly usage: UsageStore;
 
   constructor(
     private readonly db: Db,
@@ -40,6 +44,7 @@ export class Recorder extends EventEmitter {
     super();
     this.jobs = new JobStore(db);
     this.events = new JobEventStore(db);
+    this.usage = new UsageStore(db);
     this.setMaxListeners(0);
   }
 
@@ -53,13 +58,18 @@ export class Recorder extends EventEmitter {
       return undefined;
     }
     const state = this.db.transaction(() => {
-      if (!this.events.add(event, streamSeq)) return undefined;
-
       const seen = this.jobs.get(event.jobId);
+      const error = event.error ?? (event.kind === "cancelled" && seen ? this.expiry(seen) : null);
+      const code = event.kind === "retried" ? seen?.error?.code : error?.code;
+      if (!this.events.add(event, streamSeq, code)) return undefined;
+
       const row = seen ?? this.jobs.insertSeen(event);
       // Another attempt's final event after the job ended (a redelivery whose first ack was lost) is kept in
-      // job_events but changes nothing: a job finishes once, in SQLite and in every listener's count.
-      if (TERMINAL_STATES.includes(row.state)) return undefined;
+      // job_events but changes nothing: a job finishes once per run, in SQLite and in every listener's count.
+      // Only a retry leaves a final state, and then nothing of the runs before it applies any more.
+      if (event.kind === "retried" ? !TERMINAL_STATES.includes(row.state) || event.attempt <= row.attempts : false)
+        return undefined;
+      if (event.kind !== "retried" && (TERMINAL_STATES.includes(row.state) || event.attempt < row.firstAttempt)) return undefined;
 
       const common = { attempt: event.attempt, workerId: event.workerId, at: event.at };
       let changed: JobRow | undefined;
@@ -85,7 +95,25 @@ export class Recorder extends EventEmitter {
           });
           break;
         case "cancelled":
-          changed = this.jobs.record(event.jobId, { ...common, state: "cancelled", finishedAt: event.at });
+          changed = this.jobs.record(event.jobId, {
+            ...common,
+            state: "cancelled",
+            error,
+            finishedAt: event.at,
+          });
+          break;
+        case "retried":
+          changed = this.jobs.record(event.jobId, {
+            ...common,
+            state: "queued",
+            firstAttempt: event.attempt,
+            queuedAt: event.at,
+            publishedAt: null,
+            startedAt: null,
+            finishedAt: null,
+            result: null,
+            error: null,
+          });
           break;
       }
       const next = changed?.state ?? row.state;
@@ -95,6 +123,7 @@ export class Recorder extends EventEmitter {
         enqueueBatchWebhook(this.db, this.batches.get(row.batchId), event.at);
       }
       if (changed?.webhookUrl && TERMINAL_STATES.includes(next)) enqueueJobWebhook(this.db, changed, event.at);
+      if (changed && (next === "succeeded" || next === "failed")) this.usage.add(changed, event.at);
       return next;
     });
     if (state) {
@@ -105,6 +134,20 @@ export class Recorder extends EventEmitter {
       this.emit("change", { jobId: event.jobId, state, event } satisfies JobChange);
     }
     return state;
+  }
+
+  /**
+   * Why a job of an expiring batch was cancelled: its batch's completion window ended (a running job's worker
+   * reports a plain `cancelled` when it sees the flag).
+   */
+  private expiry(row: JobRow): { code: string; message: string; retryable: boolean } | null {
+    const batch = row.batchId ? this.batches?.get(row.batchId) : undefined;
+    if (!batch?.expiredAt) return null;
+    return {
+      code: "batch_expired",
+      message: `batch ${batch.id} expired at ${batch.expiredAt} (its completion window ended) before this request finished`,
+      retryable: false,
+    };
   }
 
   /** Consumes DOCKET_EVENTS through the durable docket-recorder consumer until stop(). */

@@ -21,7 +21,7 @@ export type BodySize = "document" | "batch";
  * (openApiDocument) from this one object, so the two cannot drift. `D` is what the handler needs.
  */
 export interface Route<D> extends OperationDoc {
-  method: "get" | "post" | "delete";
+  method: "get" | "post" | "patch" | "delete";
   /** Full path, parameters in braces as OpenAPI writes them: /v1/jobs/{id}. */
   path: string;
   access: Access;

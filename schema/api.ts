@@ -3,6 +3,7 @@ import { RejectedItem } from "./batch.ts";
 import { JobError, JobResult } from "./event.ts";
 import { chatMessagesIssue, JOB_STATES, JobParams } from "./job.ts";
 import { jsonSchemaIssue } from "./json-schema.ts";
+import { QueueEstimate } from "./queue.ts";
 import { LANES, TASKS, type Task } from "./subjects.ts";
 import { WebhookUrl } from "./webhook.ts";
 
@@ -72,6 +73,8 @@ export const JobView = z.object({
   customId: z.string().nullable(),
   attempts: z.number(),
   submittedAt: z.string(),
+  /** The job fails `deadline_exceeded` if it has not started by then. */
+  deadline: z.string().nullable(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   result: JobResult.nullable(),
@@ -79,6 +82,8 @@ export const JobView = z.object({
   webhookUrl: z.string().nullable(),
   /** Pages of the job's uploaded file whose text was read by OCR (1-based); absent when none was. */
   ocrPages: z.array(z.number()).optional(),
+  /** GET /v1/jobs/:id of a queued job: its place in line and estimated times (null once it left the queue). */
+  queue: QueueEstimate.nullable().optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -94,6 +99,41 @@ export const ListJobsQuery = z.object({
 });
 export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
 
+/** GET /v1/usage query: days are UTC dates (YYYY-MM-DD), both included. */
+export const UsageQuery = z.object({
+  /** Another key's usage: the admin key only. */
+  keyId: z.string().max(64).optional(),
+  from: z.iso.date().optional(),
+  to: z.iso.date().optional(),
+});
+export type UsageQuery = z.infer<typeof UsageQuery>;
+
+const UsageCounts = z.object({
+  /** Jobs that ended that day, by outcome (a retried job counts once per run). */
+  succeeded: z.number(),
+  failed: z.number(),
+  /** Of those, jobs on a document (every task but chat). */
+  documents: z.number(),
+  /** From the results of the succeeded jobs. */
+  promptTokens: z.number(),
+  completionTokens: z.number(),
+  /** Of promptTokens, those reused from an earlier job on the same document. */
+  cachedTokens: z.number(),
+});
+
+/** One key's usage on one UTC day. */
+export const UsageDay = UsageCounts.extend({
+  /** null: the admin key (DOCKET_API_KEY), or jobs submitted with auth off. */
+  keyId: z.string().nullable(),
+  keyName: z.string(),
+  day: z.string(),
+});
+export type UsageDay = z.infer<typeof UsageDay>;
+
+/** GET /v1/usage: per key and day (by day, then key), and the totals over them. */
+export const UsageReport = z.object({ data: z.array(UsageDay), totals: UsageCounts });
+export type UsageReport = z.infer<typeof UsageReport>;
+
 /** Every API error: a stable code (schema/errors.ts), a human message, and the offending field if any. */
 export const ErrorResponse = z.object({
   error: z.object({
@@ -105,9 +145,28 @@ export const ErrorResponse = z.object({
   }),
 });
 
+/** A key's quotas; a null (or absent, at creation) quota is no limit. */
+export const KeyQuotas = z.object({
+  /** Most prompt + completion tokens per UTC day: recorded usage, plus the estimate of its queued and running jobs. */
+  tokensPerDay: z.number().int().min(1).nullable(),
+  /** Most jobs it may have queued at once. */
+  queuedJobs: z.number().int().min(1).nullable(),
+});
+export type KeyQuotas = z.infer<typeof KeyQuotas>;
+
 /** POST /v1/keys body. */
-export const CreateKeyRequest = z.object({ name: z.string().trim().min(1).max(128) });
+export const CreateKeyRequest = z.object({
+  name: z.string().trim().min(1).max(128),
+  quotas: KeyQuotas.partial().optional(),
+});
 export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
+
+/** PATCH /v1/keys/:id body: what it names changes (a quota set to null is lifted). */
+export const UpdateKeyRequest = z.object({
+  name: z.string().trim().min(1).max(128).optional(),
+  quotas: KeyQuotas.partial().optional(),
+});
+export type UpdateKeyRequest = z.infer<typeof UpdateKeyRequest>;
 
 /** POST /dashboard/session body: the admin key, exchanged for the dashboard's session cookie. */
 export const DashboardSignIn = z.object({ key: z.string().min(1).max(1024) });
@@ -123,6 +182,7 @@ export const KeyView = z.object({
   name: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
+  quotas: KeyQuotas,
 });
 export type KeyView = z.infer<typeof KeyView>;
 

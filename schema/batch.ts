@@ -1,9 +1,13 @@
 import { z } from "zod";
 import { JobParams } from "./job.ts";
+import { QueueEstimate } from "./queue.ts";
 import { LANES, TASKS } from "./subjects.ts";
 import { WebhookUrl } from "./webhook.ts";
 
-/** The OpenAI batch object's states. docket never enters `finalizing` or `expired` (results are live, no window). */
+/**
+ * The OpenAI batch object's states. docket never enters `finalizing` (results are live); a batch with a completion
+ * window (the OpenAI Batch API's) still unfinished when it ends becomes `expired`.
+ */
 export const BATCH_STATES = [
   "validating",
   "in_progress",
@@ -28,6 +32,16 @@ export const BatchItem = z.object({
 });
 export type BatchItem = z.infer<typeof BatchItem>;
 
+const WINDOW_UNITS_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** The longest completion window a batch may ask for. */
+export const MAX_WINDOW_MS = 30 * WINDOW_UNITS_MS.d;
+
+/** A completion window ("24h", "90m", "30s", "2d") in milliseconds. */
+export function windowMs(window: string): number {
+  const m = /^([1-9]\d{0,6})([smhd])$/.exec(window);
+  return m ? Number(m[1]) * WINDOW_UNITS_MS[m[2] as keyof typeof WINDOW_UNITS_MS] : Number.NaN;
+}
+
 /** What every batch body shares: in JSON as fields, in a JSONL or multipart upload as query or form fields. */
 export const BatchOptions = z.object({
   task: z.enum(TASKS),
@@ -35,6 +49,16 @@ export const BatchOptions = z.object({
   params: JobParams.default({}),
   /** Stored with the batch for the webhook dispatcher. */
   webhookUrl: WebhookUrl.optional(),
+  /** Every job of the batch carries it: one not started by then fails `deadline_exceeded`. */
+  deadline: z.iso.datetime({ offset: true }).optional(),
+  /**
+   * How long the batch may take, as OpenAI's `completion_window` ("24h"; s, m, h or d, at most 30d): still
+   * unfinished then, its unfinished jobs are cancelled (`batch_expired`) and it ends `expired`.
+   */
+  completionWindow: z
+    .string()
+    .refine((w) => windowMs(w) <= MAX_WINDOW_MS, "must be a number and a unit, s, m, h or d (e.g. 24h), at most 30d")
+    .optional(),
 });
 export type BatchOptions = z.infer<typeof BatchOptions>;
 
@@ -70,8 +94,20 @@ export const BatchView = z.object({
   inProgressAt: z.string().nullable(),
   cancelRequestedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  /** The deadline every job of the batch carries. */
+  deadline: z.string().nullable(),
+  /** End of the completion window (OpenAI batches): still unfinished then, the batch expires. */
+  expiresAt: z.string().nullable(),
+  /** When the window ended with work left (the batch is, or is about to be, `expired`). */
+  expiredAt: z.string().nullable(),
+  /** GET /v1/batches/:id while jobs are queued: the first one's place in line, when the last should finish. */
+  queue: QueueEstimate.nullable().optional(),
 });
 export type BatchView = z.infer<typeof BatchView>;
+
+/** POST /v1/batches/:id/retry: the batch, and how many of its jobs went back in line. */
+export const BatchRetried = BatchView.extend({ retried: z.number() });
+export type BatchRetried = z.infer<typeof BatchRetried>;
 
 /** A line of a JSONL upload, or a file of a multipart upload, that was not accepted. */
 export const RejectedItem = z.object({

@@ -163,6 +163,14 @@ const limits = {
     "time JetStream waits for a job's ack before redelivering it (workers send in-progress acks during long generations)",
   ),
   DOCKET_EVENTS_MAX_AGE_DAYS: doc(int(7, 1), "how long DOCKET_EVENTS keeps events"),
+  DOCKET_DEADLINE_CHECK_MS: doc(
+    int(5_000, 50),
+    "how often the producer fails queued jobs whose `deadline` passed (`deadline_exceeded`) and expires batches whose completion window ended (workers also refuse a job past its deadline when they pull it)",
+  ),
+  DOCKET_OPENAI_BATCH_WINDOW_SECONDS: doc(
+    int(86_400, 1),
+    "length of an OpenAI batch's `completion_window` (`24h`): a batch still unfinished then ends `expired` and its unfinished requests `batch_expired`; shorten it only to test expiry",
+  ),
   DOCKET_CHAT_TIMEOUT_SECONDS: doc(
     int(300, 1),
     "how long `POST /openai/v1/chat/completions` waits for its job before answering 504",

@@ -22,6 +22,11 @@ export const JOB_ERROR_CODES = {
   engine_error: { retryable: true },
   /** The job passed its deadline before it could run. Permanent. */
   deadline_exceeded: { retryable: false },
+  /**
+   * The job's batch expired (its completion window, OpenAI's `24h`, ended) before the job finished: it was
+   * cancelled. Permanent.
+   */
+  batch_expired: { retryable: false },
   /** The worker gave up after the consumer's max deliveries. */
   max_deliveries: { retryable: false },
   /** Anything else: a bug. Retryable, in case it was transient. */
@@ -73,6 +78,8 @@ export const API_ERROR_CODES = {
   backpressure: 429,
   /** The key (or client address) made more requests than DOCKET_RATE_LIMIT allows; see Retry-After. */
   rate_limited: 429,
+  /** The submission would take the key past a quota of its own (tokens per day, queued jobs); see Retry-After. */
+  quota_exceeded: 429,
   unavailable: 503,
   /** A synchronous call (chat completions) waited longer than its limit. */
   timeout: 504,

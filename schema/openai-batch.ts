@@ -80,7 +80,7 @@ export const OpenAIBatch = z.object({
   finalizing_at: z.number().nullable(),
   completed_at: z.number().nullable(),
   failed_at: z.number().nullable(),
-  expired_at: z.null(),
+  expired_at: z.number().nullable(),
   cancelling_at: z.number().nullable(),
   cancelled_at: z.number().nullable(),
   request_counts: z.object({ total: z.number(), completed: z.number(), failed: z.number() }),

@@ -27,7 +27,22 @@ export const jobs = sqliteTable(
     attempts: integer("attempts").notNull().default(0),
     workerId: text("worker_id"),
     submittedAt: text("submitted_at").notNull(),
+    /** UTC ISO time; a job still queued then fails `deadline_exceeded` (the producer's sweep, the worker's check). */
     deadline: text("deadline"),
+    /**
+     * When the job last entered the queue (submission, or a retry): its place in its lane's line, then its batch
+     * index (a batch's jobs are queued at once and published in that order).
+     */
+    queuedAt: text("queued_at"),
+    /** Estimated prompt tokens (document bytes / 4, plus the task's own text): queue ETAs and token quotas. */
+    estimatedPromptTokens: integer("estimated_prompt_tokens"),
+    /** The job's token budget when it was queued: params.maxTokens, else DOCKET_MAX_TOKENS. */
+    maxTokens: integer("max_tokens"),
+    /**
+     * The first attempt of the job's current run: 1, or after a retry (POST .../retry) the attempt after the last
+     * one; events of earlier attempts are kept in job_events but no longer change the job.
+     */
+    firstAttempt: integer("first_attempt").notNull().default(1),
     /** Callback URL for the job's terminal event (webhook). */
     webhookUrl: text("webhook_url"),
     /** API key id that submitted the job; null for the admin key or when auth is off (producer/auth/). */
@@ -45,6 +60,9 @@ export const jobs = sqliteTable(
     index("jobs_batch_order_idx").on(t.batchId, t.batchIndex),
     index("jobs_submitted_idx").on(t.submittedAt),
     index("jobs_owner_idx").on(t.owner, t.id),
+    index("jobs_owner_state_idx").on(t.owner, t.state),
+    index("jobs_queue_idx").on(t.state, t.lane, t.queuedAt, t.batchIndex, t.id),
+    index("jobs_deadline_idx").on(t.state, t.deadline),
   ],
 );
 export type JobRow = typeof jobs.$inferSelect;
@@ -63,6 +81,8 @@ export const jobEvents = sqliteTable(
     at: text("at").notNull(),
     /** DOCKET_EVENTS stream sequence the event was read from. */
     streamSeq: integer("stream_seq"),
+    /** `failed` (and a `cancelled` that carries one): the error code; `retried`: the code of the failure retried. */
+    code: text("code"),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.kind, t.attempt] })],
 );
@@ -91,6 +111,14 @@ export const batches = sqliteTable("batches", {
   cancelled: integer("cancelled").notNull().default(0),
   /** Set by POST /v1/batches/:id/cancel: the batch ends `cancelled` rather than `completed`. */
   cancelRequestedAt: text("cancel_requested_at"),
+  /** UTC ISO time every job of the batch carries as its deadline (POST /v1/batches `deadline`). */
+  deadline: text("deadline"),
+  /** End of the batch's completion window (OpenAI batches): still unfinished then, it expires. */
+  expiresAt: text("expires_at"),
+  /** When the window ended with work left: its unfinished jobs are cancelled and the batch ends `expired`. */
+  expiredAt: text("expired_at"),
+  /** Times the batch was reopened by a retry of its jobs (each run's end is its own webhook). */
+  retries: integer("retries").notNull().default(0),
   error: text("error", { mode: "json" }).$type<{ code: string; message: string }>(),
   createdAt: text("created_at").notNull(),
   inProgressAt: text("in_progress_at"),
@@ -150,6 +178,10 @@ export const apiKeys = sqliteTable("api_keys", {
   hash: text("hash").notNull().unique(),
   createdAt: text("created_at").notNull(),
   revokedAt: text("revoked_at"),
+  /** Most prompt + completion tokens per UTC day (recorded usage plus what is queued); null: no quota. */
+  quotaTokensPerDay: integer("quota_tokens_per_day"),
+  /** Most jobs the key may have queued at once; null: no quota. */
+  quotaQueuedJobs: integer("quota_queued_jobs"),
 });
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 
@@ -226,3 +258,27 @@ export const documents = sqliteTable(
   (t) => [index("documents_owner_idx").on(t.owner, t.id)],
 );
 export type DocumentRow = typeof documents.$inferSelect;
+
+/**
+ * Usage per API key and UTC day, from the recorded results: the recorder adds a job's usage in the transaction that
+ * records its end (succeeded or failed), so it never drifts from the jobs table. `key` is the API key id, or ""
+ * for the admin key and for jobs submitted with auth off (a primary key column cannot be null in an upsert).
+ */
+export const usageDaily = sqliteTable(
+  "usage_daily",
+  {
+    key: text("key").notNull(),
+    /** YYYY-MM-DD, UTC: the day the jobs ended. */
+    day: text("day").notNull(),
+    succeeded: integer("succeeded").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    /** Of those jobs, the ones on a document (every task but chat). */
+    documents: integer("documents").notNull().default(0),
+    promptTokens: integer("prompt_tokens").notNull().default(0),
+    completionTokens: integer("completion_tokens").notNull().default(0),
+    /** Of promptTokens, those reused from an earlier job on the same document. */
+    cachedTokens: integer("cached_tokens").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.day] }), index("usage_daily_day_idx").on(t.day)],
+);
+export type UsageDailyRow = typeof usageDaily.$inferSelect;

@@ -8,6 +8,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "batch.completed",
   "batch.failed",
   "batch.cancelled",
+  "batch.expired",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

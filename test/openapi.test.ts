@@ -97,6 +97,23 @@ describe("/openapi.json", () => {
     expect(doc.paths["/openai/v1/batches"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["limit", "after"]);
   });
 
+  it("documents the scheduler's routes: retry, usage, key quotas, and the queue estimate of job and batch views", async () => {
+    const doc = await document();
+    const expected: [string, string][] = [
+      ["post", "/v1/jobs/{id}/retry"],
+      ["post", "/v1/batches/{id}/retry"],
+      ["get", "/v1/usage"],
+      ["patch", "/v1/keys/{id}"],
+    ];
+    for (const [method, path] of expected) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    expect(doc.paths["/v1/batches/{id}/retry"].post.parameters.map((p: { name: string }) => p.name)).toContain("code");
+    expect(doc.paths["/v1/usage"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["keyId", "from", "to"]);
+    for (const view of ["JobView", "BatchView"]) expect(doc.components.schemas[view].properties.queue, view).toBeDefined();
+    expect(doc.components.schemas.CreateKeyRequest.properties.quotas).toBeDefined();
+    expect(doc.components.schemas.CreateBatchRequest.properties).toHaveProperty("completionWindow");
+    expect(Object.keys(doc.webhooks)).toContain("batch.expired");
+  });
+
   it("POST /v1/jobs takes the CreateJobRequest schema the route validates with", async () => {
     const doc = await document();
     const body = doc.paths["/v1/jobs"].post.requestBody.content["application/json"].schema;

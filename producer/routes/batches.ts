@@ -13,6 +13,8 @@ import { ApiError } from "../errors.ts";
 import type { ExtractionPool } from "../extraction/pool.ts";
 import { batchFingerprint, checkSameRequest } from "../idempotency.ts";
 import { newId } from "../ids.ts";
+import type { QueueEstimator } from "../queue-estimate.ts";
+import type { Retrier } from "../retry.ts";
 import { pathParam, type Route } from "../route.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
 import type { DocumentRecords } from "../stores/documents.ts";
@@ -30,6 +32,8 @@ export interface BatchRoutesDeps {
   maxBatchItems: number;
   webhookPolicy: AddressPolicy;
   documentRecords: DocumentRecords;
+  retrier: Retrier;
+  queue: QueueEstimator;
 }
 
 const RESULTS_PAGE = 500;
@@ -50,6 +54,8 @@ function optionsFrom(fields: Record<string, string | undefined>): BatchOptions {
     task: fields.task,
     lane: fields.lane || undefined,
     webhookUrl: fields.webhookUrl || undefined,
+    deadline: fields.deadline || undefined,
+    completionWindow: fields.completionWindow || undefined,
     params,
   }) as z.infer<typeof BatchOptions>;
 }
@@ -78,6 +84,8 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
       task: field("task"),
       lane: field("lane"),
       webhookUrl: field("webhookUrl"),
+      deadline: field("deadline"),
+      completionWindow: field("completionWindow"),
       params: field("params"),
     });
     const files = Object.values(form)
@@ -119,7 +127,7 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
   );
 }
 
-/** /v1/batches: submit (JSON items, JSONL, multipart files), get, results (JSONL), cancel. */
+/** /v1/batches: submit (JSON items, JSONL, multipart files), get, results (JSONL), cancel, retry. */
 export const batchRoutes: Route<BatchRoutesDeps>[] = [
   {
     method: "post",
@@ -146,7 +154,12 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
       { name: "task", description: "JSONL uploads: the batch's task" },
       { name: "lane", description: "JSONL uploads: lane (default batch)" },
       { name: "params", description: "JSONL uploads: params as a JSON object" },
-      { name: "webhookUrl", description: "JSONL uploads: callback for batch.completed / failed / cancelled" },
+      { name: "webhookUrl", description: "JSONL uploads: callback for batch.completed / failed / cancelled / expired" },
+      {
+        name: "deadline",
+        description: "JSONL uploads: ISO time every job carries; one not started by then fails deadline_exceeded",
+      },
+      { name: "completionWindow", description: "JSONL uploads: e.g. 24h; still unfinished then, the batch expires" },
     ],
     responses: {
       "202": "BatchCreated",
@@ -164,9 +177,12 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
     path: "/v1/batches/{id}",
     access: "key",
     tag: "batches",
-    summary: "Get a batch: state, counts by job state, progress",
+    summary: "Get a batch: state, counts by job state, progress; while jobs are queued, its place in line and estimated times",
     responses: { "200": "BatchView", "404": "Error" },
-    handler: (c, { batches }) => c.json(toBatchView(ownBatch(batches, principalOf(c), pathParam(c, "id")))),
+    handler: (c, { batches, queue }) => {
+      const row = ownBatch(batches, principalOf(c), pathParam(c, "id"));
+      return c.json({ ...toBatchView(row), queue: queue.forBatch(row) });
+    },
   },
   {
     method: "get",
@@ -202,6 +218,25 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
     handler: async (c, { batches, canceller }) => {
       const { id } = ownBatch(batches, principalOf(c), pathParam(c, "id"));
       return c.json(toBatchView(await canceller.cancelBatch(id)), 202);
+    },
+  },
+  {
+    method: "post",
+    path: "/v1/batches/{id}/retry",
+    access: "key",
+    tag: "batches",
+    summary: "Run a batch's failed and expired jobs again (optionally those with one error code), each with its remedy",
+    description:
+      "Each job retries as POST /v1/jobs/{id}/retry does; an ended batch reopens (`in_progress`, and a new completion window if it had one) and ends again with its own webhook. Admission is whole: over a quota 429 `quota_exceeded`, a full queue 429 `backpressure`, nothing retried. No such job: 409 `conflict`; a batch being cancelled or expiring: 409 until it has ended.",
+    query: [
+      { name: "code", description: "retry only the jobs whose error has this code (e.g. output_truncated, batch_expired)" },
+    ],
+    responses: { "202": "BatchRetried", "404": "Error", "409": "Error", "429": "Error" },
+    handler: async (c, { batches, retrier, queue }) => {
+      const batch = ownBatch(batches, principalOf(c), pathParam(c, "id"));
+      const code = c.req.query("code") || undefined;
+      const { batch: row, retried } = await retrier.retryBatch(batch, code);
+      return c.json({ ...toBatchView(row), queue: queue.forBatch(row), retried }, 202);
     },
   },
 ];

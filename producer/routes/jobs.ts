@@ -4,7 +4,9 @@ import type { Canceller } from "../cancel.ts";
 import { documentInput } from "../documents.ts";
 import { checkSameRequest, RequestFingerprint } from "../idempotency.ts";
 import { buildJobMessage } from "../job-message.ts";
+import type { QueueEstimator } from "../queue-estimate.ts";
 import type { Recorder } from "../recorder.ts";
+import type { Retrier } from "../retry.ts";
 import { pathParam, type Route } from "../route.ts";
 import type { DocumentRecords } from "../stores/documents.ts";
 import { toView } from "../stores/jobs.ts";
@@ -19,9 +21,11 @@ export interface JobRoutesDeps extends SubmitDeps {
   recorder: Recorder;
   webhookPolicy: AddressPolicy;
   documentRecords: DocumentRecords;
+  retrier: Retrier;
+  queue: QueueEstimator;
 }
 
-/** /v1/jobs: submit, list, get, cancel, follow (SSE). */
+/** /v1/jobs: submit, list, get, cancel, retry, follow (SSE). */
 export const jobRoutes: Route<JobRoutesDeps>[] = [
   {
     method: "post",
@@ -30,7 +34,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     tag: "jobs",
     summary: "Submit a job",
     description:
-      "Validates, stores (queued) and publishes the job. The document is `input.text`, or `input.documentId` naming an uploaded document (POST /v1/documents; unknown or another key's: 404 `document_not_found`). `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it.",
+      "Validates, stores (queued) and publishes the job. The document is `input.text`, or `input.documentId` naming an uploaded document (POST /v1/documents; unknown or another key's: 404 `document_not_found`). `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it. A job not started by its `deadline` fails `deadline_exceeded`. Over a quota of the key: 429 `quota_exceeded` with Retry-After.",
     body: "CreateJobRequest",
     headers: [
       {
@@ -108,9 +112,26 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     path: "/v1/jobs/{id}",
     access: "key",
     tag: "jobs",
-    summary: "Get a job: state, result or error, timings",
+    summary: "Get a job: state, result or error, timings; while queued, its place in line and estimated times",
     responses: { "200": "JobView", "404": "Error" },
-    handler: (c, { store }) => c.json(toView(ownJob(store, principalOf(c), pathParam(c, "id")))),
+    handler: (c, { store, queue }) => {
+      const row = ownJob(store, principalOf(c), pathParam(c, "id"));
+      return c.json({ ...toView(row), queue: queue.forJob(row) });
+    },
+  },
+  {
+    method: "post",
+    path: "/v1/jobs/{id}/retry",
+    access: "key",
+    tag: "jobs",
+    summary: "Run a failed or expired job again, as its next attempt, with the remedy for its error",
+    description:
+      "Failed jobs, and jobs cancelled with `batch_expired`, go back in line as the same job (same id, attempts counting on, every run kept in its events), with the same inputs and the remedy for their error: `document_too_long` chunks the document (`overflow: chunk`), `output_truncated` doubles `maxTokens` (up to the context size), a deadline that passed is dropped. Any other state is 409 `conflict`; over a quota 429 `quota_exceeded`.",
+    responses: { "202": "JobView", "404": "Error", "409": "Error", "429": "Error" },
+    handler: async (c, { store, retrier, queue }) => {
+      const row = await retrier.retryJob(ownJob(store, principalOf(c), pathParam(c, "id")));
+      return c.json({ ...toView(row), queue: queue.forJob(row) }, 202);
+    },
   },
   {
     method: "post",

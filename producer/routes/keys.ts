@@ -1,5 +1,5 @@
 import type { Logger } from "../../runtime/log.ts";
-import { CreateKeyRequest, type KeyList } from "../../schema/api.ts";
+import { CreateKeyRequest, type KeyList, UpdateKeyRequest } from "../../schema/api.ts";
 import { pathParam, type Route } from "../route.ts";
 import type { KeyStore } from "../stores/api-keys.ts";
 import { parseJson } from "../validate.ts";
@@ -9,7 +9,7 @@ export interface KeyRoutesDeps {
   log: Logger;
 }
 
-/** /v1/keys, admin only: create (the secret is shown once), list, revoke. */
+/** /v1/keys, admin only: create (the secret is shown once), list, update (name, quotas), revoke. */
 export const keyRoutes: Route<KeyRoutesDeps>[] = [
   {
     method: "post",
@@ -17,11 +17,13 @@ export const keyRoutes: Route<KeyRoutesDeps>[] = [
     access: "admin",
     tag: "keys",
     summary: "Create an API key (admin key only); the secret is in this answer and nowhere else",
+    description:
+      "Optional `quotas`: `tokensPerDay` (prompt + completion tokens per UTC day, counting what its queued and running jobs are estimated to use) and `queuedJobs` (jobs queued at once). A submission over a quota is refused whole with 429 `quota_exceeded` and `Retry-After`.",
     body: "CreateKeyRequest",
     responses: { "201": "CreatedKey", "400": "Error", "401": "Error", "403": "Error" },
     handler: async (c, { keys, log }) => {
-      const { name } = await parseJson(c, CreateKeyRequest);
-      const created = keys.create(name);
+      const { name, quotas } = await parseJson(c, CreateKeyRequest);
+      const created = keys.create(name, quotas);
       log.info({ keyId: created.id }, "api key created");
       return c.json(created, 201);
     },
@@ -34,6 +36,20 @@ export const keyRoutes: Route<KeyRoutesDeps>[] = [
     summary: "List API keys without their secrets (admin key only)",
     responses: { "200": "KeyList", "401": "Error", "403": "Error" },
     handler: (c, { keys }) => c.json({ data: keys.list() } satisfies KeyList),
+  },
+  {
+    method: "patch",
+    path: "/v1/keys/{id}",
+    access: "admin",
+    tag: "keys",
+    summary: "Rename an API key or change its quotas (admin key only); a quota set to null is lifted",
+    body: "UpdateKeyRequest",
+    responses: { "200": "KeyView", "400": "Error", "401": "Error", "403": "Error", "404": "Error" },
+    handler: async (c, { keys, log }) => {
+      const view = keys.update(pathParam(c, "id"), await parseJson(c, UpdateKeyRequest));
+      log.info({ keyId: view.id, quotas: view.quotas }, "api key updated");
+      return c.json(view);
+    },
   },
   {
     method: "delete",

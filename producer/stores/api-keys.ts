@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { eq } from "drizzle-orm";
-import type { CreatedKey, KeyView } from "../../schema/api.ts";
+import type { CreatedKey, KeyQuotas, KeyView, UpdateKeyRequest } from "../../schema/api.ts";
 import { type ApiKeyRow, apiKeys } from "../../schema/tables.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Db } from "../db.ts";
@@ -19,6 +19,13 @@ const toKeyView = (row: ApiKeyRow): KeyView => ({
   name: row.name,
   createdAt: row.createdAt,
   revokedAt: row.revokedAt,
+  quotas: { tokensPerDay: row.quotaTokensPerDay, queuedJobs: row.quotaQueuedJobs },
+});
+
+/** Quota columns from a request's quotas: a field left out is left as it is. */
+const quotaColumns = (q: Partial<KeyQuotas> = {}) => ({
+  ...(q.tokensPerDay !== undefined ? { quotaTokensPerDay: q.tokensPerDay } : {}),
+  ...(q.queuedJobs !== undefined ? { quotaQueuedJobs: q.queuedJobs } : {}),
 });
 
 /**
@@ -29,6 +36,8 @@ const toKeyView = (row: ApiKeyRow): KeyView => ({
 export class KeyStore {
   private readonly adminHash?: Buffer;
   private active: { id: string; hash: Buffer }[] = [];
+  /** Quotas of the keys that have one, by key id (read on every submission). */
+  private quotas = new Map<string, KeyQuotas>();
 
   constructor(
     private readonly db: Db,
@@ -53,11 +62,11 @@ export class KeyStore {
     return found ? { keyId: found, admin: false } : undefined;
   }
 
-  create(name: string, at = new Date().toISOString()): CreatedKey {
+  create(name: string, quotas?: Partial<KeyQuotas>, at = new Date().toISOString()): CreatedKey {
     const key = `dk_${randomBytes(32).toString("base64url")}`;
     const row = this.db
       .insert(apiKeys)
-      .values({ id: newId("key"), name, hash: sha256(key).toString("hex"), createdAt: at })
+      .values({ id: newId("key"), name, hash: sha256(key).toString("hex"), createdAt: at, ...quotaColumns(quotas) })
       .returning()
       .get();
     this.reload();
@@ -66,6 +75,34 @@ export class KeyStore {
 
   list(): KeyView[] {
     return this.db.select().from(apiKeys).orderBy(apiKeys.id).all().map(toKeyView);
+  }
+
+  /** Renames a key or changes its quotas. */
+  update(id: string, change: UpdateKeyRequest): KeyView {
+    const set = { ...(change.name !== undefined ? { name: change.name } : {}), ...quotaColumns(change.quotas) };
+    const row =
+      Object.keys(set).length > 0
+        ? this.db.update(apiKeys).set(set).where(eq(apiKeys.id, id)).returning().get()
+        : this.db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
+    if (!row) throw new ApiError("not_found", `no key with id ${id}`);
+    this.reload();
+    return toKeyView(row);
+  }
+
+  /** The key's quotas, when it has any. */
+  quota(id: string): KeyQuotas | undefined {
+    return this.quotas.get(id);
+  }
+
+  /** Key names by id, revoked keys included (usage and metrics name keys). */
+  names(): Map<string, string> {
+    return new Map(
+      this.db
+        .select({ id: apiKeys.id, name: apiKeys.name })
+        .from(apiKeys)
+        .all()
+        .map((r) => [r.id, r.name]),
+    );
   }
 
   /** Revokes a key (idempotent); its jobs and batches stay, visible to the admin. */
@@ -79,11 +116,16 @@ export class KeyStore {
   }
 
   private reload(): void {
-    this.active = this.db
+    const rows = this.db
       .select()
       .from(apiKeys)
       .all()
-      .filter((r) => !r.revokedAt)
-      .map((r) => ({ id: r.id, hash: Buffer.from(r.hash, "hex") }));
+      .filter((r) => !r.revokedAt);
+    this.active = rows.map((r) => ({ id: r.id, hash: Buffer.from(r.hash, "hex") }));
+    this.quotas = new Map(
+      rows
+        .filter((r) => r.quotaTokensPerDay !== null || r.quotaQueuedJobs !== null)
+        .map((r) => [r.id, { tokensPerDay: r.quotaTokensPerDay, queuedJobs: r.quotaQueuedJobs }]),
+    );
   }
 }

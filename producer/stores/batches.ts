@@ -1,8 +1,9 @@
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { BatchResultLine, BatchState, BatchView } from "../../schema/batch.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type BatchRow, batches, type JobRow } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import type { TokenEstimate } from "../estimate.ts";
 import type { Idempotency } from "../idempotency.ts";
 import { type BatchJobRow, JobStore } from "./jobs.ts";
 
@@ -18,12 +19,17 @@ export interface NewBatch {
   /** API key id (null: admin or auth off); its jobs get the same owner. */
   owner?: string | null;
   createdAt: string;
+  /** UTC ISO time its jobs carry as their deadline. */
+  deadline?: string;
+  /** End of its completion window (OpenAI batches). */
+  expiresAt?: string;
 }
 
 /**
  * The batches table. Counters move with their jobs' transitions (transition(), run inside the recorder's
  * transaction), and the state follows from the counters: in_progress until no job is queued or running,
- * then completed (or cancelled when a cancel was requested). The counters are the one source of a batch's
+ * then completed (or cancelled when a cancel was requested, expired when its completion window ended first).
+ * The counters are the one source of a batch's
  * progress: the batch API, the OpenAI batch object and the dashboard all read them (batchProgress).
  * A batch's jobs rows are the JobStore's; this store reaches them through it.
  */
@@ -41,8 +47,10 @@ export class BatchStore {
       .update(batches)
       .set({
         state: sql`CASE WHEN ${idle}
-                        THEN CASE WHEN ${batches.cancelRequestedAt} IS NULL THEN 'completed' ELSE 'cancelled' END
-                        WHEN ${batches.cancelRequestedAt} IS NOT NULL THEN 'cancelling'
+                        THEN CASE WHEN ${batches.expiredAt} IS NOT NULL THEN 'expired'
+                                  WHEN ${batches.cancelRequestedAt} IS NOT NULL THEN 'cancelled'
+                                  ELSE 'completed' END
+                        WHEN ${batches.cancelRequestedAt} IS NOT NULL AND ${batches.expiredAt} IS NULL THEN 'cancelling'
                         ELSE ${batches.state} END`,
         finishedAt: sql`CASE WHEN ${idle} THEN coalesce(${batches.finishedAt}, ${at}) ELSE ${batches.finishedAt} END`,
         updatedAt: sql`${at}`,
@@ -78,6 +86,8 @@ export class BatchStore {
         idempotencyFingerprint: b.idempotency?.fingerprint ?? null,
         webhookUrl: b.webhookUrl ?? null,
         owner: b.owner ?? null,
+        deadline: b.deadline ?? null,
+        expiresAt: b.expiresAt ?? null,
         total: b.total,
         queued: b.total,
         createdAt: b.createdAt,
@@ -89,8 +99,14 @@ export class BatchStore {
   }
 
   /** One transaction for a chunk of the batch's jobs (one prepared statement, no per-row query building). */
-  insertJobs(batchId: string, firstIndex: number, msgs: readonly JobMessage[], owner: string | null = null): void {
-    this.jobs.insertBatchJobs(batchId, firstIndex, msgs, owner);
+  insertJobs(
+    batchId: string,
+    firstIndex: number,
+    msgs: readonly JobMessage[],
+    owner: string | null = null,
+    estimates?: readonly TokenEstimate[],
+  ): void {
+    this.jobs.insertBatchJobs(batchId, firstIndex, msgs, owner, estimates);
   }
 
   markInProgress(id: string, at = new Date().toISOString()): void {
@@ -190,6 +206,54 @@ export class BatchStore {
     this.settle.run({ id, at });
   }
 
+  /** Batches in progress whose completion window ended before `now` (ISO) and that are not expiring yet. */
+  dueToExpire(now: string, limit: number): BatchRow[] {
+    return this.db
+      .select()
+      .from(batches)
+      .where(
+        and(
+          inArray(batches.state, ["in_progress", "cancelling"]),
+          isNotNull(batches.expiresAt),
+          lt(batches.expiresAt, now),
+          isNull(batches.expiredAt),
+        ),
+      )
+      .orderBy(asc(batches.expiresAt))
+      .limit(limit)
+      .all();
+  }
+
+  /** Records that the batch's window ended with work left: it ends `expired` once its last open job has ended. */
+  markExpired(id: string, at = new Date().toISOString()): void {
+    this.db
+      .update(batches)
+      .set({ expiredAt: sql`coalesce(${batches.expiredAt}, ${at})`, updatedAt: at })
+      .where(eq(batches.id, id))
+      .run();
+    this.settle.run({ id, at });
+  }
+
+  /**
+   * Opens an ended batch again for a retry of its jobs (the jobs' `retried` events then move its counters): a
+   * new run, with its own end and webhook; a completion window starts again (`expiresAt`).
+   */
+  reopen(id: string, at: string, expiresAt?: string): void {
+    this.db
+      .update(batches)
+      .set({
+        state: "in_progress",
+        finishedAt: null,
+        cancelRequestedAt: null,
+        expiredAt: null,
+        retries: sql`${batches.retries} + 1`,
+        ...(expiresAt ? { expiresAt } : {}),
+        updatedAt: at,
+      })
+      .where(and(eq(batches.id, id), inArray(batches.state, ["completed", "expired", "cancelled"])))
+      .run();
+  }
+
   /** The batch's jobs in submission order, after `afterIndex`: pages for the results download. */
   results(batchId: string, afterIndex: number, limit: number): BatchResultLine[] {
     return this.jobs.batchPage(batchId, afterIndex, limit).map((r) => ({
@@ -281,5 +345,8 @@ export function toBatchView(row: BatchRow): BatchView {
     inProgressAt: row.inProgressAt,
     cancelRequestedAt: row.cancelRequestedAt,
     finishedAt: row.finishedAt,
+    deadline: row.deadline,
+    expiresAt: row.expiresAt,
+    expiredAt: row.expiredAt,
   };
 }

@@ -9,8 +9,8 @@ export type JobEventRow = typeof jobEvents.$inferSelect;
 export class JobEventStore {
   constructor(private readonly db: Db) {}
 
-  /** Records an event once; false when this (job, kind, attempt) was recorded before. */
-  add(event: EventMessage, streamSeq?: number): boolean {
+  /** Records an event once (`code`: its error code, or the one a retry answers); false when this (job, kind, attempt) was recorded before. */
+  add(event: EventMessage, streamSeq?: number, code?: string): boolean {
     const inserted = this.db
       .insert(jobEvents)
       .values({
@@ -20,6 +20,7 @@ export class JobEventStore {
         workerId: event.workerId,
         at: event.at,
         streamSeq: streamSeq ?? null,
+        code: code ?? null,
       })
       .onConflictDoNothing()
       .run();
@@ -27,9 +28,15 @@ export class JobEventStore {
   }
 
   /** A job's applied events in order. */
-  forJob(jobId: string): Pick<JobEventRow, "kind" | "attempt" | "workerId" | "at">[] {
+  forJob(jobId: string): Pick<JobEventRow, "kind" | "attempt" | "workerId" | "at" | "code">[] {
     return this.db
-      .select({ kind: jobEvents.kind, attempt: jobEvents.attempt, workerId: jobEvents.workerId, at: jobEvents.at })
+      .select({
+        kind: jobEvents.kind,
+        attempt: jobEvents.attempt,
+        workerId: jobEvents.workerId,
+        at: jobEvents.at,
+        code: jobEvents.code,
+      })
       .from(jobEvents)
       .where(eq(jobEvents.jobId, jobId))
       .orderBy(asc(jobEvents.at), asc(jobEvents.attempt))

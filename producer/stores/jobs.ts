@@ -4,6 +4,7 @@ import type { EventMessage } from "../../schema/event.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type JobRow, jobs } from "../../schema/tables.ts";
 import type { Db } from "../db.ts";
+import type { TokenEstimate } from "../estimate.ts";
 import type { Idempotency } from "../idempotency.ts";
 import { buildJobMessage } from "../job-message.ts";
 import { page } from "./page.ts";
@@ -15,7 +16,10 @@ export type BatchJobRow = Pick<
 > & { batchIndex: number; ocrPages: number[] | null };
 
 /** What the recorder writes when it applies an event to a job. */
-export type JobChangeSet = Pick<Partial<JobRow>, "state" | "startedAt" | "result" | "error" | "finishedAt"> & {
+export type JobChangeSet = Pick<
+  Partial<JobRow>,
+  "state" | "startedAt" | "result" | "error" | "finishedAt" | "firstAttempt" | "queuedAt" | "publishedAt"
+> & {
   attempt: number;
   workerId: string;
   at: string;
@@ -45,17 +49,25 @@ export class JobStore {
         customId: p("customId"),
         owner: p("owner"),
         submittedAt: p("submittedAt"),
+        deadline: p("deadline"),
+        queuedAt: p("submittedAt"),
+        estimatedPromptTokens: p("promptTokens"),
+        maxTokens: p("maxTokens"),
         updatedAt: p("submittedAt"),
       })
       .prepare();
   }
 
-  /** Inserts the row for a job about to be published; returns the existing row for a known idempotency key. */
+  /**
+   * Inserts the row for a job about to be published; returns the existing row for a known idempotency key.
+   * `estimate` (TokenEstimator) is taken before a large document is claim-checked out of the message.
+   */
   insert(
     msg: JobMessage,
     idempotency?: Idempotency,
     webhookUrl?: string,
     owner: string | null = null,
+    estimate?: TokenEstimate,
   ): { row: JobRow; created: boolean } {
     return this.db.transaction((tx) => {
       if (idempotency) {
@@ -77,6 +89,9 @@ export class JobStore {
           idempotencyFingerprint: idempotency?.fingerprint ?? null,
           submittedAt: msg.submittedAt,
           deadline: msg.deadline ?? null,
+          queuedAt: msg.submittedAt,
+          estimatedPromptTokens: estimate?.promptTokens ?? null,
+          maxTokens: estimate?.maxTokens ?? msg.params.maxTokens ?? null,
           webhookUrl: webhookUrl ?? null,
           owner,
           updatedAt: msg.submittedAt,
@@ -139,9 +154,16 @@ export class JobStore {
   }
 
   /** One transaction for a chunk of a batch's jobs, `firstIndex` the chunk's position in the batch. */
-  insertBatchJobs(batchId: string, firstIndex: number, msgs: readonly JobMessage[], owner: string | null): void {
+  insertBatchJobs(
+    batchId: string,
+    firstIndex: number,
+    msgs: readonly JobMessage[],
+    owner: string | null,
+    estimates?: readonly TokenEstimate[],
+  ): void {
     this.db.transaction(() => {
       msgs.forEach((m, i) => {
+        const estimate = estimates?.[i];
         this.insertBatchJob.run({
           id: m.id,
           lane: m.lane,
@@ -153,6 +175,9 @@ export class JobStore {
           customId: m.customId ?? null,
           owner,
           submittedAt: m.submittedAt,
+          deadline: m.deadline ?? null,
+          promptTokens: estimate?.promptTokens ?? null,
+          maxTokens: estimate?.maxTokens ?? m.params.maxTokens ?? null,
         });
       });
     });
@@ -200,6 +225,7 @@ export class JobStore {
         batchId: event.batchId ?? null,
         customId: event.customId ?? null,
         submittedAt: event.submittedAt ?? event.at,
+        queuedAt: event.submittedAt ?? event.at,
         publishedAt: event.at,
         updatedAt: event.at,
       })
@@ -215,6 +241,125 @@ export class JobStore {
       .where(eq(jobs.id, id))
       .returning()
       .get();
+  }
+
+  /** Queued jobs of `lane` ahead of `place` in its line (queued earlier, or at once with a smaller id), and their work. */
+  ahead(lane: JobRow["lane"], place: QueuePlace): QueuedWork {
+    return this.db
+      .select(WORK)
+      .from(jobs)
+      .where(
+        and(
+          eq(jobs.state, "queued"),
+          eq(jobs.lane, lane),
+          or(lt(jobs.queuedAt, place.queuedAt), and(eq(jobs.queuedAt, place.queuedAt), lt(jobs.id, place.id))),
+        ),
+      )
+      .get() as QueuedWork;
+  }
+
+  /** Queued and running jobs per lane, and their estimated work. */
+  openWork(): (QueuedWork & { state: JobState; lane: JobRow["lane"] })[] {
+    return this.db
+      .select({ state: jobs.state, lane: jobs.lane, ...WORK })
+      .from(jobs)
+      .where(inArray(jobs.state, ["queued", "running"]))
+      .groupBy(jobs.state, jobs.lane)
+      .all();
+  }
+
+  /** A batch's queued jobs: their work, and the first and the last of them in line. */
+  batchQueue(batchId: string): (QueuedWork & { first: QueuedJob; last: QueuedJob }) | undefined {
+    const queued = and(eq(jobs.batchId, batchId), eq(jobs.state, "queued"));
+    const place = {
+      queuedAt: sql<string>`coalesce(${jobs.queuedAt}, ${jobs.submittedAt})`,
+      id: jobs.id,
+      promptTokens: sql<number>`coalesce(${jobs.estimatedPromptTokens}, 0)`,
+      maxTokens: sql<number>`coalesce(${jobs.maxTokens}, 0)`,
+    };
+    const first = this.db.select(place).from(jobs).where(queued).orderBy(asc(jobs.queuedAt), asc(jobs.id)).limit(1).get();
+    const last = this.db.select(place).from(jobs).where(queued).orderBy(desc(jobs.queuedAt), desc(jobs.id)).limit(1).get();
+    if (!first || !last) return undefined;
+    return { ...(this.db.select(WORK).from(jobs).where(queued).get() as QueuedWork), first, last };
+  }
+
+  /** Queued jobs whose deadline is before `now` (ISO), soonest first: the producer fails them. */
+  overdue(now: string, limit: number): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.state, "queued"), isNotNull(jobs.deadline), lt(jobs.deadline, now)))
+      .orderBy(asc(jobs.deadline))
+      .limit(limit)
+      .all();
+  }
+
+  /** An API key's open work: its queued jobs, and the estimated tokens of its queued and running ones. */
+  ownerLoad(owner: string): { queued: number; tokens: number } {
+    const r = this.db
+      .select({
+        queued: sql<number>`coalesce(sum(${jobs.state} = 'queued'), 0)`,
+        tokens: sql<number>`coalesce(sum(coalesce(${jobs.estimatedPromptTokens}, 0) + coalesce(${jobs.maxTokens}, 0)), 0)`,
+      })
+      .from(jobs)
+      .where(and(eq(jobs.owner, owner), inArray(jobs.state, ["queued", "running"])))
+      .get();
+    return { queued: r?.queued ?? 0, tokens: r?.tokens ?? 0 };
+  }
+
+  /**
+   * A retry's new inputs (the remedy applied to params, a passed deadline dropped), written before its `retried`
+   * event puts the job back in line.
+   */
+  setRunInputs(id: string, run: Pick<JobRow, "params" | "deadline" | "maxTokens">): void {
+    this.db.update(jobs).set(run).where(eq(jobs.id, id)).run();
+  }
+
+  /**
+   * A batch's jobs a retry runs again (retryable: failed, or cancelled by its batch's expiry), whose error code is
+   * `code` when given: how many, and their estimated tokens.
+   */
+  retryableCount(batchId: string, code?: string): { jobs: number; tokens: number } {
+    const r = this.db
+      .select({
+        jobs: count(),
+        tokens: sql<number>`coalesce(sum(coalesce(${jobs.estimatedPromptTokens}, 0) + coalesce(${jobs.maxTokens}, 0)), 0)`,
+      })
+      .from(jobs)
+      .where(and(eq(jobs.batchId, batchId), retryableWhere(code)))
+      .get();
+    return { jobs: r?.jobs ?? 0, tokens: r?.tokens ?? 0 };
+  }
+
+  /** A page of those jobs in submission order, after `afterIndex`. */
+  retryablePage(batchId: string, afterIndex: number, limit: number, code?: string): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.batchId, batchId), gt(jobs.batchIndex, afterIndex), retryableWhere(code)))
+      .orderBy(asc(jobs.batchIndex))
+      .limit(limit)
+      .all();
+  }
+
+  /** Recent succeeded jobs' generated tokens per second of run time (one sequence's speed), if any ran. */
+  recentSequenceRate(limit = 50): number | undefined {
+    const r = this.db
+      .select({
+        tokens: sql<number | null>`sum(json_extract(${jobs.result}, '$.usage.completionTokens'))`,
+        ms: sql<number | null>`sum(json_extract(${jobs.result}, '$.timings.runMs'))`,
+      })
+      .from(
+        this.db
+          .select({ result: jobs.result })
+          .from(jobs)
+          .where(eq(jobs.state, "succeeded"))
+          .orderBy(desc(jobs.finishedAt))
+          .limit(limit)
+          .as("recent"),
+      )
+      .get();
+    return r?.tokens && r.ms ? (r.tokens * 1000) / r.ms : undefined;
   }
 
   /** Jobs per state and lane (only pairs that have jobs). */
@@ -319,10 +464,59 @@ export interface LostJobs {
   unknown: number;
 }
 
+/** The error code of a job that was cancelled because its batch expired: it may be retried like a failed one. */
+export const BATCH_EXPIRED = "batch_expired";
+
+/** Failed jobs, and those cancelled by their batch's expiry; with `code`, those whose error has that code. */
+function retryableWhere(code?: string) {
+  const errorCode = sql`json_extract(${jobs.error}, '$.code')`;
+  return and(
+    or(eq(jobs.state, "failed"), and(eq(jobs.state, "cancelled"), sql`${errorCode} = ${BATCH_EXPIRED}`)),
+    code !== undefined ? sql`${errorCode} = ${code}` : undefined,
+  );
+}
+
+/** Whether a retry may run the job again (the rule retryableWhere applies in SQL). */
+export const isRetryable = (row: Pick<JobRow, "state" | "error">): boolean =>
+  row.state === "failed" || (row.state === "cancelled" && row.error?.code === BATCH_EXPIRED);
+
+/** A job's place in its lane's line. */
+export interface QueuePlace {
+  queuedAt: string;
+  id: string;
+}
+
+/** A queued job's place and estimated tokens. */
+export type QueuedJob = QueuePlace & { promptTokens: number; maxTokens: number };
+
+/** Jobs and their estimated tokens (TokenEstimate summed). */
+export interface QueuedWork {
+  jobs: number;
+  promptTokens: number;
+  maxTokens: number;
+}
+
+const WORK = {
+  jobs: count(),
+  promptTokens: sql<number>`coalesce(sum(${jobs.estimatedPromptTokens}), 0)`,
+  maxTokens: sql<number>`coalesce(sum(${jobs.maxTokens}), 0)`,
+};
+
 /** The wire message for a row: what was published, and what is republished. */
 export function rowToMessage(row: JobRow): JobMessage {
-  const { id, lane, task, params, batchId, customId, submittedAt, deadline } = row;
-  return buildJobMessage({ id, lane, task, input: row.input ?? {}, params, batchId, customId, submittedAt, deadline });
+  const { id, lane, task, params, batchId, customId, submittedAt, deadline, firstAttempt } = row;
+  return buildJobMessage({
+    id,
+    lane,
+    task,
+    input: row.input ?? {},
+    params,
+    batchId,
+    customId,
+    submittedAt,
+    deadline,
+    firstAttempt,
+  });
 }
 
 export function toView(row: JobRow): JobView {
@@ -335,6 +529,7 @@ export function toView(row: JobRow): JobView {
     customId: row.customId,
     attempts: row.attempts,
     submittedAt: row.submittedAt,
+    deadline: row.deadline,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
     result: row.result ?? null,

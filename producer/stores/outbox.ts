@@ -20,11 +20,16 @@ export interface WebhookEvent {
   /** The job or batch view the receiver gets as `data`. */
   data: Record<string, unknown>;
   at?: string;
+  /**
+   * Which run of the job or batch the event ends (a retry starts another): each run's event is queued once.
+   * A job's runs are numbered by their first attempt, a batch's from 1.
+   */
+  run?: number;
 }
 
 /**
  * Queues one delivery of an event. Call it in the same transaction as the state change: the row then
- * exists exactly when the change does. An event is queued once (keyed by type and job or batch id);
+ * exists exactly when the change does. An event is queued once (keyed by type, job or batch id, and run);
  * returns false for a repeat. Wake the dispatcher afterwards (Dispatcher.wake) to deliver at once.
  */
 export function enqueueWebhook(db: DbOrTx, event: WebhookEvent): boolean {
@@ -36,7 +41,7 @@ export function enqueueWebhook(db: DbOrTx, event: WebhookEvent): boolean {
     .insert(webhookDeliveries)
     .values({
       id: newId("msg"),
-      eventKey: `${event.type}:${subject}`,
+      eventKey: `${event.type}:${subject}${event.run && event.run > 1 ? `:${event.run}` : ""}`,
       type: event.type,
       jobId: event.jobId ?? null,
       batchId: event.batchId ?? null,
@@ -56,19 +61,28 @@ export function enqueueWebhook(db: DbOrTx, event: WebhookEvent): boolean {
 /** Queues job.<state> for a job (its row after the change) that has just reached a terminal state and names a webhook URL. */
 export function enqueueJobWebhook(db: DbOrTx, row: JobRow, at: string): boolean {
   if (!row.webhookUrl || !(row.state === "succeeded" || row.state === "failed" || row.state === "cancelled")) return false;
-  return enqueueWebhook(db, { type: `job.${row.state}`, url: row.webhookUrl, jobId: row.id, data: toView(row), at });
+  return enqueueWebhook(db, {
+    type: `job.${row.state}`,
+    url: row.webhookUrl,
+    jobId: row.id,
+    data: toView(row),
+    at,
+    run: row.firstAttempt,
+  });
 }
 
 /** Queues batch.<state> for a batch (its row after the change) that has just ended and names a webhook URL. */
 export function enqueueBatchWebhook(db: DbOrTx, batch: BatchRow | undefined, at: string): boolean {
-  if (!batch?.webhookUrl || !(batch.state === "completed" || batch.state === "failed" || batch.state === "cancelled"))
+  const { state } = batch ?? {};
+  if (!batch?.webhookUrl || !(state === "completed" || state === "failed" || state === "cancelled" || state === "expired"))
     return false;
   return enqueueWebhook(db, {
-    type: `batch.${batch.state}`,
+    type: `batch.${state}`,
     url: batch.webhookUrl,
     batchId: batch.id,
     data: toBatchView(batch),
     at,
+    run: batch.retries + 1,
   });
 }
 

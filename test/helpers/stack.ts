@@ -1,9 +1,11 @@
+import { on } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DestinationStream } from "pino";
 import { type Producer, startProducer } from "../../producer/producer.ts";
 import { createLogger } from "../../runtime/log.ts";
+import type { BatchState } from "../../schema/batch.ts";
 import { type Config, loadConfig } from "../../schema/config.ts";
 import type { JobState } from "../../schema/job.ts";
 import { startWorker, type Worker } from "../../worker/worker.ts";
@@ -17,6 +19,8 @@ export interface TestStack {
   dir: string;
   /** Waits for a job to reach one of `states` (pushed by the recorder, with a deadline). */
   waitFor(jobId: string, states: readonly JobState[], timeoutMs?: number): Promise<JobState>;
+  /** Waits for a batch to reach one of `states` (read first, then after each job change the recorder applies). */
+  waitForBatch(batchId: string, states: readonly BatchState[], timeoutMs?: number): Promise<BatchState>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +62,27 @@ export async function startStack(
     dir,
     waitFor: (jobId, states, timeoutMs) =>
       producer.recorder.waitFor(jobId, states, () => producer.store.get(jobId)?.state, timeoutMs),
+    async waitForBatch(batchId, states, timeoutMs = 30_000) {
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), timeoutMs);
+      const changes = on(producer.recorder, "change", { signal: ac.signal });
+      const state = () => producer.batches.get(batchId)?.state;
+      try {
+        let now = state();
+        if (now && states.includes(now)) return now;
+        for await (const _ of changes) {
+          now = state();
+          if (now && states.includes(now)) return now;
+        }
+        throw new Error("recorder closed");
+      } catch (err) {
+        if (ac.signal.aborted) throw new Error(`batch ${batchId} is ${state()}, not ${states.join("|")}, after ${timeoutMs} ms`);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        await changes.return?.();
+      }
+    },
     async stop() {
       await worker?.close(0);
       await producer.close();

@@ -70,7 +70,13 @@ describe("API keys", () => {
 
     const list = await call("GET", "/v1/keys", ADMIN);
     expect(list.status).toBe(200);
-    expect(list.body.data).toContainEqual({ id: a.id, name: "ci pipeline", createdAt: expect.any(String), revokedAt: null });
+    expect(list.body.data).toContainEqual({
+      id: a.id,
+      name: "ci pipeline",
+      createdAt: expect.any(String),
+      revokedAt: null,
+      quotas: { tokensPerDay: null, queuedJobs: null },
+    });
     expect(list.text).not.toContain(a.key);
     // Only the hash is stored.
     const stored = stack.producer.database.sqlite.prepare("select * from api_keys where id = ?").get(a.id) as Record<

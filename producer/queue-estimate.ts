@@ -1,0 +1,111 @@
+import type { QueueEstimate } from "../schema/queue.ts";
+import { LANES } from "../schema/subjects.ts";
+import type { BatchRow, JobRow } from "../schema/tables.ts";
+import type { JobStore, QueuedWork, QueuePlace } from "./stores/jobs.ts";
+import type { FleetRate, Throughput } from "./throughput.ts";
+
+/**
+ * What a prompt token costs against a generated one: prompts are evaluated many tokens per decode step, so the
+ * workers' generated tokens/s overstates how long they take. Measured with `npm run bench:eta` (see
+ * docs/benchmarks.md); a deployment's ratio depends on its GPU and model, so the estimate is a guide, not a promise.
+ */
+export const PROMPT_TOKEN_COST = 0.1;
+
+/** A running job is, on average, half done. */
+const RUNNING_LEFT = 0.5;
+
+const work = (w: Pick<QueuedWork, "promptTokens" | "maxTokens">) => w.maxTokens + w.promptTokens * PROMPT_TOKEN_COST;
+const tokens = (w: Pick<QueuedWork, "promptTokens" | "maxTokens">) => w.promptTokens + w.maxTokens;
+
+/**
+ * Queue position and ETA of queued jobs and batches. Within a lane jobs are served first come, first served (by
+ * `queuedAt`: submission, or the retry that put them back); workers serve the interactive lane before default and
+ * default before batch, so the queued work of the lanes served first and the rest of the running jobs come before
+ * a job too. Times come from the estimated work (maxTokens plus PROMPT_TOKEN_COST per prompt token) over the
+ * throughput the workers report (Throughput), else over the speed of recent jobs. With S sequences running at
+ * once, a job starts when the work ahead of it, less what the S-1 other slots hold, is done, and runs at 1/S of the
+ * aggregate rate: the last of N equal jobs then starts at (N-S)·w/R and finishes at N·w/R, as it does.
+ */
+export class QueueEstimator {
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly throughput: Pick<Throughput, "current">,
+  ) {}
+
+  forJob(row: JobRow, now = Date.now()): QueueEstimate | null {
+    if (row.state !== "queued") return null;
+    const place = { queuedAt: row.queuedAt ?? row.submittedAt, id: row.id };
+    const own = { promptTokens: row.estimatedPromptTokens ?? 0, maxTokens: row.maxTokens ?? 0 };
+    const line = this.line(row.lane);
+    const e = this.estimate(line, place, own, now);
+    return {
+      position: e.ahead.jobs + 1,
+      ahead: e.ahead,
+      estimatedStartAt: e.start,
+      estimatedFinishAt: e.finish,
+      tokensPerSecond: line.rate,
+    };
+  }
+
+  /** A batch's: its first queued job's position and start, its last one's finish. */
+  forBatch(row: BatchRow, now = Date.now()): QueueEstimate | null {
+    if (row.queued === 0) return null;
+    const q = this.jobs.batchQueue(row.id);
+    if (!q) return null;
+    const line = this.line(row.lane);
+    const first = this.estimate(line, q.first, q.first, now);
+    const last = this.estimate(line, q.last, q.last, now);
+    return {
+      position: first.ahead.jobs + 1,
+      ahead: first.ahead,
+      estimatedStartAt: first.start,
+      estimatedFinishAt: last.finish,
+      tokensPerSecond: line.rate,
+    };
+  }
+
+  /** What comes before any queued job of `lane`: the lanes served first, the running jobs, and the fleet's rate. */
+  private line(lane: JobRow["lane"]) {
+    const first = LANES.slice(0, LANES.indexOf(lane));
+    const before = { jobs: 0, work: 0 };
+    for (const w of this.jobs.openWork()) {
+      if (w.state === "running") {
+        before.jobs += w.jobs;
+        before.work += work(w) * RUNNING_LEFT;
+      } else if (first.includes(w.lane)) {
+        before.jobs += w.jobs;
+        before.work += work(w);
+      }
+    }
+    const fleet = this.fleet();
+    return { lane, before, fleet, rate: fleet ? Math.round(fleet.tokensPerSecond * 10) / 10 : null };
+  }
+
+  /** The workers' rate, else recent jobs' speed times the sequences they run; undefined when no worker is alive. */
+  private fleet(): FleetRate | undefined {
+    const fleet = this.throughput.current();
+    if (!fleet || fleet.tokensPerSecond > 0) return fleet;
+    const perSequence = this.jobs.recentSequenceRate();
+    return perSequence ? { tokensPerSecond: perSequence * fleet.sequences, sequences: fleet.sequences } : undefined;
+  }
+
+  private estimate(
+    line: ReturnType<QueueEstimator["line"]>,
+    place: QueuePlace,
+    own: Pick<QueuedWork, "promptTokens" | "maxTokens">,
+    now: number,
+  ) {
+    const a = this.jobs.ahead(line.lane, place);
+    const ahead = { jobs: a.jobs, tokens: tokens(a) };
+    if (!line.fleet) return { ahead, start: null, finish: null };
+    const rate = line.fleet.tokensPerSecond;
+    const jobsAhead = line.before.jobs + a.jobs;
+    const workAhead = line.before.work + work(a);
+    const slots = Math.min(line.fleet.sequences, jobsAhead + 1);
+    const meanJob = jobsAhead > 0 ? workAhead / jobsAhead : 0;
+    const startIn = Math.max(0, workAhead - (slots - 1) * meanJob) / rate;
+    const runFor = (work(own) * slots) / rate;
+    const at = (seconds: number) => new Date(now + Math.round(seconds * 1000)).toISOString();
+    return { ahead, start: at(startIn), finish: at(startIn + runFor) };
+  }
+}

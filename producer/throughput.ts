@@ -1,0 +1,78 @@
+import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../runtime/log.ts";
+import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../schema/heartbeat.ts";
+import { CONTROL_BUCKET, WORKER_KEYS } from "../schema/subjects.ts";
+
+/** What the live workers do together. */
+export interface FleetRate {
+  /** Generated tokens per second, all workers together, as they last measured it with work to do. */
+  tokensPerSecond: number;
+  /** Sequences they decode together (the sum of their batch sizes): jobs that run at once. */
+  sequences: number;
+}
+
+/**
+ * The workers' throughput from their heartbeats (workers.<id> in docket-control), which the bucket pushes to a
+ * watch: nothing is polled. A heartbeat's tokens/s is a moving average that falls to 0 while the worker idles, so
+ * each worker's rate is the average of the heartbeats it sent while it had jobs running: an idle fleet still
+ * tells how fast it works.
+ */
+export class Throughput {
+  private readonly beats = new Map<string, WorkerHeartbeat>();
+  private readonly busyRate = new Map<string, number>();
+  private watch?: AsyncIterable<KvWatchEntry> & { stop(): void };
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const kv: KV = await new Kvm(this.nc).open(CONTROL_BUCKET);
+    const watch = await kv.watch({ key: WORKER_KEYS });
+    this.watch = watch;
+    this.loop = (async () => {
+      for await (const e of watch) {
+        if (e.operation !== "PUT") {
+          this.forget(e.key);
+          continue;
+        }
+        const hb = WorkerHeartbeat.safeParse(e.json());
+        if (hb.success) this.heard(e.key, hb.data);
+      }
+    })().catch((err: Error) => this.log.warn({ err: err.message }, "worker heartbeat watch ended"));
+  }
+
+  async stop(): Promise<void> {
+    this.watch?.stop();
+    await this.loop;
+  }
+
+  /** The live workers' rate (0 tokens/s while none has measured one with work yet); undefined when none is alive. */
+  current(now = Date.now()): FleetRate | undefined {
+    let tokensPerSecond = 0;
+    let sequences = 0;
+    let alive = 0;
+    for (const [key, hb] of this.beats) {
+      if (now - Date.parse(hb.at) >= HEARTBEAT_STALE_MS) continue;
+      alive++;
+      tokensPerSecond += this.busyRate.get(key) ?? 0;
+      sequences += Math.max(1, hb.batchSize);
+    }
+    return alive > 0 ? { tokensPerSecond, sequences } : undefined;
+  }
+
+  private heard(key: string, hb: WorkerHeartbeat): void {
+    this.beats.set(key, hb);
+    if (hb.running === 0 || hb.tokensPerSecond <= 0) return;
+    const before = this.busyRate.get(key);
+    this.busyRate.set(key, before === undefined ? hb.tokensPerSecond : (before + hb.tokensPerSecond) / 2);
+  }
+
+  private forget(key: string): void {
+    this.beats.delete(key);
+    this.busyRate.delete(key);
+  }
+}

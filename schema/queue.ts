@@ -1,0 +1,19 @@
+import { z } from "zod";
+
+/**
+ * Where queued work stands in its lane's line (FIFO within a lane; the lanes served before it count too), and
+ * when it should start and finish at the throughput the workers report. Estimates are null while no worker has
+ * measured a throughput.
+ */
+export const QueueEstimate = z.object({
+  /** 1: next in its lane. A batch's: its first queued job's. */
+  position: z.number().int().min(1),
+  /** Queued jobs ahead of it in its lane, and their estimated tokens (prompt ~ document bytes / 4, plus maxTokens). */
+  ahead: z.object({ jobs: z.number().int().min(0), tokens: z.number().int().min(0) }),
+  estimatedStartAt: z.string().nullable(),
+  /** A batch's: when its last queued job should finish. */
+  estimatedFinishAt: z.string().nullable(),
+  /** The workers' aggregate generated tokens per second the estimate used. */
+  tokensPerSecond: z.number().nullable(),
+});
+export type QueueEstimate = z.infer<typeof QueueEstimate>;
