@@ -101,6 +101,52 @@ describe("docket submit / watch / results / status / cancel", () => {
     expect(again.stderr).toMatch(/already|only a batch in progress/);
   });
 
+  it("retry runs a batch's failed jobs again (--code picks an error code) and a job id retries one job", async () => {
+    const schema = { type: "object", properties: { party: { type: "string", maxLength: 40 } }, required: ["party"] };
+    const file = join(dir, "to-retry.jsonl");
+    await writeFile(
+      file,
+      [
+        { text: "fine", customId: "ok", task: "summarize", params: { maxTokens: 2 } },
+        { text: "Acme and Bob.", customId: "cut", params: { schema, maxTokens: 2 } },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join("\n"),
+    );
+    const submit = await docket(["submit", file, "--task", "extract", "--params", JSON.stringify({ schema })]);
+    expect(submit.code, submit.stderr).toBe(0);
+    const id = submit.stdout.trim();
+    await stack.waitForBatch(id, ["completed"]);
+    expect(stack.producer.batches.get(id)).toMatchObject({ succeeded: 1, failed: 1 });
+
+    const none = await docket(["retry", id, "--code", "document_too_long"]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/no failed or expired jobs with error code document_too_long/);
+    const retried = await docket(["retry", id, "--code", "output_truncated"]);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stderr).toContain("retried 1 jobs");
+    expect(retried.stdout).toMatch(new RegExp(`^${id} in_progress 1/2 done`));
+    await stack.waitForBatch(id, ["completed"]);
+
+    const late = await fetch(`${stack.producer.url}/v1/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        task: "chat",
+        params: { maxTokens: 1, messages: [{ role: "user", content: "late" }] },
+        deadline: new Date(Date.now() - 1_000).toISOString(),
+      }),
+    });
+    const jobId = ((await late.json()) as { id: string }).id;
+    await stack.waitFor(jobId, ["failed"]);
+    const one = await docket(["retry", jobId]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toMatch(new RegExp(`^${jobId} (queued|running|succeeded) \\(attempt 2\\)`));
+    expect(await stack.waitFor(jobId, ["succeeded"])).toBe("succeeded");
+    expect((await docket(["retry", jobId])).code).toBe(3);
+    expect((await docket(["retry", "job_nope"])).code).toBe(5);
+  });
+
   it("exit codes: 5 for an unknown batch, 3 for an unreachable server, 2 for a usage error", async () => {
     const unknown = await docket(["status", "batch_nope"]);
     expect(unknown.code).toBe(5);

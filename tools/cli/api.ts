@@ -1,6 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { BatchView, RejectedItem } from "../../schema/batch.ts";
 import { loadConfig } from "../../schema/config.ts";
+import type { QueueEstimate } from "../../schema/queue.ts";
 import { CliError, EXIT } from "./output.ts";
 
 /** Where the CLI's batch commands send requests: --url / --api-key, else DOCKET_URL / DOCKET_API_KEY. */
@@ -89,10 +90,29 @@ export async function submitDocumentTasks(
   return (await res.json()) as BatchView;
 }
 
-/** `batch_… in_progress 3/10 done (succeeded 2, failed 1, cancelled 0, running 2, queued 5)` */
-export function describeBatch(b: BatchView): string {
+/**
+ * `batch_… in_progress 3/10 done (succeeded 2, failed 1, cancelled 0, running 2, queued 5)`, and while jobs are
+ * queued `; next in line #4, finishes ~14:05:09 (in 3m 20s)`.
+ */
+export function describeBatch(b: BatchView, now = Date.now()): string {
   const c = b.counts;
-  return `${b.id} ${b.state} ${b.progress.done}/${b.progress.total} done (succeeded ${c.succeeded}, failed ${c.failed}, cancelled ${c.cancelled}, running ${c.running}, queued ${c.queued})`;
+  const eta = b.queue ? `; next in line #${b.queue.position}${finishes(b.queue, now)}` : "";
+  return `${b.id} ${b.state} ${b.progress.done}/${b.progress.total} done (succeeded ${c.succeeded}, failed ${c.failed}, cancelled ${c.cancelled}, running ${c.running}, queued ${c.queued})${eta}`;
+}
+
+/** `, finishes ~14:05:09 (in 3m 20s)` from a queue estimate, or "" when it has no time yet. */
+export function finishes(q: QueueEstimate | null | undefined, now = Date.now()): string {
+  if (!q?.estimatedFinishAt) return "";
+  const at = new Date(q.estimatedFinishAt);
+  return `, finishes ~${at.toTimeString().slice(0, 8)} (in ${duration(at.getTime() - now)})`;
+}
+
+/** 42s, 3m 20s, 2h 05m. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
 /**

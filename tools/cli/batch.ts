@@ -4,11 +4,12 @@ import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ParseArgsConfig } from "node:util";
-import { type BatchResultLine, type BatchView, TERMINAL_BATCH_STATES } from "../../schema/batch.ts";
-import { call, commandArgs, describeBatch, getBatch } from "./api.ts";
+import type { JobView } from "../../schema/api.ts";
+import { type BatchResultLine, type BatchRetried, type BatchView, TERMINAL_BATCH_STATES } from "../../schema/batch.ts";
+import { call, commandArgs, describeBatch, finishes, getBatch } from "./api.ts";
 import { CliError, EXIT, progressBar } from "./output.ts";
 
-/** `docket status|watch|results|cancel <batchId>`: one batch, through the producer's HTTP API. */
+/** `docket status|watch|results|cancel|retry <batchId>`: one batch, through the producer's HTTP API. */
 
 function args(argv: string[], usage: string, options: ParseArgsConfig["options"] = {}) {
   const { values, positionals, t } = commandArgs(argv, usage, options);
@@ -39,8 +40,9 @@ Exits 0 when it completed, 4 when it failed, was cancelled or expired.`;
   if (!a) return;
   const seconds = Number(a.values.interval);
   if (!(seconds > 0)) throw new CliError(`--interval must be a positive number of seconds`, EXIT.usage);
-  const bar = progressBar("batch", process.stderr, (done, total) => `${done}/${total} documents`);
-  let b: BatchView;
+  let b: BatchView | undefined;
+  // While jobs are queued the producer estimates when the last one finishes (its queue estimate).
+  const bar = progressBar("batch", process.stderr, (done, total) => `${done}/${total} documents${finishes(b?.queue)}`);
   for (;;) {
     b = await getBatch(a.t, a.id);
     bar.update(b.progress.done, b.progress.total);
@@ -95,6 +97,28 @@ Downloads the results as JSONL (to stdout, or --out FILE), or with --dir one <cu
   }
   await write(rest);
   console.error(`${count} results written to ${dir}`);
+}
+
+export async function retry(argv: string[]): Promise<void> {
+  const usage = `usage: docket retry <batchId|jobId> [--code CODE] ${TARGET_USAGE}
+Runs failed and expired jobs again as their next attempt, each with the remedy for its error
+(document_too_long: chunked; output_truncated: maxTokens doubled; a passed deadline dropped).
+A batch id retries its failed and expired jobs (--code: only those with that error code); a job id, that job.`;
+  const a = args(argv, usage, { code: { type: "string" } });
+  if (!a) return;
+  const code = a.values.code as string | undefined;
+  if (a.id.startsWith("job_")) {
+    if (code) throw new CliError("--code applies to a batch; a job is retried whatever its error", EXIT.usage);
+    const res = await call(a.t, `/v1/jobs/${encodeURIComponent(a.id)}/retry`, { method: "POST" });
+    const job = (await res.json()) as JobView;
+    console.log(`${job.id} ${job.state} (attempt ${job.attempts})${finishes(job.queue)}`);
+    return;
+  }
+  const query = code ? `?code=${encodeURIComponent(code)}` : "";
+  const res = await call(a.t, `/v1/batches/${encodeURIComponent(a.id)}/retry${query}`, { method: "POST" });
+  const b = (await res.json()) as BatchRetried;
+  console.error(`retried ${b.retried} jobs`);
+  console.log(describeBatch(b));
 }
 
 export async function cancel(argv: string[]): Promise<void> {

@@ -23,6 +23,10 @@ const COMMANDS: Record<string, Command> = {
     load: () => import("./batch.ts").then((m) => ({ run: m.results })),
   },
   cancel: { summary: "cancel a batch", load: () => import("./batch.ts").then((m) => ({ run: m.cancel })) },
+  retry: {
+    summary: "run a batch's (or a job's) failed and expired jobs again (--code: one error code)",
+    load: () => import("./batch.ts").then((m) => ({ run: m.retry })),
+  },
 };
 
 const EXIT_CODES = `
