@@ -5,26 +5,38 @@ import type { JobStore, QueuedWork, QueuePlace } from "./stores/jobs.ts";
 import type { FleetRate, Throughput } from "./throughput.ts";
 
 /**
- * What a prompt token costs against a generated one: prompts are evaluated many tokens per decode step, so the
- * workers' generated tokens/s overstates how long they take. Measured with `npm run bench:eta` (see
- * docs/benchmarks.md); a deployment's ratio depends on its GPU and model, so the estimate is a guide, not a promise.
+ * What a prompt token costs against a generated one: prompts are evaluated many tokens per decode step. Only the
+ * difference between the queued work's prompt mix and the mix the workers' tokens/s was measured on uses it (see
+ * Pace), so it matters only when they differ (long documents queued after short ones). ~0.04 measured on the 2-core
+ * CPU dev VM with the bench model (bench:eta: 3035 generated + 64324 prompt tokens in 42 s at a 135 tok/s decode
+ * rate); on a GPU prefill is relatively faster, so this errs towards later estimates there.
  */
-export const PROMPT_TOKEN_COST = 0.1;
+export const PROMPT_TOKEN_COST = 0.04;
 
 /** A running job is, on average, half done. */
 const RUNNING_LEFT = 0.5;
 
-const work = (w: Pick<QueuedWork, "promptTokens" | "maxTokens">) => w.maxTokens + w.promptTokens * PROMPT_TOKEN_COST;
+/** How recent jobs calibrate the estimates (JobStore.recentCalibration); none yet: budgets used whole, mix unknown. */
+interface Pace {
+  /** Generated tokens per token of budget. */
+  fill: number;
+  /** Estimated prompt tokens per generated token behind the measured tokens/s. */
+  mix: number;
+}
+
 const tokens = (w: Pick<QueuedWork, "promptTokens" | "maxTokens">) => w.promptTokens + w.maxTokens;
 
 /**
  * Queue position and ETA of queued jobs and batches. Within a lane jobs are served first come, first served (by
  * `queuedAt`: submission, or the retry that put them back); workers serve the interactive lane before default and
  * default before batch, so the queued work of the lanes served first and the rest of the running jobs come before
- * a job too. Times come from the estimated work (maxTokens plus PROMPT_TOKEN_COST per prompt token) over the
- * throughput the workers report (Throughput), else over the speed of recent jobs. With S sequences running at
- * once, a job starts when the work ahead of it, less what the S-1 other slots hold, is done, and runs at 1/S of the
- * aggregate rate: the last of N equal jobs then starts at (N-S)·w/R and finishes at N·w/R, as it does.
+ * a job too. Times come from the work to do over the throughput the workers report (Throughput: generated tokens
+ * per second, prompt evaluation included), else over the speed of recent jobs. The work is the tokens the jobs
+ * will generate (their budgets times the share recent jobs used) plus PROMPT_TOKEN_COST per prompt token, and the
+ * rate is raised by the prompt work already behind the measured tokens/s: with the mix recent jobs had, the time is
+ * simply generated tokens over tokens/s. With S sequences running at once, a job starts when the work ahead of it,
+ * less what the S-1 other slots hold, is done, and runs at 1/S of the aggregate rate: the last of N equal jobs then
+ * starts at (N-S)·w/R and finishes at N·w/R, as it does.
  */
 export class QueueEstimator {
   constructor(
@@ -64,8 +76,13 @@ export class QueueEstimator {
     };
   }
 
-  /** What comes before any queued job of `lane`: the lanes served first, the running jobs, and the fleet's rate. */
+  /**
+   * What comes before any queued job of `lane` (the lanes served first, the running jobs), how work is counted,
+   * and the fleet's rate.
+   */
   private line(lane: JobRow["lane"]) {
+    const { fill, mix }: Pace = this.jobs.recentCalibration() ?? { fill: 1, mix: 0 };
+    const work = (w: Pick<QueuedWork, "promptTokens" | "maxTokens">) => w.maxTokens * fill + w.promptTokens * PROMPT_TOKEN_COST;
     const first = LANES.slice(0, LANES.indexOf(lane));
     const before = { jobs: 0, work: 0 };
     for (const w of this.jobs.openWork()) {
@@ -78,7 +95,15 @@ export class QueueEstimator {
       }
     }
     const fleet = this.fleet();
-    return { lane, before, fleet, rate: fleet ? Math.round(fleet.tokensPerSecond * 10) / 10 : null };
+    return {
+      lane,
+      before,
+      work,
+      fleet,
+      // The measured tokens/s already paid for `mix` prompt tokens per generated token.
+      workPerSecond: fleet ? fleet.tokensPerSecond * (1 + PROMPT_TOKEN_COST * mix) : 0,
+      rate: fleet ? Math.round(fleet.tokensPerSecond * 10) / 10 : null,
+    };
   }
 
   /** The workers' rate, else recent jobs' speed times the sequences they run; undefined when no worker is alive. */
@@ -98,7 +123,7 @@ export class QueueEstimator {
     const a = this.jobs.ahead(line.lane, place);
     const ahead = { jobs: a.jobs, tokens: tokens(a) };
     if (!line.fleet) return { ahead, start: null, finish: null };
-    const rate = line.fleet.tokensPerSecond;
+    const { work, workPerSecond: rate } = line;
     const jobsAhead = line.before.jobs + a.jobs;
     const workAhead = line.before.work + work(a);
     const slots = Math.min(line.fleet.sequences, jobsAhead + 1);

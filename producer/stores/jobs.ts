@@ -342,6 +342,34 @@ export class JobStore {
       .all();
   }
 
+  /**
+   * What recent succeeded jobs tell about the estimates: the share of their token budget they generated, and their
+   * estimated prompt tokens per generated token (the prompt mix the workers' tokens/s was measured on).
+   */
+  recentCalibration(limit = 200): { fill: number; mix: number } | undefined {
+    const recent = this.db
+      .select({
+        completion: sql<number>`coalesce(json_extract(${jobs.result}, '$.usage.completionTokens'), 0)`.as("completion"),
+        budget: sql<number>`coalesce(${jobs.maxTokens}, 0)`.as("budget"),
+        prompt: sql<number>`coalesce(${jobs.estimatedPromptTokens}, 0)`.as("prompt"),
+      })
+      .from(jobs)
+      .where(and(eq(jobs.state, "succeeded"), isNotNull(jobs.maxTokens)))
+      .orderBy(desc(jobs.finishedAt))
+      .limit(limit)
+      .as("recent");
+    const r = this.db
+      .select({
+        completion: sql<number>`coalesce(sum(${recent.completion}), 0)`,
+        budget: sql<number>`coalesce(sum(${recent.budget}), 0)`,
+        prompt: sql<number>`coalesce(sum(${recent.prompt}), 0)`,
+      })
+      .from(recent)
+      .get();
+    if (!r?.completion || !r.budget) return undefined;
+    return { fill: Math.min(1, r.completion / r.budget), mix: r.prompt / r.completion };
+  }
+
   /** Recent succeeded jobs' generated tokens per second of run time (one sequence's speed), if any ran. */
   recentSequenceRate(limit = 50): number | undefined {
     const r = this.db
