@@ -151,7 +151,8 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
-  const dashboard = new Dashboard({ jobs: store, batches }, nc, recorder, log);
+  const queue = new QueueEstimator(store, throughput);
+  const dashboard = new Dashboard({ jobs: store, batches, queue }, nc, recorder, log);
   const files = new FileStore(database.db);
   const openaiBatches = new OpenAIBatches({
     db: database.db,
@@ -198,7 +199,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     estimator,
     quotas,
     retrier,
-    queue: new QueueEstimator(store, throughput),
+    queue,
     usage,
     canceller,
     batches,

@@ -89,6 +89,7 @@ function table(el, head, rows, empty) {
 // Document-prefix reuse: share of lookups served without evaluating the document again.
 const hitRate = (p) => !p || p.lookups === 0 ? "–" : Math.round((100 * p.hits) / p.lookups) + "% of " + p.lookups;
 const ago = (iso) => { const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + "s ago" : Math.round(s / 60) + "m ago"; };
+const inTime = (iso) => { if (!iso) return ""; const s = Math.max(0, Math.round((Date.parse(iso) - Date.now()) / 1000)); return "~" + (s < 60 ? s + "s" : Math.round(s / 60) + "m"); };
 const SVGNS = "http://www.w3.org/2000/svg";
 function chart(svg, series) {
   const W = svg.clientWidth || 400, H = 120, L = 34, B = 14;
@@ -124,7 +125,7 @@ async function showJob(id) {
   if (!res.ok) { $("detail-body").replaceChildren(h("p", {}, body.error ? body.error.message : res.statusText)); return; }
   const j = body.job;
   const ev = h("table", {});
-  table(ev, [["event"], ["attempt", "num"], ["worker"], ["at"]], body.events.map((e) => h("tr", {}, h("td", {}, e.kind), h("td", { class: "num" }, e.attempt), h("td", {}, e.workerId), h("td", {}, e.at))), "no events yet");
+  table(ev, [["event"], ["attempt", "num"], ["worker"], ["code"], ["at"]], body.events.map((e) => h("tr", {}, h("td", {}, e.kind), h("td", { class: "num" }, e.attempt), h("td", {}, e.workerId), h("td", {}, e.code || ""), h("td", {}, e.at))), "no events yet");
   $("detail-body").replaceChildren(
     h("p", {}, pill(j.state), " ", j.task, " · lane ", j.lane, j.batchId ? " · batch " + j.batchId : "", " · attempts ", j.attempts),
     h("h2", {}, "Result"), h("pre", { "data-testid": "job-result" }, JSON.stringify(j.result || j.error, null, 2)),
@@ -149,9 +150,9 @@ function render(s) {
       h("td", { class: "num" }, w.batchSize + "/" + w.sequences), h("td", { class: "num" }, w.running), h("td", { class: "num" }, w.tokensPerSecond),
       h("td", { class: "num", "data-prefix-hits": w.prefix ? w.prefix.hits : "" }, hitRate(w.prefix)),
       h("td", {}, w.alive ? ago(w.at) : "gone " + ago(w.at)))), "no workers");
-  table($("batches"), [["batch"], ["progress"], ["done", "num"], ["updated"]],
+  table($("batches"), [["batch"], ["progress"], ["done", "num"], ["finishes"], ["updated"]],
     s.batches.map((b) => h("tr", { "data-batch": b.batchId, "data-done": b.done, "data-total": b.total }, h("td", {}, b.batchId), h("td", {}, progress(b.counts, b.total)),
-      h("td", { class: "num" }, b.done + "/" + b.total), h("td", {}, ago(b.updatedAt)))), "no batches yet");
+      h("td", { class: "num" }, b.done + "/" + b.total), h("td", {}, inTime(b.estimatedFinishAt)), h("td", {}, ago(b.updatedAt)))), "no batches yet");
   table($("jobs"), [["job"], ["state"], ["task"], ["lane"], ["batch"]],
     s.recentJobs.map((j) => h("tr", { "data-job": j.id }, h("td", {}, h("a", { class: "job", onclick: () => showJob(j.id) }, j.id)), h("td", {}, pill(j.state)),
       h("td", {}, j.task), h("td", {}, j.lane), h("td", {}, j.batchId || ""))), "no jobs yet");

@@ -5,6 +5,7 @@ import type { Logger } from "../../runtime/log.ts";
 import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../../schema/heartbeat.ts";
 import { CONTROL_BUCKET, WORKER_KEYS } from "../../schema/subjects.ts";
 import { type QueueDepth, queueDepth } from "../metrics.ts";
+import type { QueueEstimator } from "../queue-estimate.ts";
 import type { JobChange, Recorder } from "../recorder.ts";
 import { type BatchStore, batchProgress } from "../stores/batches.ts";
 import type { JobStore } from "../stores/jobs.ts";
@@ -19,6 +20,8 @@ export interface BatchProgress {
   done: number;
   submittedAt: string;
   updatedAt: string;
+  /** While jobs of it are queued: when the last should finish (the batch view's queue estimate). */
+  estimatedFinishAt: string | null;
 }
 
 export interface RecentJob {
@@ -90,7 +93,7 @@ export class Dashboard extends EventEmitter {
   };
 
   constructor(
-    private readonly stores: { jobs: JobStore; batches: BatchStore },
+    private readonly stores: { jobs: JobStore; batches: BatchStore; queue?: QueueEstimator },
     private readonly nc: NatsConnection,
     private readonly recorder: Recorder,
     private readonly log: Logger,
@@ -119,6 +122,7 @@ export class Dashboard extends EventEmitter {
         ...batchProgress(b),
         submittedAt: b.createdAt,
         updatedAt: b.updatedAt,
+        estimatedFinishAt: b.queued > 0 ? (this.stores.queue?.forBatch(b)?.estimatedFinishAt ?? null) : null,
       })),
       recentJobs: this.stores.jobs.recent(RECENT_JOBS),
       history: this.history,
