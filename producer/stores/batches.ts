@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { BatchResultLine, BatchState, BatchView } from "../../schema/batch.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
 import { type BatchRow, batches, type JobRow } from "../../schema/tables.ts";
@@ -206,7 +206,10 @@ export class BatchStore {
     this.settle.run({ id, at });
   }
 
-  /** Batches in progress whose completion window ended before `now` (ISO) and that are not expiring yet. */
+  /**
+   * Batches in progress whose completion window ended before `now` (ISO): not expiring yet, or expiring with jobs
+   * still queued (a producer that stopped half-way through cancelling them left them so).
+   */
   dueToExpire(now: string, limit: number): BatchRow[] {
     return this.db
       .select()
@@ -216,7 +219,7 @@ export class BatchStore {
           inArray(batches.state, ["in_progress", "cancelling"]),
           isNotNull(batches.expiresAt),
           lt(batches.expiresAt, now),
-          isNull(batches.expiredAt),
+          or(isNull(batches.expiredAt), gt(batches.queued, 0)),
         ),
       )
       .orderBy(asc(batches.expiresAt))
