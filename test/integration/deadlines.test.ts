@@ -207,10 +207,12 @@ describe("completion windows", () => {
 
     const retried = await call(busy, "POST", `/v1/jobs/${target.jobId}/retry`);
     expect(retried.status).toBe(202);
-    expect(retried.body).toMatchObject({ state: "queued", attempts: 2, error: null });
+    expect(retried.body).toMatchObject({ attempts: 2, error: null });
+    expect(["queued", "running", "succeeded"]).toContain(retried.body.state);
+    // Reopened (the one-token job may already have ended it again): no longer expired, one job fewer cancelled.
     const reopened = (await call(busy, "GET", `/v1/batches/${created.body.id}`)).body;
-    expect(reopened).toMatchObject({ state: "in_progress", expiredAt: null, finishedAt: null });
-    expect(reopened.counts.queued + reopened.counts.running + reopened.counts.succeeded).toBeGreaterThanOrEqual(1);
+    expect(reopened).toMatchObject({ expiredAt: null });
+    expect(["in_progress", "completed"]).toContain(reopened.state);
     expect(reopened.counts.cancelled).toBe(expired.length - 1);
 
     expect(await busy.waitFor(target.jobId, ["succeeded"], 20_000)).toBe("succeeded");

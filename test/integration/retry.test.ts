@@ -40,7 +40,9 @@ describe("POST /v1/jobs/:id/retry", () => {
 
     const retried = await call("POST", `/v1/jobs/${created.body.id}/retry`);
     expect(retried.status).toBe(202);
-    expect(retried.body).toMatchObject({ id: created.body.id, state: "queued", attempts: 2, deadline: null, error: null });
+    expect(retried.body).toMatchObject({ id: created.body.id, attempts: 2, deadline: null });
+    // Put back in line; the worker may have taken it by the time the answer is written.
+    expect(["queued", "running", "succeeded"]).toContain(retried.body.state);
     await stack.waitFor(created.body.id, ["succeeded", "failed"]);
     const job = (await call("GET", `/v1/jobs/${created.body.id}`)).body;
     expect(job).toMatchObject({ state: "succeeded", attempts: 2, error: null });
@@ -119,9 +121,10 @@ describe("POST /v1/batches/:id/retry", () => {
 
     const retried = await call("POST", `/v1/batches/${created.body.id}/retry?code=output_truncated`);
     expect(retried.status).toBe(202);
-    expect(retried.body).toMatchObject({ id: created.body.id, retried: 2, state: "in_progress", finishedAt: null });
-    expect(retried.body.counts.failed).toBe(0);
-    expect(retried.body.counts.queued + retried.body.counts.running + retried.body.counts.succeeded).toBe(3);
+    expect(retried.body).toMatchObject({ id: created.body.id, retried: 2 });
+    // Reopened: a new run of the batch (its two jobs are short: it may have ended again already).
+    expect(["in_progress", "completed"]).toContain(retried.body.state);
+    expect(stack.producer.batches.get(created.body.id)?.retries).toBe(1);
 
     await stack.waitForBatch(created.body.id, ["completed"]);
     const again = (await call("GET", `/v1/batches/${created.body.id}`)).body;
