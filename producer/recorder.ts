@@ -66,10 +66,11 @@ export class Recorder extends EventEmitter {
       const row = seen ?? this.jobs.insertSeen(event);
       // Another attempt's final event after the job ended (a redelivery whose first ack was lost) is kept in
       // job_events but changes nothing: a job finishes once per run, in SQLite and in every listener's count.
-      // Only a retry leaves a final state, and then nothing of the runs before it applies any more.
-      if (event.kind === "retried" ? !TERMINAL_STATES.includes(row.state) || event.attempt <= row.attempts : false)
-        return undefined;
-      if (event.kind !== "retried" && (TERMINAL_STATES.includes(row.state) || event.attempt < row.firstAttempt)) return undefined;
+      // Only a retry (from a later attempt) leaves a final state, and then nothing of the runs before it applies.
+      const ended = TERMINAL_STATES.includes(row.state);
+      const applies =
+        event.kind === "retried" ? ended && event.attempt > row.attempts : !ended && event.attempt >= row.firstAttempt;
+      if (!applies) return undefined;
 
       const common = { attempt: event.attempt, workerId: event.workerId, at: event.at };
       let changed: JobRow | undefined;
