@@ -46,7 +46,7 @@ export class QueueEstimator {
 
   forJob(row: JobRow, now = Date.now()): QueueEstimate | null {
     if (row.state !== "queued") return null;
-    const place = { queuedAt: row.queuedAt ?? row.submittedAt, id: row.id };
+    const place = { queuedAt: row.queuedAt ?? row.submittedAt, batchIndex: row.batchIndex ?? -1, id: row.id };
     const own = { promptTokens: row.estimatedPromptTokens ?? 0, maxTokens: row.maxTokens ?? 0 };
     const line = this.line(row.lane);
     const e = this.estimate(line, place, own, now);

@@ -243,8 +243,12 @@ export class JobStore {
       .get();
   }
 
-  /** Queued jobs of `lane` ahead of `place` in its line (queued earlier, or at once with a smaller id), and their work. */
+  /**
+   * Queued jobs of `lane` ahead of `place` in its line (queued earlier; at once, an earlier item of a batch or a
+   * smaller id), and their work.
+   */
   ahead(lane: JobRow["lane"], place: QueuePlace): QueuedWork {
+    const index = sql`coalesce(${jobs.batchIndex}, -1)`;
     return this.db
       .select(WORK)
       .from(jobs)
@@ -252,7 +256,13 @@ export class JobStore {
         and(
           eq(jobs.state, "queued"),
           eq(jobs.lane, lane),
-          or(lt(jobs.queuedAt, place.queuedAt), and(eq(jobs.queuedAt, place.queuedAt), lt(jobs.id, place.id))),
+          or(
+            lt(jobs.queuedAt, place.queuedAt),
+            and(
+              eq(jobs.queuedAt, place.queuedAt),
+              or(sql`${index} < ${place.batchIndex}`, and(sql`${index} = ${place.batchIndex}`, lt(jobs.id, place.id))),
+            ),
+          ),
         ),
       )
       .get() as QueuedWork;
@@ -273,12 +283,26 @@ export class JobStore {
     const queued = and(eq(jobs.batchId, batchId), eq(jobs.state, "queued"));
     const place = {
       queuedAt: sql<string>`coalesce(${jobs.queuedAt}, ${jobs.submittedAt})`,
+      batchIndex: sql<number>`coalesce(${jobs.batchIndex}, -1)`,
       id: jobs.id,
       promptTokens: sql<number>`coalesce(${jobs.estimatedPromptTokens}, 0)`,
       maxTokens: sql<number>`coalesce(${jobs.maxTokens}, 0)`,
     };
-    const first = this.db.select(place).from(jobs).where(queued).orderBy(asc(jobs.queuedAt), asc(jobs.id)).limit(1).get();
-    const last = this.db.select(place).from(jobs).where(queued).orderBy(desc(jobs.queuedAt), desc(jobs.id)).limit(1).get();
+    const order = (dir: typeof asc) => [dir(jobs.queuedAt), dir(jobs.batchIndex), dir(jobs.id)];
+    const first = this.db
+      .select(place)
+      .from(jobs)
+      .where(queued)
+      .orderBy(...order(asc))
+      .limit(1)
+      .get();
+    const last = this.db
+      .select(place)
+      .from(jobs)
+      .where(queued)
+      .orderBy(...order(desc))
+      .limit(1)
+      .get();
     if (!first || !last) return undefined;
     return { ...(this.db.select(WORK).from(jobs).where(queued).get() as QueuedWork), first, last };
   }
@@ -508,9 +532,10 @@ function retryableWhere(code?: string) {
 export const isRetryable = (row: Pick<JobRow, "state" | "error">): boolean =>
   row.state === "failed" || (row.state === "cancelled" && row.error?.code === BATCH_EXPIRED);
 
-/** A job's place in its lane's line. */
+/** A job's place in its lane's line: when it was queued, then its index in its batch (-1: none), then its id. */
 export interface QueuePlace {
   queuedAt: string;
+  batchIndex: number;
   id: string;
 }
 

@@ -91,6 +91,10 @@ describe("queue position and ETA", () => {
     expect(b.position).toBe(4);
     expect(b.ahead).toEqual({ jobs: 3, tokens: tokens(ids.b1!) + tokens(ids.b2!) + tokens(ids.b3!) });
     const jobsOfBatch = stack.producer.batches.jobPage(batch.body.id, ["queued"], -1, 10);
+    // A batch's jobs are in line in their submission order (they share their queue time).
+    const positions = [];
+    for (const j of jobsOfBatch) positions.push(((await call("GET", `/v1/jobs/${j.id}`)).body.queue as QueueEstimate).position);
+    expect(positions).toEqual([4, 5, 6]);
     const last = (await call("GET", `/v1/jobs/${jobsOfBatch.at(-1)!.id}`)).body.queue as QueueEstimate;
     expect(Math.abs(Date.parse(b.estimatedFinishAt!) - Date.parse(last.estimatedFinishAt!))).toBeLessThan(1_000);
     expect(Date.parse(b.estimatedStartAt!)).toBeLessThan(Date.parse(b.estimatedFinishAt!));
