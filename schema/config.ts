@@ -131,6 +131,10 @@ const producer = {
     z.enum(["auto", "skip"]).default("auto"),
     "`auto`: the producer provisions JetStream at start-up; `skip`: it does not (a restricted NATS user may not create streams: run `npm run provision` as the admin user)",
   ),
+  DOCKET_DASHBOARD_SAMPLE_SECONDS: doc(
+    int(5, 1),
+    "how often the producer samples the dashboard's history (throughput, tokens/s, queue, running jobs) into the hour it keeps in memory; the workers' heartbeats, whose tokens/s it reads, come every 5 s",
+  ),
   DOCKET_JETSTREAM_CHECK_SECONDS: doc(
     int(15, 1),
     "how often (besides on every NATS reconnect) the producer checks that JetStream still holds docket's streams, consumers and buckets, provisions what is missing (unless DOCKET_PROVISION=skip) and republishes the jobs a lost DOCKET_JOBS held",
