@@ -176,6 +176,30 @@ export type DashboardSignIn = z.infer<typeof DashboardSignIn>;
 export const DashboardSession = z.object({ auth: z.boolean(), signedIn: z.boolean() });
 export type DashboardSession = z.infer<typeof DashboardSession>;
 
+/** GET /dashboard/jobs: the dashboard's job lists (a batch's jobs, the recent jobs, failures of one code). */
+export const DashboardJobsQuery = z.object({
+  batchId: z.string().max(200).optional(),
+  /** One state or several, comma-separated. */
+  state: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const states = (v ?? "").split(",").filter(Boolean);
+      const bad = states.find((s) => !(JOB_STATES as readonly string[]).includes(s));
+      if (bad) {
+        ctx.addIssue({ code: "custom", message: `not a job state: ${bad} (${JOB_STATES.join(", ")})` });
+        return z.NEVER;
+      }
+      return states as (typeof JOB_STATES)[number][];
+    }),
+  /** Failed jobs with this error code. */
+  code: z.string().max(64).optional(),
+  /** With batchId: the previous page's `next`. */
+  after: z.coerce.number().int().min(-1).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export type DashboardJobsQuery = z.infer<typeof DashboardJobsQuery>;
+
 /** GET /v1/keys items: never the secret. */
 export const KeyView = z.object({
   id: z.string(),

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, or, type SQLWrapper, sql } from "drizzle-orm";
 import type { JobView, ListJobsQuery } from "../../schema/api.ts";
 import type { EventMessage } from "../../schema/event.ts";
 import type { JobMessage, JobState } from "../../schema/job.ts";
@@ -426,19 +426,79 @@ export class JobStore {
     return out;
   }
 
-  /** The most recently submitted jobs, newest first, without their input and output. */
-  recent(limit: number): Pick<JobRow, "id" | "state" | "lane" | "task" | "batchId" | "updatedAt">[] {
-    return this.db
+  /**
+   * Jobs as the dashboard lists them, without input or output. With `batchId`: that batch's in submission order,
+   * after `afterIndex`; otherwise the most recently submitted first. `states` and `errorCode` narrow the list.
+   */
+  summaries(filter: JobSummaryFilter, limit: number): JobSummary[] {
+    const { batchId, states, errorCode, afterIndex } = filter;
+    const q = this.db
       .select({
         id: jobs.id,
         state: jobs.state,
         lane: jobs.lane,
         task: jobs.task,
         batchId: jobs.batchId,
+        batchIndex: jobs.batchIndex,
+        customId: jobs.customId,
+        title: sql<string | null>`json_extract(${jobs.input}, '$.title')`,
+        errorCode: sql<string | null>`json_extract(${jobs.error}, '$.code')`,
+        attempts: jobs.attempts,
+        workerId: jobs.workerId,
+        submittedAt: jobs.submittedAt,
+        startedAt: jobs.startedAt,
+        finishedAt: jobs.finishedAt,
         updatedAt: jobs.updatedAt,
       })
       .from(jobs)
-      .orderBy(desc(jobs.submittedAt))
+      .where(
+        and(
+          batchId !== undefined ? eq(jobs.batchId, batchId) : undefined,
+          batchId !== undefined && afterIndex !== undefined ? gt(jobs.batchIndex, afterIndex) : undefined,
+          states?.length ? inArray(jobs.state, [...states]) : undefined,
+          errorCode !== undefined ? sql`json_extract(${jobs.error}, '$.code') = ${errorCode}` : undefined,
+        ),
+      );
+    return (
+      batchId !== undefined ? q.orderBy(asc(jobs.batchIndex), asc(jobs.id)) : q.orderBy(desc(jobs.submittedAt), desc(jobs.id))
+    )
+      .limit(limit)
+      .all();
+  }
+
+  /**
+   * Failed jobs by error code: how many in all, how many finished since `since`, and when the last one did. One
+   * pass over the failed rows (the state index), newest code first.
+   */
+  failuresByCode(since: string): FailureCount[] {
+    const code = sql<string>`coalesce(json_extract(${jobs.error}, '$.code'), 'unknown')`;
+    return this.db
+      .select({
+        code,
+        count: count(),
+        recent: sql<number>`coalesce(sum(${jobs.finishedAt} >= ${since}), 0)`,
+        lastAt: sql<string | null>`max(${jobs.finishedAt})`,
+        retryable: sql<number | null>`max(json_extract(${jobs.error}, '$.retryable'))`,
+      })
+      .from(jobs)
+      .where(eq(jobs.state, "failed"))
+      .groupBy(code)
+      .orderBy(desc(sql`max(${jobs.finishedAt})`))
+      .all()
+      .map((r) => ({ ...r, retryable: r.retryable === 1 }));
+  }
+
+  /**
+   * Queue wait (submitted to started) and run time (started to finished), in ms, of the last `limit` succeeded
+   * jobs (the state index, walked backwards: newest rows first), with their lane.
+   */
+  latencies(limit: number): { lane: JobRow["lane"]; queueMs: number; runMs: number }[] {
+    const ms = (from: SQLWrapper, to: SQLWrapper) => sql<number>`(julianday(${to}) - julianday(${from})) * 86400000.0`;
+    return this.db
+      .select({ lane: jobs.lane, queueMs: ms(jobs.submittedAt, jobs.startedAt), runMs: ms(jobs.startedAt, jobs.finishedAt) })
+      .from(jobs)
+      .where(and(eq(jobs.state, "succeeded"), isNotNull(jobs.startedAt), isNotNull(jobs.finishedAt)))
+      .orderBy(sql`rowid desc`)
       .limit(limit)
       .all();
   }
@@ -506,6 +566,49 @@ export class JobStore {
       .limit(limit)
       .all();
   }
+}
+
+/** Which jobs JobStore.summaries lists. */
+export interface JobSummaryFilter {
+  batchId?: string;
+  /** With batchId: jobs after this position in the batch (the previous page's last batchIndex). */
+  afterIndex?: number;
+  states?: readonly JobState[];
+  /** Failed jobs with this error code. */
+  errorCode?: string;
+}
+
+/** A job as the dashboard lists it: its ids, file name, state and times, no input or output. */
+export type JobSummary = Pick<
+  JobRow,
+  | "id"
+  | "state"
+  | "lane"
+  | "task"
+  | "batchId"
+  | "batchIndex"
+  | "customId"
+  | "attempts"
+  | "workerId"
+  | "submittedAt"
+  | "startedAt"
+  | "finishedAt"
+  | "updatedAt"
+> & {
+  /** The document's title: the file name for uploaded files. */
+  title: string | null;
+  errorCode: string | null;
+};
+
+/** Failed jobs with one error code. */
+export interface FailureCount {
+  code: string;
+  count: number;
+  /** Of them, those that finished since the time asked about. */
+  recent: number;
+  lastAt: string | null;
+  /** One of them at least was marked retryable by its worker. */
+  retryable: boolean;
 }
 
 /** Jobs whose message was in a DOCKET_JOBS that is gone, by the state SQLite holds; `unknown`: no input to republish. */
