@@ -152,7 +152,10 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
   const queue = new QueueEstimator(store, throughput);
-  const dashboard = new Dashboard({ jobs: store, batches, queue }, nc, recorder, log);
+  const dashboard = new Dashboard({ jobs: store, batches, queue }, nc, recorder, log, {
+    sampleMs: config.DOCKET_DASHBOARD_SAMPLE_SECONDS * 1000,
+  });
+  dashboard.start();
   const files = new FileStore(database.db);
   const openaiBatches = new OpenAIBatches({
     db: database.db,

@@ -1,27 +1,36 @@
-import { on } from "node:events";
 import { streamSSE } from "hono/streaming";
-import { type DashboardSession, DashboardSignIn } from "../../schema/api.ts";
+import { DashboardJobsQuery, type DashboardSession, DashboardSignIn } from "../../schema/api.ts";
+import type { BatchRow, JobRow } from "../../schema/tables.ts";
 import type { DashboardSessions } from "../auth/session.ts";
+import type { Sample } from "../dashboard/history.ts";
 import { DASHBOARD_HTML } from "../dashboard/page.ts";
 import type { Dashboard, Snapshot } from "../dashboard/snapshot.ts";
 import { ApiError } from "../errors.ts";
+import type { QueueEstimator } from "../queue-estimate.ts";
 import { pathParam, type Route } from "../route.ts";
 import type { KeyStore } from "../stores/api-keys.ts";
+import { type BatchStore, toBatchView } from "../stores/batches.ts";
 import type { JobEventStore } from "../stores/job-events.ts";
 import { type JobStore, toView } from "../stores/jobs.ts";
-import { parseJson } from "../validate.ts";
+import { page } from "../stores/page.ts";
+import { parseJson, parseValue } from "../validate.ts";
 
 export interface DashboardRoutesDeps {
   dashboard: Dashboard;
   store: JobStore;
+  batches: BatchStore;
   events: JobEventStore;
   keys: KeyStore;
   sessions: DashboardSessions;
+  /** Queue position and ETA of a queued job or batch (the `queue` of GET /v1/jobs/:id and /v1/batches/:id). */
+  queue: QueueEstimator;
 }
 
 /**
  * /dashboard: the page (it holds no data, so anyone may load it), its sign-in (the admin key for a session
- * cookie, DashboardSessions), and, for the admin, its snapshot, a live stream of snapshots and job details.
+ * cookie, DashboardSessions), and, for the admin, its snapshot, a live stream of snapshots and history samples,
+ * job lists and job and batch details. All of them read; cancel and retry are the API's own routes, which the page
+ * calls with the admin key (docs/security.md).
  */
 export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
   {
@@ -80,9 +89,9 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
     access: "admin",
     browser: true,
     tag: "dashboard",
-    summary: "The dashboard's figures now: queues, workers, throughput, recent jobs",
+    summary: "The dashboard's figures now, with the history the producer keeps (the last hour): queues, workers, alerts",
     responses: { "200": { description: "Snapshot (JSON)" }, "401": "Error", "403": "Error" },
-    handler: async (c, { dashboard }) => c.json(await dashboard.snapshot()),
+    handler: async (c, { dashboard }) => c.json(await dashboard.snapshot(true)),
   },
   {
     method: "get",
@@ -90,7 +99,8 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
     access: "admin",
     browser: true,
     tag: "dashboard",
-    summary: "Live snapshots (Server-Sent Events, `event: snapshot` once a second)",
+    summary:
+      "Live dashboard (Server-Sent Events): `event: history` (the samples kept) first, `event: snapshot` once a second, `event: sample` with each new history point",
     responses: {
       "200": { description: "text/event-stream", contentType: "text/event-stream" },
       "401": "Error",
@@ -100,21 +110,59 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
     handler: (c, { dashboard }) => {
       if (!dashboard.subscribe()) throw new ApiError("backpressure", "too many dashboard viewers; retry later");
       return streamSSE(c, async (stream) => {
-        const ac = new AbortController();
-        stream.onAbort(() => ac.abort());
-        const closed = () => ac.abort();
-        dashboard.once("close", closed);
+        // Writes go out one after another; a page that reads too slowly misses snapshots (the next one replaces
+        // them), never samples, so its history has no holes.
+        let writes = Promise.resolve();
+        let pending = 0;
+        const send = (event: string, data: unknown) => {
+          pending++;
+          writes = writes
+            .then(() => stream.writeSSE({ event, data: JSON.stringify(data) }))
+            .catch(() => undefined)
+            .finally(() => pending--);
+        };
+        const onSnapshot = (snap: Snapshot) => pending < MAX_PENDING_WRITES && send("snapshot", snap);
+        const onSample = (sample: Sample) => send("sample", sample);
+        const ended = new Promise<void>((resolve) => {
+          stream.onAbort(resolve);
+          dashboard.once("close", resolve);
+        });
         try {
-          const snapshots = on(dashboard, "snapshot", { signal: ac.signal }) as AsyncIterableIterator<[Snapshot]>;
-          await stream.writeSSE({ event: "snapshot", data: JSON.stringify(await dashboard.snapshot()) });
-          for await (const [snap] of snapshots) await stream.writeSSE({ event: "snapshot", data: JSON.stringify(snap) });
-        } catch (err) {
-          if (!ac.signal.aborted) throw err;
+          send("history", { sampleMs: dashboard.options.sampleMs, samples: dashboard.samples() });
+          send("snapshot", await dashboard.snapshot());
+          dashboard.on("snapshot", onSnapshot);
+          dashboard.on("sample", onSample);
+          await ended;
         } finally {
-          dashboard.off("close", closed);
+          dashboard.off("snapshot", onSnapshot);
+          dashboard.off("sample", onSample);
           dashboard.unsubscribe();
+          await writes;
         }
       });
+    },
+  },
+  {
+    method: "get",
+    path: "/dashboard/jobs",
+    access: "admin",
+    browser: true,
+    tag: "dashboard",
+    summary: "Jobs as the dashboard lists them (ids, file name, custom id, state, error code, times): a batch's, or the latest",
+    query: [
+      { name: "batchId", description: "a batch's jobs, in submission order" },
+      { name: "state", description: "one or more states, comma-separated" },
+      { name: "code", description: "failed jobs with this error code" },
+      { name: "after", description: "with batchId: `next` of the previous page" },
+      { name: "limit", description: "1 to 500, default 100" },
+    ],
+    responses: { "200": { description: "{data: JobSummary[], next}" }, "400": "Error", "401": "Error", "403": "Error" },
+    handler: (c, { store }) => {
+      const q = parseValue(DashboardJobsQuery, c.req.query());
+      const rows = store.summaries({ batchId: q.batchId, states: q.state, errorCode: q.code, afterIndex: q.after }, q.limit + 1);
+      const { rows: data, hasMore } = page(rows, q.limit);
+      const next = hasMore && q.batchId !== undefined ? (data.at(-1)?.batchIndex ?? null) : null;
+      return c.json({ data, next, hasMore });
     },
   },
   {
@@ -123,13 +171,33 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
     access: "admin",
     browser: true,
     tag: "dashboard",
-    summary: "One job with its recorded events, for the dashboard's detail view",
-    responses: { "200": { description: "{job: JobView, events}" }, "401": "Error", "403": "Error", "404": "Error" },
-    handler: (c, { store, events }) => {
+    summary: "One job with its document's title and its recorded events, for the dashboard's detail view",
+    responses: { "200": { description: "{job: JobView, document, events}" }, "401": "Error", "403": "Error", "404": "Error" },
+    handler: (c, { store, events, queue }) => {
       const id = pathParam(c, "id");
       const row = store.get(id);
       if (!row) throw new ApiError("not_found", `no job with id ${id}`);
-      return c.json({ job: toView(row), events: events.forJob(row.id) });
+      const job = { ...toView(row), queue: queue.forJob(row) };
+      const document = { title: row.input?.title ?? null, mime: row.input?.mime ?? null };
+      return c.json({ job, document, events: events.forJob(row.id) });
+    },
+  },
+  {
+    method: "get",
+    path: "/dashboard/batches/{id}",
+    access: "admin",
+    browser: true,
+    tag: "dashboard",
+    summary: "One batch (the batch API's view), for the dashboard's batch view",
+    responses: { "200": "BatchView", "401": "Error", "403": "Error", "404": "Error" },
+    handler: (c, { batches, queue }) => {
+      const id = pathParam(c, "id");
+      const row = batches.get(id);
+      if (!row) throw new ApiError("not_found", `no batch with id ${id}`);
+      return c.json({ ...toBatchView(row), queue: queue.forBatch(row) });
     },
   },
 ];
+
+/** Snapshots queued for one slow page before the next ones are skipped. */
+const MAX_PENDING_WRITES = 4;
