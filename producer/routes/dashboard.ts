@@ -1,6 +1,5 @@
 import { streamSSE } from "hono/streaming";
 import { DashboardJobsQuery, type DashboardSession, DashboardSignIn } from "../../schema/api.ts";
-import type { BatchRow, JobRow } from "../../schema/tables.ts";
 import type { DashboardSessions } from "../auth/session.ts";
 import type { Sample } from "../dashboard/history.ts";
 import { DASHBOARD_HTML } from "../dashboard/page.ts";
