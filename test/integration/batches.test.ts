@@ -76,10 +76,10 @@ describe("POST /v1/batches with JSON items", () => {
     });
     const view = await settle(created.body.id);
     const snapshot = (await (await fetch(`${stack.producer.url}/dashboard/snapshot`)).json()) as {
-      batches: { batchId: string; counts: Record<string, number>; done: number; total: number }[];
+      batches: { id: string; counts: Record<string, number>; progress: { done: number; total: number } }[];
     };
-    const shown = snapshot.batches.find((b) => b.batchId === created.body.id);
-    expect(shown).toMatchObject({ counts: view.counts, done: view.progress.done, total: view.progress.total });
+    const shown = snapshot.batches.find((b) => b.id === created.body.id);
+    expect(shown).toMatchObject({ counts: view.counts, progress: view.progress });
   });
 
   it("an invalid item is a 400 naming items.<i>.<field>, and nothing is written", async () => {

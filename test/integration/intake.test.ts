@@ -42,7 +42,10 @@ describe("intake", () => {
   });
 
   it("an interactive job starts at once while every batch slot is busy and a backlog waits", async () => {
-    const nc = await nats.connect("worker-interactive");
+    // A server of its own: the previous test's stopped intake may still have a pull in the air on this lane.
+    const own = await startTestNats();
+    await provision(await own.connect("admin"));
+    const nc = await own.connect("worker-interactive");
     const js = jetstream(nc);
     const run = Date.now();
     for (let i = 0; i < 3; i++) {
@@ -76,6 +79,7 @@ describe("intake", () => {
     while (!events.includes("end interactive") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     releaseBatch();
     await intake.stop();
+    await own.stop();
     expect(events.slice(0, 3)).toEqual(["start batch", "start interactive", "end interactive"]);
   }, 60_000);
 });
