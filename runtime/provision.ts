@@ -22,11 +22,13 @@ import {
   EVENTS_STREAM,
   JOBS_STREAM,
   LANES,
+  type Lane,
   PREFIX_BUCKET,
   PREFIX_TTL_MS,
   RECORDER_CONSUMER,
   subjects,
   workerConsumer,
+  workerConsumerOf,
 } from "../schema/subjects.ts";
 
 export interface ProvisionOptions {
@@ -39,6 +41,11 @@ export interface ProvisionOptions {
   maxQueuedJobs?: number;
   /** Bytes the shared document-prefix checkpoints may take (DOCKET_PREFIX_SHARED_BYTES); 0: unlimited. */
   prefixBytes?: number;
+  /**
+   * Models whose per-lane consumers (docket-workers-<lane>-<model>) to create too: `npm run provision -- --model M`
+   * for workers whose NATS user may not create them. Those that exist are updated whatever this says.
+   */
+  models?: string[];
 }
 
 /** Provisioning options from config: what the producer (DOCKET_PROVISION=auto) and `npm run provision` apply. */
@@ -92,19 +99,27 @@ export function streamConfigs(o: ProvisionOptions = {}): NamedStreamConfig[] {
   ];
 }
 
+/**
+ * The consumer workers pull `lane` from: for jobs naming no model (`model` undefined) or naming `model`.
+ * The default one's filter was docket.jobs.<lane>.> before models had names; provision() narrows it to
+ * docket.jobs.<lane>.* (nats-server 2.9 updates a filter in place), else a model's consumer would overlap it.
+ */
+export function workerConsumerConfig(lane: Lane, model: string | undefined, o: ProvisionOptions = {}): Partial<ConsumerConfig> {
+  return {
+    durable_name: workerConsumer(lane, model),
+    filter_subject: model ? subjects.modelJobs(lane, model) : subjects.defaultModelJobs(lane),
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos((o.ackWaitSeconds ?? 60) * 1000),
+    max_deliver: o.maxDeliver ?? 5,
+    max_ack_pending: 10_000,
+    // A model's consumer created after its jobs were published still gets them: WorkQueue keeps them until acked.
+    deliver_policy: DeliverPolicy.All,
+  };
+}
+
+/** The streams' fixed consumers: the default model's per lane, and the recorder's. */
 export function consumerConfigs(o: ProvisionOptions = {}): { stream: string; config: Partial<ConsumerConfig> }[] {
-  const workers = LANES.map((lane) => ({
-    stream: JOBS_STREAM,
-    config: {
-      durable_name: workerConsumer(lane),
-      filter_subject: subjects.lane(lane),
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: nanos((o.ackWaitSeconds ?? 60) * 1000),
-      max_deliver: o.maxDeliver ?? 5,
-      max_ack_pending: 10_000,
-      deliver_policy: DeliverPolicy.All,
-    } satisfies Partial<ConsumerConfig>,
-  }));
+  const workers = LANES.map((lane) => ({ stream: JOBS_STREAM, config: workerConsumerConfig(lane, undefined, o) }));
   const recorder = {
     stream: EVENTS_STREAM,
     config: {
@@ -147,7 +162,15 @@ async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Par
 export async function provision(nc: NatsConnection, options: ProvisionOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
   for (const s of streamConfigs(options)) await ensureStream(jsm, s);
+  // The default consumers first: their filter must be narrowed before a model's consumer can exist beside them.
   for (const c of consumerConfigs(options)) await ensureConsumer(jsm, c.stream, c.config);
+  const models = new Set(options.models ?? []);
+  for await (const c of jsm.consumers.list(JOBS_STREAM)) {
+    const model = workerConsumerOf(c.name)?.model;
+    if (model) models.add(model);
+  }
+  for (const model of models)
+    for (const lane of LANES) await ensureConsumer(jsm, JOBS_STREAM, workerConsumerConfig(lane, model, options));
   const js = jetstream(nc);
   const replicas = options.replicas ?? 1;
   await new Kvm(js).create(CONTROL_BUCKET, { history: 1, replicas, storage: StorageType.File });
@@ -167,6 +190,27 @@ export async function provision(nc: NatsConnection, options: ProvisionOptions = 
       ttl: prefixLimits.max_age,
       max_bytes: prefixLimits.max_bytes,
     });
+}
+
+/**
+ * Creates the consumers of `model`'s jobs that do not exist yet (one per lane); those that exist are left as they
+ * are (provision() keeps their settings). What a worker serving `model` calls before it pulls. Throws what JetStream
+ * answers: a permission error for a NATS user that may not create consumers, 10100 (filtered consumer not unique)
+ * while the default consumers still have the filter from before models had names (provision() narrows it).
+ */
+export async function ensureModelConsumers(nc: NatsConnection, model: string, options: ProvisionOptions = {}): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const lane of LANES) {
+    const config = workerConsumerConfig(lane, model, options);
+    const exists = await jsm.consumers.info(JOBS_STREAM, config.durable_name as string).then(
+      () => true,
+      (err) => {
+        if (notFound(err)) return false;
+        throw err;
+      },
+    );
+    if (!exists) await jsm.consumers.add(JOBS_STREAM, config);
+  }
 }
 
 /** What of docket's layout JetStream holds now (inspectLayout). */

@@ -15,6 +15,7 @@ export const FILE_KEYS = {
   "service.workers": "DOCKET_WORKERS",
   "service.max_batch_size": "DOCKET_MAX_BATCH",
   "model.path": "DOCKET_MODEL",
+  "model.name": "DOCKET_MODEL_NAME",
   "model.quantization": "DOCKET_QUANTIZATION",
   "model.gpu_memory": "DOCKET_GPU_MEMORY_BYTES",
   "model.context_window": "DOCKET_CONTEXT_SIZE",

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { type ConfigFileValues, DEFAULT_CONFIG_FILE, parseConfigFile } from "./config-file.ts";
+import { isModelName, toModelName } from "./model.ts";
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optionalString = z
@@ -48,6 +49,20 @@ export const publicUrls = z
     }
     return origins;
   });
+
+/** DOCKET_MODEL_NAME, DOCKET_DEFAULT_MODEL: a model name as jobs name it (schema/model.ts); "docket" is OpenAI's alias of the default. */
+const modelName = optionalString.superRefine((v, ctx) => {
+  if (v === undefined) return;
+  if (v === "docket")
+    ctx.addIssue({ code: "custom", message: `"docket" names the default model in OpenAI requests: choose another name` });
+  else if (!isModelName(v)) {
+    const suggestion = toModelName(v);
+    ctx.addIssue({
+      code: "custom",
+      message: `not a model name: "${v}" (lowercase letters, digits, '-' and '_'${suggestion ? `, e.g. ${suggestion}` : ""})`,
+    });
+  }
+});
 
 /** DOCKET_QUANTIZATION: "4bit", "4-bit", or a GGUF type name (Q4_K_M, IQ4_XS, MXFP4_MOE, F16, ...). */
 const QUANTIZATION = /^(\d{1,2}-?bits?|(I?Q\d|TQ\d)[A-Z0-9_]*|MXFP4_MOE|B?F16|F32)$/i;
@@ -230,6 +245,16 @@ const worker = {
     }),
     "quantization the model must have: a bit width (`4bit`: Q4_K_M, IQ4_XS, MXFP4_MOE, ...) or a GGUF type (`Q4_K_M`); the worker refuses a file of another one. It picks the file when DOCKET_MODEL is a folder, and the tag of an `hf:user/repo` URI without one (`4bit`: Q4_K_M)",
     "unset: any",
+  ),
+  DOCKET_MODEL_NAME: doc(
+    modelName,
+    "the model name this worker serves: jobs and OpenAI requests naming it (`model`) are routed to it and to no other worker (lowercase letters, digits, '-' and '_'); it stays the name when the worker falls back to DOCKET_FALLBACK_MODEL",
+    "derived from DOCKET_MODEL: the GGUF's `general.name` (or the file name), lowercased, other characters turned to `-`",
+  ),
+  DOCKET_DEFAULT_MODEL: doc(
+    modelName,
+    "the model that runs the jobs naming no model: workers serving another model do not take them; the producer names it in a waiting job's hint. Set it on every process of a deployment that serves several models",
+    "unset: every worker also takes the jobs naming no model (a deployment of one model)",
   ),
   DOCKET_FALLBACK_MODEL: doc(optionalString, "model to fall back to when the main one cannot run", "unset: no fallback"),
   DOCKET_WORKER_ID: doc(optionalString, "worker name in events and heartbeats", "host-pid"),

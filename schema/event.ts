@@ -50,6 +50,8 @@ export const EventMessage = z.object({
   /** Carried so a job first seen through its events (published by another client) is recorded all the same. */
   lane: z.enum(LANES).optional(),
   task: z.enum(TASKS).optional(),
+  /** The model the job named (JobMessage.model); what answered is result.model. */
+  model: z.string().optional(),
   batchId: z.string().optional(),
   customId: z.string().optional(),
   submittedAt: z.string().optional(),

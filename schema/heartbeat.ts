@@ -4,7 +4,15 @@ import { z } from "zod";
 export const WorkerHeartbeat = z.object({
   v: z.literal(1),
   id: z.string(),
+  /**
+   * The model name it serves (DOCKET_MODEL_NAME, or derived from the model file): jobs naming it are routed to it.
+   * Workers from before model names sent the GGUF's general.name here; readers compare it through toModelName.
+   */
   model: z.string(),
+  /** It also takes the jobs that name no model (DOCKET_DEFAULT_MODEL unset or naming its model). Absent: it does. */
+  default: z.boolean().optional(),
+  /** The model it runs, when that is not `model`'s file: the fallback of the degradation ladder. */
+  loaded: z.string().optional(),
   /** Sequences the worker decodes together now (the batcher's choice). */
   batchSize: z.number().int().min(0),
   /** Sequences its context holds: the most batchSize can be. */

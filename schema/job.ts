@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-schema.ts";
+import { ModelName } from "./model.ts";
 import { LANES, TASKS } from "./subjects.ts";
 
 /** Job ids are NATS subject tokens and Nats-Msg-Id values: no dots, spaces or wildcards. */
@@ -77,12 +78,20 @@ export const JobInput = z.object({
 });
 export type JobInput = z.infer<typeof JobInput>;
 
-/** The message on docket.jobs.<lane>.<task>. Any NATS client that publishes a valid one gets it processed. */
+/**
+ * The message on docket.jobs.<lane>.<task> (or docket.jobs.<lane>.<task>.<model> when it names a model). Any NATS
+ * client that publishes a valid one gets it processed.
+ */
 export const JobMessage = z.object({
   v: z.literal(1),
   id: JobId,
   lane: z.enum(LANES),
   task: z.enum(TASKS),
+  /**
+   * The model that must run the job (a worker's DOCKET_MODEL_NAME); absent: the deployment's default model. The
+   * subject routes the job, so a publisher puts the same name in its last token (subjects.job).
+   */
+  model: ModelName.optional(),
   input: JobInput,
   params: JobParams.default({}),
   /**

@@ -26,13 +26,37 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 export const subjects = {
   allJobs: "docket.jobs.>",
   allEvents: "docket.events.>",
-  job: (lane: Lane, task: Task) => `docket.jobs.${lane}.${task}`,
-  lane: (lane: Lane) => `docket.jobs.${lane}.>`,
+  /**
+   * Where a job is published: docket.jobs.<lane>.<task> for the default model (as before models had names),
+   * docket.jobs.<lane>.<task>.<model> for a job naming a model (schema/model.ts: a valid subject token).
+   */
+  job: (lane: Lane, task: Task, model?: string) =>
+    model ? `docket.jobs.${lane}.${task}.${model}` : `docket.jobs.${lane}.${task}`,
+  /** A lane's jobs that name no model: the filter of docket-workers-<lane>. */
+  defaultModelJobs: (lane: Lane) => `docket.jobs.${lane}.*`,
+  /** A lane's jobs naming `model`: the filter of docket-workers-<lane>-<model>. */
+  modelJobs: (lane: Lane, model: string) => `docket.jobs.${lane}.*.${model}`,
   event: (jobId: string, kind: EventKind) => `docket.events.${jobId}.${kind}`,
   jobEvents: (jobId: string) => `docket.events.${jobId}.>`,
 };
 
-export const workerConsumer = (lane: Lane) => `docket-workers-${lane}`;
+/**
+ * The durable consumer workers pull a lane from: docket-workers-<lane> for jobs naming no model (provisioned),
+ * docket-workers-<lane>-<model> for jobs naming `model` (created by the first worker serving it). Their filters
+ * never overlap, as a WorkQueue stream requires.
+ */
+export const workerConsumer = (lane: Lane, model?: string) =>
+  model ? `docket-workers-${lane}-${model}` : `docket-workers-${lane}`;
+
+/** The lane and model a worker consumer serves, from its name; undefined for any other consumer. */
+export function workerConsumerOf(name: string): { lane: Lane; model?: string } | undefined {
+  for (const lane of LANES) {
+    const base = workerConsumer(lane);
+    if (name === base) return { lane };
+    if (name.startsWith(`${base}-`)) return { lane, model: name.slice(base.length + 1) };
+  }
+  return undefined;
+}
 
 /**
  * KV key under which a job's cancel flag is set in the docket-control bucket. Its value is the time it was set
