@@ -31,6 +31,7 @@ export class EventPublisher {
       at: new Date().toISOString(),
       lane: job.lane,
       task: job.task,
+      ...(job.model ? { model: job.model } : {}),
       ...(job.batchId ? { batchId: job.batchId } : {}),
       ...(job.customId ? { customId: job.customId } : {}),
       submittedAt: job.submittedAt,

@@ -1,4 +1,4 @@
-import { type Consumer, type JsMsg, jetstream } from "@nats-io/jetstream";
+import { type Consumer, JetStreamApiCodes, JetStreamApiError, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
 import { JOBS_STREAM, LANES, type Lane, workerConsumer } from "../schema/subjects.ts";
@@ -7,22 +7,53 @@ import type { SlotPool } from "./slots.ts";
 export interface IntakeOptions {
   /** How long an idle pull waits for a job (nats.js minimum: 1000 ms). */
   idlePullMs: number;
+  /** The model name the worker serves: it also pulls docket-workers-<lane>-<model>. Unset: only the default consumers. */
+  model?: string;
+  /** Whether it pulls the jobs naming no model (docket-workers-<lane>). Default true. */
+  servesDefault?: boolean;
+  /**
+   * Creates the model's consumers when they do not exist (at start, and when one is found gone: a JetStream store
+   * wiped under the worker). Unset: they are waited for, as the default ones are.
+   */
+  prepare?: () => Promise<void>;
+}
+
+/** One durable consumer the worker pulls from: a lane's jobs naming no model, or naming the worker's model. */
+interface Source {
+  lane: Lane;
+  name: string;
+  model?: string;
+  consumer?: Consumer;
+  /** Latest num_pending from consumer info. */
+  pending: number;
+}
+
+/** JetStream's answer to a consumer whose filter overlaps another's on a WorkQueue stream. */
+const FILTER_NOT_UNIQUE = 10100;
+
+/** What a worker waiting for a consumer tells the operator. */
+function waitingFor(source: Source, err: unknown): string {
+  if (!source.model) return "job consumer not found: waiting for provisioning (the producer provisions JetStream at start-up)";
+  if (err instanceof JetStreamApiError && err.code === FILTER_NOT_UNIQUE)
+    return "job consumer not created: the default consumers still have their filter from before model names; waiting for provisioning (the producer's, or `npm run provision`) to narrow it";
+  return `job consumer not found and not created: waiting for it (when this NATS user may not create consumers, run \`npm run provision -- --model ${source.model}\` as the admin user)`;
 }
 
 /**
  * Pulls jobs from the per-lane durable consumers, never more than the pool has free slots, so no job
- * sits in a worker's memory unacked and unworked.
+ * sits in a worker's memory unacked and unworked. A lane has up to two consumers: the jobs naming no model
+ * (when the worker serves the default model) and the jobs naming the worker's model.
  *
- * Each round reads the lanes' pending counts from consumer info and fetches exactly that many
- * (bounded by free slots) in priority order: interactive, default, batch. When no lane reports
- * pending work, one single-message pull waits on each lane, so a new job (or a redelivery, which
+ * Each round reads the consumers' pending counts from consumer info and fetches exactly that many
+ * (bounded by free slots) in lane priority order: interactive, default, batch. When nothing reports
+ * pending work, one single-message pull waits on each consumer, so a new job (or a redelivery, which
  * pending counts do not show) starts at once without polling.
  */
 export class Intake {
   private running = false;
   private loop?: Promise<void>;
-  private consumers = new Map<Lane, Consumer>();
-  private readonly idlePulls = new Set<Lane>();
+  private readonly sources: Source[] = [];
+  private readonly idlePulls = new Set<Source>();
   private idleRound = 0;
   private wake!: () => void;
   private woken = Promise.resolve();
@@ -30,7 +61,7 @@ export class Intake {
   private readonly stopped = new Promise<void>((resolve) => {
     this.stopSignal = resolve;
   });
-  /** Latest num_pending per lane, from consumer info: the queue depth. */
+  /** Latest num_pending per lane (summed over its consumers), from consumer info: the queue depth. */
   readonly pending: Record<Lane, number> = { interactive: 0, default: 0, batch: 0 };
 
   constructor(
@@ -41,6 +72,11 @@ export class Intake {
     private readonly options: IntakeOptions = { idlePullMs: 1_000 },
   ) {
     this.rearm();
+    const { model, servesDefault = true } = options;
+    for (const lane of LANES) {
+      if (servesDefault) this.sources.push({ lane, name: workerConsumer(lane), pending: 0 });
+      if (model) this.sources.push({ lane, name: workerConsumer(lane, model), model, pending: 0 });
+    }
   }
 
   private rearm(): void {
@@ -49,29 +85,60 @@ export class Intake {
     });
   }
 
+  /**
+   * Binds the consumers, then starts pulling. The default ones are waited for (the producer provisions them); a
+   * model's are created if missing, and when that fails (a NATS user that may not create consumers) they are waited
+   * for in the background: the worker serves the default model's jobs meanwhile.
+   */
   async start(): Promise<void> {
     this.running = true;
-    const js = jetstream(this.nc);
-    for (const lane of LANES) {
-      this.consumers.set(lane, await this.bind(() => js.consumers.get(JOBS_STREAM, workerConsumer(lane)), lane));
+    for (const source of this.sources) {
+      if (!source.model) source.consumer = await this.bind(source);
+      else {
+        source.consumer = await this.attempt(source, 0);
+        if (!source.consumer)
+          void this.bind(source, 1).then((consumer) => {
+            source.consumer = consumer;
+            this.wake();
+          });
+      }
     }
     this.loop = this.run();
   }
 
-  private async bind(get: () => Promise<Consumer>, lane: Lane): Promise<Consumer> {
-    for (let warned = false; ; warned = true) {
-      try {
-        return await get();
-      } catch (err) {
-        if (!warned) {
-          this.log.warn(
-            { lane, err: (err as Error).message },
-            "job consumer not found: waiting for provisioning (the producer provisions JetStream at start-up)",
-          );
-        }
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
+  private async bind(source: Source, firstAttempt = 0): Promise<Consumer | undefined> {
+    for (let attempt = firstAttempt; this.running; attempt++) {
+      const consumer = await this.attempt(source, attempt);
+      if (consumer) return consumer;
+      // Every second for the default consumers (the producer provisions them at start); a model's, which may wait
+      // for a person to run provisioning, are asked for less and less often (up to every 30 s).
+      const delay = source.model ? Math.min(30_000, 1_000 * 2 ** attempt) : 1_000;
+      await Promise.race([new Promise((r) => setTimeout(r, delay).unref()), this.stopped]);
     }
+    return undefined;
+  }
+
+  /** One try at a source's consumer (creating a model's when missing); the first failure is logged. */
+  private async attempt(source: Source, attempt: number): Promise<Consumer | undefined> {
+    try {
+      if (source.model) await this.prepare();
+      return await jetstream(this.nc).consumers.get(JOBS_STREAM, source.name);
+    } catch (err) {
+      if (attempt === 0)
+        this.log.warn({ lane: source.lane, consumer: source.name, err: (err as Error).message }, waitingFor(source, err));
+      return undefined;
+    }
+  }
+
+  private preparing?: Promise<void>;
+
+  /** The model's consumers, created when missing; concurrent callers share one attempt. */
+  private prepare(): Promise<void> {
+    if (!this.options.prepare) return Promise.resolve();
+    this.preparing ??= this.options.prepare().finally(() => {
+      this.preparing = undefined;
+    });
+    return this.preparing;
   }
 
   private async run(): Promise<void> {
@@ -83,18 +150,21 @@ export class Intake {
         }
         await this.refreshPending();
         let started = 0;
-        for (const lane of LANES) {
-          const want = this.pending[lane];
-          if (want <= 0) continue;
-          started += await this.pull(lane, this.slots.take(lane, want), 1_000);
+        for (const source of this.sources) {
+          if (source.pending <= 0) continue;
+          started += await this.pull(source, this.slots.take(source.lane, source.pending), 1_000);
         }
         if (started > 0) continue;
-        if (LANES.some((lane) => this.pending[lane] > 0)) {
+        if (this.sources.some((s) => s.pending > 0)) {
           // Work is waiting but the only free slots are kept for the interactive lane: wait for a job to
           // finish, with a pull waiting on the interactive lane meanwhile, so that a person's job starts at
           // once rather than when a batch slot frees up (measured: ~0.8 s of queue time under a backlog).
+          // With two interactive consumers (jobs naming no model, and naming this worker's) and one reserved slot,
+          // they take turns holding the pull; the other's job is seen at the next pending count (idlePullMs).
           this.rearm();
-          this.idlePull("interactive");
+          const interactive = this.sources.filter((s) => s.lane === "interactive");
+          const turn = this.idleRound++;
+          for (let i = 0; i < interactive.length; i++) this.idlePull(interactive[(turn + i) % interactive.length] as Source);
           await Promise.race([
             this.slots.freed("batch"),
             this.woken,
@@ -103,15 +173,16 @@ export class Intake {
           ]);
           if (this.slots.available("batch") > 0) continue;
         }
-        // Nothing pending: wait on every lane at once; the first job to arrive ends the wait. The lane asked
-        // first rotates: with few free slots only the first lanes get a pull, and a redelivered job (which
-        // pending counts do not show) must not wait forever behind another lane's idle pull.
+        // Nothing pending: wait on every consumer at once; the first job to arrive ends the wait. The consumer
+        // asked first rotates: with few free slots only the first get a pull, and a redelivered job (which
+        // pending counts do not show) must not wait forever behind another consumer's idle pull.
         // A slot that frees up meanwhile ends the wait too: a job finishing while every batch slot was busy
         // (so no batch-lane pull is waiting) must not leave its slot empty until an idle pull expires (measured:
         // at batch 1 that idled the worker for half of every backlog).
         this.rearm();
-        const first = this.idleRound++ % LANES.length;
-        for (let i = 0; i < LANES.length; i++) this.idlePull(LANES[(first + i) % LANES.length] as Lane);
+        const n = this.sources.length;
+        const first = this.idleRound++ % n;
+        for (let i = 0; i < n; i++) this.idlePull(this.sources[(first + i) % n] as Source);
         const batchFull = this.slots.available("batch") === 0;
         await Promise.race([
           this.woken,
@@ -128,15 +199,35 @@ export class Intake {
   }
 
   private async refreshPending(): Promise<void> {
-    for (const [lane, consumer] of this.consumers) this.pending[lane] = (await consumer.info(false)).num_pending;
+    const sums: Record<Lane, number> = { interactive: 0, default: 0, batch: 0 };
+    for (const source of this.sources) {
+      source.pending = source.consumer ? (await this.info(source)).num_pending : 0;
+      sums[source.lane] += source.pending;
+    }
+    Object.assign(this.pending, sums);
   }
 
-  /** Fetches up to `granted` jobs (slots already taken), starts each, returns unused slots. */
-  private async pull(lane: Lane, granted: number, expires: number): Promise<number> {
+  /** Consumer info; a model's consumer found gone (a wiped store: provisioning restores only the default ones) is created again. */
+  private async info(source: Source) {
+    const consumer = source.consumer as Consumer;
+    try {
+      return await consumer.info(false);
+    } catch (err) {
+      const gone = err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+      if (!gone || !source.model || !this.options.prepare) throw err;
+      this.log.warn({ consumer: source.name }, "job consumer gone: creating it again");
+      await this.prepare();
+      return await consumer.info(false);
+    }
+  }
+
+  /** Fetches up to `granted` jobs (slots already taken) from a source, starts each, returns unused slots. */
+  private async pull(source: Source, granted: number, expires: number): Promise<number> {
     if (granted <= 0) return 0;
+    const { lane } = source;
     let used = 0;
     try {
-      const consumer = this.consumers.get(lane);
+      const consumer = source.consumer;
       if (!consumer) return 0;
       const messages = await consumer.fetch({ max_messages: granted, expires });
       for await (const m of messages) {
@@ -151,14 +242,14 @@ export class Intake {
     return used;
   }
 
-  private idlePull(lane: Lane): void {
-    if (this.idlePulls.has(lane) || !this.running) return;
-    const granted = this.slots.take(lane, 1);
+  private idlePull(source: Source): void {
+    if (this.idlePulls.has(source) || !this.running || !source.consumer) return;
+    const granted = this.slots.take(source.lane, 1);
     if (granted === 0) return;
-    this.idlePulls.add(lane);
-    this.pull(lane, granted, this.options.idlePullMs)
-      .catch((err) => this.running && this.log.warn({ lane, err: (err as Error).message }, "pull failed"))
-      .finally(() => this.idlePulls.delete(lane));
+    this.idlePulls.add(source);
+    this.pull(source, granted, this.options.idlePullMs)
+      .catch((err) => this.running && this.log.warn({ consumer: source.name, err: (err as Error).message }, "pull failed"))
+      .finally(() => this.idlePulls.delete(source));
   }
 
   /** Stops pulling; pull requests in the air end at their expiry. */

@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { GgufFileType, readGgufFileInfo, resolveModelFile } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
+import { toModelName } from "../schema/model.ts";
 
 export interface ResolveModelOptions {
   /**
@@ -67,13 +68,31 @@ export function withQuantizationTag(uri: string, quantization: string | undefine
   return tag ? `${uri}:${tag}` : uri;
 }
 
-async function fileType(path: string): Promise<string> {
-  const info = await readGgufFileInfo(path, {
+/** A GGUF file's header without its tensor list and vocabulary. */
+const readHeader = (path: string) =>
+  readGgufFileInfo(path, {
     readTensorInfo: false,
     logWarnings: false,
     ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"],
   });
-  return typeName(info.metadata.general?.file_type);
+
+async function fileType(path: string): Promise<string> {
+  return typeName((await readHeader(path)).metadata.general?.file_type);
+}
+
+/**
+ * The model name a worker serves (schema/model.ts): DOCKET_MODEL_NAME when set, else the GGUF's general.name, else
+ * the file name, through toModelName. Read from the header of the configured model, not of what loads: a worker
+ * that falls back to DOCKET_FALLBACK_MODEL keeps serving the jobs of its name. An unreadable header (a damaged
+ * file, which the ladder then replaces) falls back to the file name.
+ */
+export async function servedModelName(configured: string | undefined, path: string): Promise<string> {
+  if (configured) return configured;
+  const general = await readHeader(path).then(
+    (info) => info.metadata.general?.name,
+    () => undefined,
+  );
+  return toModelName(String(general ?? "")) || toModelName(basename(path)) || "model";
 }
 
 /** The one GGUF file in `folder` of the wanted quantization (the first part of a split file). */

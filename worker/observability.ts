@@ -15,6 +15,8 @@ export interface AttachOptions {
   nc: NatsConnection;
   runner: Runner;
   modelLoadMs: number;
+  /** The model name the worker serves and whether it takes jobs naming no model: advertised in the heartbeat. */
+  served: { model: string; default: boolean };
 }
 
 /**
@@ -89,7 +91,9 @@ export class WorkerObservability {
       async () => ({
         v: 1,
         id: this.id,
-        model: engine.modelName,
+        model: a.served.model,
+        default: a.served.default,
+        ...(engine.modelName !== a.served.model ? { loaded: engine.modelName } : {}),
         batchSize: await gaugeValue(m.batchSize),
         sequences: engine.sequences,
         running: runner.running,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
 import { connectNats, natsSecurity } from "../runtime/nats.ts";
+import { ensureModelConsumers, provisionOptions } from "../runtime/provision.ts";
 import type { Config } from "../schema/config.ts";
 import type { Lane } from "../schema/subjects.ts";
 import { AdaptiveBatcher, type BatcherStatus } from "./batcher.ts";
@@ -11,7 +12,7 @@ import { Documents } from "./documents.ts";
 import { Engine } from "./engine.ts";
 import { EventPublisher } from "./events.ts";
 import { Intake } from "./intake.ts";
-import { resolveModel } from "./model.ts";
+import { resolveModel, servedModelName } from "./model.ts";
 import { WorkerObservability } from "./observability.ts";
 import { describePlan, INTERACTIVE_RESERVE, type MemoryPlan, planMemoryForModel, planSettings, workerBudget } from "./planner.ts";
 import { Runner } from "./runner.ts";
@@ -19,7 +20,12 @@ import { SlotPool } from "./slots.ts";
 
 export interface WorkerStatus {
   id: string;
+  /** The model it runs (the fallback's name after the degradation ladder fell back). */
   model: string;
+  /** The model name it serves: jobs naming it come to it. */
+  servedModel: string;
+  /** Whether it also takes jobs naming no model. */
+  servesDefault: boolean;
   /** Sequences the context holds. */
   sequences: number;
   /** Sequences active now: the batch size. */
@@ -64,6 +70,9 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     await observability.close();
     throw err;
   });
+  // The name jobs route by (docs/scaling.md): the configured model's, also when the ladder falls back.
+  const servedModel = await servedModelName(config.DOCKET_MODEL_NAME, path);
+  const servesDefault = !config.DOCKET_DEFAULT_MODEL || config.DOCKET_DEFAULT_MODEL === servedModel;
   const loadStarted = performance.now();
   const fallback = config.DOCKET_FALLBACK_MODEL
     ? (
@@ -85,6 +94,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   );
   const engine = await Engine.load({
     modelPath: path,
+    modelName: servedModel,
     ...(fallback ? { fallbackModelPath: fallback } : {}),
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
     threads: config.DOCKET_THREADS,
@@ -135,10 +145,21 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     },
   });
   await cancellations.watch((jobId) => runner.cancel(jobId));
-  const intake = new Intake(nc, slots, (m) => runner.run(m), log);
+  const intake = new Intake(nc, slots, (m) => runner.run(m), log, {
+    idlePullMs: 1_000,
+    model: servedModel,
+    servesDefault,
+    prepare: () => ensureModelConsumers(nc, servedModel, provisionOptions(config)),
+  });
   await intake.start();
 
-  await observability.attach({ engine, nc, runner, modelLoadMs: performance.now() - loadStarted });
+  await observability.attach({
+    engine,
+    nc,
+    runner,
+    modelLoadMs: performance.now() - loadStarted,
+    served: { model: servedModel, default: servesDefault },
+  });
   const metrics = observability.metrics;
   metrics.queueSource = () => intake.pending;
   metrics.setMemoryPlan({
@@ -177,7 +198,14 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   sampler.unref();
 
   log.info(
-    { workerId: id, model: engine.modelName, sequences: engine.sequences, batch: fixed ? slots.size : "adaptive" },
+    {
+      workerId: id,
+      model: servedModel,
+      servesDefault,
+      ...(engine.modelName !== servedModel ? { loaded: engine.modelName } : {}),
+      sequences: engine.sequences,
+      batch: fixed ? slots.size : "adaptive",
+    },
     "worker ready",
   );
 
@@ -190,6 +218,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     status: () => ({
       id,
       model: engine.modelName,
+      servedModel,
+      servesDefault,
       sequences: engine.sequences,
       batchSize: slots.size,
       mode: fixed ? "fixed" : "adaptive",

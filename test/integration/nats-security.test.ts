@@ -10,7 +10,7 @@ import { newId } from "../../producer/ids.ts";
 import { startProducer } from "../../producer/producer.ts";
 import { createLogger } from "../../runtime/log.ts";
 import { connectNats } from "../../runtime/nats.ts";
-import { provision } from "../../runtime/provision.ts";
+import { ensureModelConsumers, provision } from "../../runtime/provision.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import {
   CONTROL_BUCKET,
@@ -68,6 +68,19 @@ describe("NATS users (deploy/nats/secure.conf)", () => {
     await expect(jsm.consumers.add(JOBS_STREAM, { durable_name: "rogue" })).rejects.toThrow(refused);
     await expect(worker.request(pullSubject(EVENTS_STREAM, RECORDER_CONSUMER), pull)).rejects.toThrow(refused);
     await expect(new Kvm(worker).open(CONTROL_BUCKET).then((kv) => kv.put("cancel.job_x", "1"))).rejects.toThrow(refused);
+  });
+
+  it("a worker pulls from a model's consumers once the admin provisioned them (--model), and may not create them itself", async () => {
+    await provision(admin, { models: ["triage"] });
+    await expect(ensureModelConsumers(worker, "other")).rejects.toThrow(refused);
+    await jetstream(producer).publish(subjects.job("batch", "summarize", "triage"), "{}", { msgID: "job_triage_1" });
+    const m = await (await jetstream(worker).consumers.get(JOBS_STREAM, workerConsumer("batch", "triage"))).next({
+      expires: 5_000,
+    });
+    expect(m?.subject).toBe("docket.jobs.batch.summarize.triage");
+    m?.ack();
+    // Its worker finds them there: ensureModelConsumers creates nothing that exists.
+    await ensureModelConsumers(worker, "triage");
   });
 
   it("a producer may not delete or purge DOCKET_JOBS, change consumers, pull jobs or publish events", async () => {
