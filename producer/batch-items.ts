@@ -55,6 +55,7 @@ export function itemToJob(
   return buildJobMessage({
     lane: ctx.options.lane,
     task,
+    model: item.model ?? ctx.options.model,
     input: {
       ...(onDocument ? ctx.document : {}),
       ...(item.text !== undefined ? { text: item.text } : {}),

@@ -8,6 +8,8 @@ export interface JobFields {
   id?: string;
   lane: JobMessage["lane"];
   task: JobMessage["task"];
+  /** The model that must run it (schema/model.ts); unset or null: the default model. */
+  model?: string | null;
   input: JobInput;
   params: JobParams;
   batchId?: string | null;
@@ -35,6 +37,7 @@ export function buildJobMessage(f: JobFields): JobMessage {
     id: f.id ?? newId("job"),
     lane: f.lane,
     task: f.task,
+    ...(f.model != null ? { model: f.model } : {}),
     input: sha256 !== undefined ? { ...input, sha256 } : input,
     params: f.params,
     ...(f.batchId != null ? { batchId: f.batchId } : {}),

@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { LATENCY_BUCKETS } from "../runtime/metrics.ts";
-import { JOBS_STREAM, LANES, workerConsumer } from "../schema/subjects.ts";
+import { JOBS_STREAM, LANES, workerConsumerOf } from "../schema/subjects.ts";
 import type { JobChange, Recorder } from "./recorder.ts";
 import type { JobStore } from "./stores/jobs.ts";
 import type { UsageStore } from "./stores/usage.ts";
@@ -17,13 +17,21 @@ export interface QueueDepth {
   ackPending: number;
 }
 
-/** Per-lane depth from the JetStream consumers' info (one request per lane). */
+/**
+ * Per-lane depth from the worker consumers' info (one consumer list): a lane sums the default model's consumer and
+ * every model's. Jobs naming a model that no worker has served yet have no consumer to count them: the
+ * dashboard's models table counts those from SQLite.
+ */
 export async function queueDepth(nc: NatsConnection): Promise<Record<string, QueueDepth>> {
   const jsm = await jetstreamManager(nc, { timeout: 2_000 });
   const out: Record<string, QueueDepth> = {};
-  for (const lane of LANES) {
-    const info = await jsm.consumers.info(JOBS_STREAM, workerConsumer(lane));
-    out[lane] = { pending: info.num_pending, ackPending: info.num_ack_pending };
+  for (const lane of LANES) out[lane] = { pending: 0, ackPending: 0 };
+  for await (const info of jsm.consumers.list(JOBS_STREAM)) {
+    const lane = workerConsumerOf(info.name)?.lane;
+    const depth = lane ? out[lane] : undefined;
+    if (!depth) continue;
+    depth.pending += info.num_pending;
+    depth.ackPending += info.num_ack_pending;
   }
   return out;
 }

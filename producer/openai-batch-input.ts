@@ -4,7 +4,7 @@ import { BatchRequestLine } from "../schema/openai-batch.ts";
 import type { OpenAIBatchRow } from "../schema/tables.ts";
 import { type ItemContext, isJob, itemToJob } from "./batch-items.ts";
 import { ApiError } from "./errors.ts";
-import { toMessages } from "./openai-chat.ts";
+import { requestedModel, toMessages } from "./openai-chat.ts";
 import { yieldToEventLoop } from "./pipeline.ts";
 
 /** Lines parsed between two yields to the event loop. */
@@ -21,7 +21,7 @@ export interface BatchInput {
   rejected: RejectedRequest[];
   /** Malformed lines (not JSON, wrong method or url, duplicate custom_id): the whole batch fails, as OpenAI's does. */
   errors: FileError[];
-  /** The model named by the first request (workers run their own model; kept for the batch object). */
+  /** The model named by the first request, as written (kept for the batch object); each job names its own line's. */
   model: string | null;
 }
 
@@ -47,10 +47,13 @@ function bodyToItem(customId: string, body: unknown): { item: unknown } | { code
   const issue = chatMessagesIssue(messages);
   if (issue) return { code: "validation_failed", message: `body.messages: ${issue}` };
   const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
+  // Unlike a chat completion, a line naming a model no live worker serves is accepted: its job waits for one.
+  const model = requestedModel(req.model);
   return {
     item: {
       customId,
       task: "chat",
+      ...(model !== undefined ? { model } : {}),
       params: {
         messages,
         ...(maxTokens ? { maxTokens } : {}),

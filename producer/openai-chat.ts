@@ -1,9 +1,22 @@
 import type { ChatMessage } from "../schema/job.ts";
+import { toModelName } from "../schema/model.ts";
 import type { ChatCompletion, ChatCompletionRequest } from "../schema/openai.ts";
 import type { JobRow } from "../schema/tables.ts";
 import { ApiError } from "./errors.ts";
 
 /** How chat jobs read and answer in OpenAI's shapes: shared by chat completions and the Batch API. */
+
+/** The model name OpenAI requests use for the deployment's default model; GET /models always lists it. */
+export const DEFAULT_MODEL_ID = "docket";
+
+/**
+ * The model an OpenAI request's `model` names: `docket` (or nothing usable) is the default model (undefined);
+ * any other name goes through toModelName, as the workers' names do.
+ */
+export function requestedModel(model: string): string | undefined {
+  const name = toModelName(model);
+  return name === "" || name === DEFAULT_MODEL_ID ? undefined : name;
+}
 
 export function toMessages(req: Pick<ChatCompletionRequest, "messages">): ChatMessage[] {
   return req.messages.map((m, i) => {

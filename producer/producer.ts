@@ -46,6 +46,7 @@ import { Throughput } from "./throughput.ts";
 import { AddressPolicy } from "./webhooks/address.ts";
 import { Dispatcher } from "./webhooks/dispatcher.ts";
 import { webhookSecret } from "./webhooks/signature.ts";
+import { WorkerRegistry } from "./worker-registry.ts";
 
 export interface Producer {
   app: Hono;
@@ -66,9 +67,9 @@ export interface Producer {
 
 /**
  * Wires the producer: SQLite (migrated), NATS (provisioned), publisher, recorder, deadline sweep, HTTP server.
- * Shutdown order, in close(): stop accepting HTTP, stop the extraction threads, stop the republisher, the deadline
- * sweep, the JetStream and heartbeat watches, drain the recorder, let webhook attempts in flight finish, close NATS,
- * close SQLite.
+ * Shutdown order, in close(): stop accepting HTTP, stop the worker registry, the extraction threads, the republisher,
+ * the deadline sweep, the JetStream and heartbeat watches, drain the recorder, let webhook attempts in flight finish,
+ * close NATS, close SQLite.
  */
 export async function startProducer(config: Config, log: Logger): Promise<Producer> {
   const database = openDatabase(config.DOCKET_DB);
@@ -151,8 +152,10 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
+  const workerRegistry = new WorkerRegistry(nc, log, config.DOCKET_DEFAULT_MODEL);
+  await workerRegistry.start();
   const queue = new QueueEstimator(store, throughput);
-  const dashboard = new Dashboard({ jobs: store, batches, queue }, nc, recorder, log, {
+  const dashboard = new Dashboard({ jobs: store, batches, queue, workers: workerRegistry }, nc, recorder, log, {
     sampleMs: config.DOCKET_DASHBOARD_SAMPLE_SECONDS * 1000,
   });
   dashboard.start();
@@ -218,6 +221,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     events: new JobEventStore(database.db),
     files,
     openaiBatches,
+    workerRegistry,
   });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.DOCKET_PORT, hostname: config.DOCKET_HOST }, () => resolve(s));
@@ -243,6 +247,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     async close() {
       dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await workerRegistry.stop();
       await extraction.close();
       publisher.stop();
       await deadlines.stop();

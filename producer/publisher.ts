@@ -158,7 +158,7 @@ export class Publisher {
 
   private async send(msg: JobMessage): Promise<void> {
     const data = await this.documents.wire(msg);
-    await this.js.publish(subjects.job(msg.lane, msg.task), data, { msgID: jobMsgId(msg), timeout: 5_000 });
+    await this.js.publish(subjects.job(msg.lane, msg.task, msg.model), data, { msgID: jobMsgId(msg), timeout: 5_000 });
   }
 
   private async publishAll(msgs: readonly JobMessage[], inFlight: number, stopAtFailure: boolean): Promise<Outcome> {

@@ -3,6 +3,7 @@ import { RejectedItem } from "./batch.ts";
 import { JobError, JobResult } from "./event.ts";
 import { chatMessagesIssue, JOB_STATES, JobParams } from "./job.ts";
 import { jsonSchemaIssue } from "./json-schema.ts";
+import { RequestedModel } from "./model.ts";
 import { QueueEstimate } from "./queue.ts";
 import { LANES, TASKS, type Task } from "./subjects.ts";
 import { WebhookUrl } from "./webhook.ts";
@@ -38,6 +39,12 @@ export const CreateJobRequest = z
   .object({
     task: z.enum(TASKS),
     lane: z.enum(LANES).default("default"),
+    /**
+     * The model to run it (a worker's DOCKET_MODEL_NAME, as GET /openai/v1/models lists it); absent: the default
+     * model. Normalized like the workers' names (lowercase, other characters turned to '-'). A model no live worker
+     * serves is accepted: the job waits, and its view says so (`waiting`).
+     */
+    model: RequestedModel.optional(),
     input: z
       .object({
         text: z.string().optional(),
@@ -69,6 +76,10 @@ export const JobView = z.object({
   state: z.enum(JOB_STATES),
   lane: z.enum(LANES),
   task: z.enum(TASKS),
+  /** The model the job named; null: the default model. What answered is result.model. */
+  model: z.string().nullable(),
+  /** Why a queued job does not start, when no live worker serves its model ("no worker serves model triage"). */
+  waiting: z.string().optional(),
   batchId: z.string().nullable(),
   customId: z.string().nullable(),
   attempts: z.number(),
@@ -92,6 +103,8 @@ export const ListJobsQuery = z.object({
   state: z.enum(JOB_STATES).optional(),
   batchId: z.string().max(64).optional(),
   task: z.enum(TASKS).optional(),
+  /** Jobs naming this model. */
+  model: z.string().max(64).optional(),
   createdAfter: z.iso.datetime({ offset: true }).optional(),
   createdBefore: z.iso.datetime({ offset: true }).optional(),
   cursor: z.string().max(64).optional(),

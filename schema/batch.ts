@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { JobParams } from "./job.ts";
+import { RequestedModel } from "./model.ts";
 import { QueueEstimate } from "./queue.ts";
 import { LANES, TASKS } from "./subjects.ts";
 import { WebhookUrl } from "./webhook.ts";
@@ -28,6 +29,8 @@ export const BatchItem = z.object({
   title: z.string().max(1024).optional(),
   mime: z.string().max(255).optional(),
   task: z.enum(TASKS).optional(),
+  /** The model for this item instead of the batch's (an OpenAI batch line's body.model). */
+  model: RequestedModel.optional(),
   params: JobParams.optional(),
 });
 export type BatchItem = z.infer<typeof BatchItem>;
@@ -46,6 +49,8 @@ export function windowMs(window: string): number {
 export const BatchOptions = z.object({
   task: z.enum(TASKS),
   lane: z.enum(LANES).default("batch"),
+  /** The model its jobs name (as POST /v1/jobs `model`); absent: the default model. */
+  model: RequestedModel.optional(),
   params: JobParams.default({}),
   /** Stored with the batch for the webhook dispatcher. */
   webhookUrl: WebhookUrl.optional(),

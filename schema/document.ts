@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { BatchOptions } from "./batch.ts";
 import { JobParams } from "./job.ts";
+import { RequestedModel } from "./model.ts";
 import { TASKS } from "./subjects.ts";
 
 /** POST /v1/documents as JSON (a file goes as multipart instead: `file`, optional `title`). */
@@ -39,14 +40,16 @@ export type ListDocumentsQuery = z.infer<typeof ListDocumentsQuery>;
 /** One task of POST /v1/documents/:id/jobs: the request's params apply unless the task overrides them. */
 export const DocumentTask = z.object({
   task: z.enum(TASKS),
+  /** The model for this task instead of the request's: a small model's classify beside a large one's extract. */
+  model: RequestedModel.optional(),
   params: JobParams.optional(),
   customId: z.string().max(256).optional(),
 });
 
 /**
  * POST /v1/documents/:id/jobs: many tasks on one document, as one batch. The batch options without `task`
- * (each task names its own; the batch records the first): lane (default batch), params every task starts from,
- * webhookUrl.
+ * (each task names its own; the batch records the first): lane (default batch), model, params every task starts
+ * from, webhookUrl.
  */
 export const CreateDocumentJobsRequest = BatchOptions.omit({ task: true }).extend({
   tasks: z.array(DocumentTask).min(1),

@@ -46,6 +46,8 @@ export const API_ERROR_CODES = {
   not_found: 404,
   /** No document with that id, or one another API key uploaded (POST /v1/documents). */
   document_not_found: 404,
+  /** A chat completion names a model no live worker serves (GET /openai/v1/models lists those that are). */
+  model_not_served: 404,
   /** The request conflicts with the resource's state (cancelling a finished job). */
   conflict: 409,
   payload_too_large: 413,

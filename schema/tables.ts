@@ -12,6 +12,8 @@ export const jobs = sqliteTable(
     id: text("id").primaryKey(),
     lane: text("lane").$type<Lane>().notNull(),
     task: text("task").$type<Task>().notNull(),
+    /** The model the job named (JobMessage.model); null: the default model. */
+    model: text("model"),
     state: text("state").$type<JobState>().notNull(),
     input: text("input", { mode: "json" }).$type<JobInput>(),
     params: text("params", { mode: "json" }).$type<JobParams>().notNull(),

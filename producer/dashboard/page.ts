@@ -71,6 +71,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   button.act:disabled { opacity:.5; cursor:default; }
   .empty { color:var(--mute); font-style:italic; }
   .muted { color:var(--mute); }
+  .waiting { color:#8a6d0b; white-space:normal; }
   .note { color:var(--mute); font-size:12px; margin:6px 0 0; }
   #signout { background:none; border:1px solid #556; color:#ccd; border-radius:4px; padding:2px 8px; cursor:pointer; }
   #login, #actkey form { max-width:380px; margin:48px auto; display:flex; flex-direction:column; gap:10px; }
@@ -125,6 +126,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section><h2>Failures by error code</h2><div class="scroll"><table id="failures"></table></div></section>
   <section class="wide"><h2>Workers</h2><div class="scroll"><table id="workers"></table></div>
     <p class="note">In flight: jobs a worker is running now. Batch size: how many sequences its batcher lets the batch lanes decode together (it may lower it while more jobs still finish on their slots). Sequences: what its context holds, one kept for the interactive lane.</p></section>
+  <section class="wide"><h2>Models</h2><div class="scroll"><table id="models"></table></div>
+    <p class="note">Jobs naming a model run only on workers serving it; "default" is the jobs naming none. A model no live worker serves keeps its jobs queued until one starts.</p></section>
   <section class="wide"><h2>Batches</h2><div class="scroll"><table id="batches"></table></div></section>
   <section class="wide"><h2>Jobs <span class="chips" id="job-filter"></span></h2><div class="scroll"><table id="jobs"></table></div></section>
 </main>

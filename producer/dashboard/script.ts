@@ -280,6 +280,12 @@ function renderWorkers(s) {
     "no worker has sent a heartbeat",
     s.workers.length ? h("tr", {}, td("live: " + f.alive), td(""), td(f.inFlight, "num", { "data-total-in-flight": f.inFlight }), td(f.batchSize, "num"), td(f.sequences, "num"), td(fmt(f.tokensPerSecond), "num"), td(""), td(""), td("")) : null);
 }
+function renderModels(s) {
+  table($("models"), [["model"], ["workers", "num", "live workers that take its jobs"], ["queued", "num", "jobs naming it, queued"], ["waiting"]],
+    (s.models || []).map((m) => h("tr", { "data-model": m.model || "default" }, td(m.model ? h("code", {}, m.model) : "default"), td(m.workers, "num"), td(m.queued, "num"),
+      td(m.waiting || "", m.waiting ? "waiting" : null))),
+    "no model served and no job queued");
+}
 function renderBatches(s) {
   table($("batches"), [["batch"], ["state"], ["task"], ["lane"], ["progress"], ["done", "num"], ["failed", "num"], ["created"], [""]],
     s.batches.map((b) => h("tr", { "data-batch": b.id, "data-done": b.progress.done, "data-total": b.total }, td(batchLink(b.id)), td(pill(b.state)), td(b.task), td(b.lane),
@@ -291,7 +297,8 @@ function renderBatches(s) {
 const stateCell = (j) => td([pill(j.state), j.attempts > 1 ? " ×" + j.attempts : null], null, { title: j.attempts + " attempt(s)" });
 function jobRow(j, inBatch) {
   return h("tr", { "data-job": j.id, "data-state": j.state }, inBatch ? td(j.batchIndex, "num") : null, td(jobLink(j.id)),
-    td([j.title || j.customId || "", j.title && j.customId && j.title !== j.customId ? h("span", { class: "muted", title: "custom id" }, " · " + j.customId) : null], "title"), stateCell(j),
+    td([j.title || j.customId || "", j.title && j.customId && j.title !== j.customId ? h("span", { class: "muted", title: "custom id" }, " · " + j.customId) : null], "title"),
+    j.waiting ? td([pill(j.state), h("small", { class: "waiting", title: j.waiting }, " no worker for " + (j.model || "the default model"))]) : stateCell(j),
     inBatch ? null : td(j.task), inBatch ? null : td(j.batchId ? batchLink(j.batchId) : ""),
     td(j.errorCode ? h("code", {}, j.errorCode) : ""), td(ms(between(j.startedAt, j.finishedAt)), "num"), inBatch ? null : agoCell(j.updatedAt), td(jobActions(j, true)));
 }
@@ -315,7 +322,7 @@ async function refreshFiltered(force) {
 function render(s) {
   snap = s;
   renderTotals(s); renderAlerts(s.alerts); renderLanes(s); renderLatency(s.stats); renderFailures(s.stats);
-  renderWorkers(s); renderBatches(s); renderJobs(); drawCharts();
+  renderWorkers(s); renderModels(s); renderBatches(s); renderJobs(); drawCharts();
   refreshFiltered(false);
 }
 
@@ -357,7 +364,8 @@ async function openJob(id) {
   showDrawer([
     drawerTop("Job", j.id),
     h("div", { class: "doc", "data-testid": "drawer-title" }, d.title || j.customId || "(no file name)"),
-    dl([["state", pill(j.state)], ["custom id", j.customId], ["batch", j.batchId ? batchLink(j.batchId) : null], ["task", j.task], ["lane", j.lane],
+    j.waiting ? h("p", { class: "waiting", "data-testid": "job-waiting" }, "Waiting: " + j.waiting) : null,
+    dl([["state", pill(j.state)], ["custom id", j.customId], ["batch", j.batchId ? batchLink(j.batchId) : null], ["task", j.task], ["lane", j.lane], ["model", j.model || "default"],
       ["in line", eta(j.queue)], ["attempts", j.attempts], ["submitted", j.submittedAt], ["started", j.startedAt], ["finished", j.finishedAt],
       ["queue wait", j.startedAt ? ms(between(j.submittedAt, j.startedAt)) : null], ["run time", j.finishedAt ? ms(between(j.startedAt, j.finishedAt)) : null]]),
     actions.length ? h("div", { class: "actions" }, actions) : null,

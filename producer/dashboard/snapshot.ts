@@ -11,6 +11,7 @@ import type { QueueEstimator } from "../queue-estimate.ts";
 import type { JobChange, Recorder } from "../recorder.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
 import type { FailureCount, JobStore, JobSummary } from "../stores/jobs.ts";
+import type { WorkerRegistry } from "../worker-registry.ts";
 import { type Alert, alertsFor } from "./alerts.ts";
 import { History, type Sample } from "./history.ts";
 import { type LatencyFigures, latencyByLane } from "./latency.ts";
@@ -43,6 +44,43 @@ export interface Stats {
   latencyOf: number;
 }
 
+/** A model with queued jobs or live workers: which serve it and what waits for it. */
+export interface ModelRow {
+  /** null: the jobs naming no model (the default model). */
+  model: string | null;
+  /** Live workers that take its jobs. */
+  workers: number;
+  /** Jobs naming it in state queued. */
+  queued: number;
+  /** Set when jobs wait for it and no live worker serves it. */
+  waiting?: string;
+}
+
+/** A listed job, and why it does not start when no live worker serves its model. */
+export type WaitingJobSummary = JobSummary & { waiting?: string };
+
+/** Models with queued jobs or live workers, the default first: a model whose jobs wait for a worker says why. */
+export function modelRows(jobs: JobStore, workers: WorkerRegistry): ModelRow[] {
+  const queued = new Map<string | null, number>(jobs.queuedByModel().map((r) => [r.model, r.n]));
+  const names = new Set<string | null>([null, ...queued.keys(), ...workers.models().map((m) => m.id)]);
+  return [...names]
+    .map((model) => {
+      const n = queued.get(model) ?? 0;
+      const waiting = n > 0 ? workers.waiting({ state: "queued", model }) : undefined;
+      return { model, workers: workers.serving(model).length, queued: n, ...(waiting ? { waiting } : {}) };
+    })
+    .filter((r) => r.workers > 0 || r.queued > 0)
+    .sort((a, b) => (a.model === null ? -1 : b.model === null ? 1 : a.model.localeCompare(b.model)));
+}
+
+/** Listed jobs with the hint of those waiting for a worker of their model. */
+export function withWaiting(jobs: readonly JobSummary[], workers?: WorkerRegistry): WaitingJobSummary[] {
+  return jobs.map((j) => {
+    const waiting = workers?.waiting(j);
+    return waiting ? { ...j, waiting } : j;
+  });
+}
+
 export interface Snapshot {
   at: string;
   /** Per-lane depth of the JetStream consumers; null when NATS could not be read. */
@@ -53,8 +91,10 @@ export interface Snapshot {
   lanes: Partial<Record<Lane, Partial<Record<JobState, number>>>>;
   fleet: Fleet;
   workers: WorkerView[];
+  /** Per model: live workers serving it, its queued jobs, and why they wait when no live worker serves it. */
+  models: ModelRow[];
   batches: BatchView[];
-  recentJobs: JobSummary[];
+  recentJobs: WaitingJobSummary[];
   stats: Stats;
   alerts: Alert[];
   /** How often history is sampled, in ms. */
@@ -136,7 +176,7 @@ export class Dashboard extends EventEmitter {
   };
 
   constructor(
-    private readonly stores: { jobs: JobStore; batches: BatchStore; queue?: QueueEstimator },
+    private readonly stores: { jobs: JobStore; batches: BatchStore; queue?: QueueEstimator; workers?: WorkerRegistry },
     private readonly nc: NatsConnection,
     private readonly recorder: Recorder,
     private readonly log: Logger,
@@ -182,8 +222,9 @@ export class Dashboard extends EventEmitter {
       lanes,
       fleet: fleetOf(workers),
       workers,
+      models: this.stores.workers ? modelRows(this.stores.jobs, this.stores.workers) : [],
       batches: this.stores.batches.recent(RECENT_BATCHES).map(toBatchView),
-      recentJobs: this.stores.jobs.summaries({}, RECENT_JOBS),
+      recentJobs: withWaiting(this.stores.jobs.summaries({}, RECENT_JOBS), this.stores.workers),
       stats: this.currentStats(now),
       alerts: this.alerts(current, workers),
       sampleMs: this.options.sampleMs,

@@ -53,6 +53,7 @@ function optionsFrom(fields: Record<string, string | undefined>): BatchOptions {
   return parseValue(BatchOptions, {
     task: fields.task,
     lane: fields.lane || undefined,
+    model: fields.model || undefined,
     webhookUrl: fields.webhookUrl || undefined,
     deadline: fields.deadline || undefined,
     completionWindow: fields.completionWindow || undefined,
@@ -83,6 +84,7 @@ async function submitBatch(c: Context, deps: BatchRoutesDeps): Promise<Response>
     options = optionsFrom({
       task: field("task"),
       lane: field("lane"),
+      model: field("model"),
       webhookUrl: field("webhookUrl"),
       deadline: field("deadline"),
       completionWindow: field("completionWindow"),
@@ -137,7 +139,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
     tag: "batches",
     summary: "Submit a batch: JSON items, a JSONL upload or multipart files",
     description:
-      "JSON: CreateBatchRequest; with `documentId` (an uploaded document, POST /v1/documents) items without `text` run on that document. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx; png, jpeg, tiff and scanned PDF pages by OCR) plus the options as form fields; each unusable file is reported in `rejected` (`file`, `code`, `message`), the others accepted. When nothing is accepted the error lists every refusal in `error.rejected`. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
+      "JSON: CreateBatchRequest; with `documentId` (an uploaded document, POST /v1/documents) items without `text` run on that document. JSONL (`application/x-ndjson`): one BatchItem per line, batch options (task, lane, model, params as JSON, webhookUrl) in the query string; bad lines are reported in `rejected`, good ones accepted. Multipart: files (txt, md, pdf, docx; png, jpeg, tiff and scanned PDF pages by OCR) plus the options as form fields; each unusable file is reported in `rejected` (`file`, `code`, `message`), the others accepted. When nothing is accepted the error lists every refusal in `error.rejected`. At most DOCKET_MAX_BATCH_ITEMS items and DOCKET_MAX_BATCH_BODY_BYTES bytes.",
     body: {
       "application/json": "CreateBatchRequest",
       ...Object.fromEntries(JSONL_TYPES.map((type) => [type, "BatchItem" as const])),
@@ -153,6 +155,7 @@ export const batchRoutes: Route<BatchRoutesDeps>[] = [
     query: [
       { name: "task", description: "JSONL uploads: the batch's task" },
       { name: "lane", description: "JSONL uploads: lane (default batch)" },
+      { name: "model", description: "JSONL uploads: the model its jobs name (default: the default model)" },
       { name: "params", description: "JSONL uploads: params as a JSON object" },
       { name: "webhookUrl", description: "JSONL uploads: callback for batch.completed / failed / cancelled / expired" },
       {

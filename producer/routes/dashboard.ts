@@ -3,7 +3,7 @@ import { DashboardJobsQuery, type DashboardSession, DashboardSignIn } from "../.
 import type { DashboardSessions } from "../auth/session.ts";
 import type { Sample } from "../dashboard/history.ts";
 import { DASHBOARD_HTML } from "../dashboard/page.ts";
-import type { Dashboard, Snapshot } from "../dashboard/snapshot.ts";
+import { type Dashboard, type Snapshot, withWaiting } from "../dashboard/snapshot.ts";
 import { ApiError } from "../errors.ts";
 import type { QueueEstimator } from "../queue-estimate.ts";
 import { pathParam, type Route } from "../route.ts";
@@ -13,6 +13,7 @@ import type { JobEventStore } from "../stores/job-events.ts";
 import { type JobStore, toView } from "../stores/jobs.ts";
 import { page } from "../stores/page.ts";
 import { parseJson, parseValue } from "../validate.ts";
+import type { WorkerRegistry } from "../worker-registry.ts";
 
 export interface DashboardRoutesDeps {
   dashboard: Dashboard;
@@ -23,6 +24,8 @@ export interface DashboardRoutesDeps {
   sessions: DashboardSessions;
   /** Queue position and ETA of a queued job or batch (the `queue` of GET /v1/jobs/:id and /v1/batches/:id). */
   queue: QueueEstimator;
+  /** Live workers' models: a queued job's detail says when none serves its model. */
+  workerRegistry: WorkerRegistry;
 }
 
 /**
@@ -156,10 +159,11 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
       { name: "limit", description: "1 to 500, default 100" },
     ],
     responses: { "200": { description: "{data: JobSummary[], next}" }, "400": "Error", "401": "Error", "403": "Error" },
-    handler: (c, { store }) => {
+    handler: (c, { store, workerRegistry }) => {
       const q = parseValue(DashboardJobsQuery, c.req.query());
       const rows = store.summaries({ batchId: q.batchId, states: q.state, errorCode: q.code, afterIndex: q.after }, q.limit + 1);
-      const { rows: data, hasMore } = page(rows, q.limit);
+      const { rows: listed, hasMore } = page(rows, q.limit);
+      const data = withWaiting(listed, workerRegistry);
       const next = hasMore && q.batchId !== undefined ? (data.at(-1)?.batchIndex ?? null) : null;
       return c.json({ data, next, hasMore });
     },
@@ -172,11 +176,11 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
     tag: "dashboard",
     summary: "One job with its document's title and its recorded events, for the dashboard's detail view",
     responses: { "200": { description: "{job: JobView, document, events}" }, "401": "Error", "403": "Error", "404": "Error" },
-    handler: (c, { store, events, queue }) => {
+    handler: (c, { store, events, queue, workerRegistry }) => {
       const id = pathParam(c, "id");
       const row = store.get(id);
       if (!row) throw new ApiError("not_found", `no job with id ${id}`);
-      const job = { ...toView(row), queue: queue.forJob(row) };
+      const job = { ...toView(row, workerRegistry.waiting(row)), queue: queue.forJob(row) };
       const document = { title: row.input?.title ?? null, mime: row.input?.mime ?? null };
       return c.json({ job, document, events: events.forJob(row.id) });
     },

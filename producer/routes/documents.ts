@@ -139,7 +139,13 @@ async function submitDocumentJobs(c: Context, deps: DocumentRoutesDeps): Promise
   const id = newId("batch");
   const createdAt = new Date().toISOString();
   // A batch row records one task: the first; each job keeps its own.
-  const options: BatchOptions = { task: req.tasks[0]!.task, lane: req.lane, params: req.params, webhookUrl: req.webhookUrl };
+  const options: BatchOptions = {
+    task: req.tasks[0]!.task,
+    lane: req.lane,
+    ...(req.model ? { model: req.model } : {}),
+    params: req.params,
+    webhookUrl: req.webhookUrl,
+  };
   const ctx = { options, batchId: id, submittedAt: createdAt, maxDocument, document: documentInput(doc) };
   const jobs = await jobsFromArray(ctx, req.tasks, maxBatchItems, "tasks");
   const { row, created } = await intake.submit(id, options, jobs, createdAt, idempotency, principal.keyId);

@@ -4,6 +4,7 @@ import type { EventMessage } from "../../schema/event.ts";
 import { TERMINAL_STATES } from "../../schema/job.ts";
 import type { JobChange, Recorder } from "../recorder.ts";
 import { type JobStore, toView } from "../stores/jobs.ts";
+import type { WorkerRegistry } from "../worker-registry.ts";
 
 /** Events a slow SSE client may fall behind by before it is disconnected. */
 const MAX_PENDING = 1_000;
@@ -14,7 +15,7 @@ type Pending = { event: "state"; data: string; terminal: boolean } | { event: "p
  * GET /v1/jobs/:id/events: Server-Sent Events. `state` (the job view) first with the current state, then
  * on every change; `progress` ({tokens}) while the model generates; the stream ends after a terminal state.
  */
-export function jobEventStream(c: Context, jobId: string, store: JobStore, recorder: Recorder) {
+export function jobEventStream(c: Context, jobId: string, store: JobStore, recorder: Recorder, workers: WorkerRegistry) {
   return streamSSE(c, async (sse) => {
     const pending: Pending[] = [];
     let wake: (() => void) | undefined;
@@ -24,7 +25,7 @@ export function jobEventStream(c: Context, jobId: string, store: JobStore, recor
     };
     const stateOf = (terminal: boolean) => {
       const row = store.get(jobId);
-      if (row) push({ event: "state", data: JSON.stringify(toView(row)), terminal });
+      if (row) push({ event: "state", data: JSON.stringify(toView(row, workers.waiting(row))), terminal });
     };
     const onChange = (change: JobChange) => {
       if (change.jobId === jobId) stateOf(TERMINAL_STATES.includes(change.state));
@@ -43,7 +44,11 @@ export function jobEventStream(c: Context, jobId: string, store: JobStore, recor
     try {
       const now = store.get(jobId);
       if (!now) return;
-      push({ event: "state", data: JSON.stringify(toView(now)), terminal: TERMINAL_STATES.includes(now.state) });
+      push({
+        event: "state",
+        data: JSON.stringify(toView(now, workers.waiting(now))),
+        terminal: TERMINAL_STATES.includes(now.state),
+      });
       while (!sse.aborted) {
         const next = pending.shift();
         if (!next) {

@@ -13,6 +13,7 @@ import { toView } from "../stores/jobs.ts";
 import { type SubmitDeps, submitJob } from "../submit.ts";
 import { parseJson, parseValue } from "../validate.ts";
 import type { AddressPolicy } from "../webhooks/address.ts";
+import type { WorkerRegistry } from "../worker-registry.ts";
 import { jobEventStream } from "./job-events.ts";
 import { checkWebhookUrl } from "./webhooks.ts";
 
@@ -23,6 +24,8 @@ export interface JobRoutesDeps extends SubmitDeps {
   documentRecords: DocumentRecords;
   retrier: Retrier;
   queue: QueueEstimator;
+  /** Live workers' models: a queued job's view says when none serves its model. */
+  workerRegistry: WorkerRegistry;
 }
 
 /** /v1/jobs: submit, list, get, cancel, retry, follow (SSE). */
@@ -34,7 +37,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     tag: "jobs",
     summary: "Submit a job",
     description:
-      "Validates, stores (queued) and publishes the job. The document is `input.text`, or `input.documentId` naming an uploaded document (POST /v1/documents; unknown or another key's: 404 `document_not_found`). `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it. A job not started by its `deadline` fails `deadline_exceeded`. Over a quota of the key: 429 `quota_exceeded` with Retry-After.",
+      "Validates, stores (queued) and publishes the job. `model` names the model to run it (absent: the default model); a job for a model no live worker serves waits, and its view says so in `waiting`. The document is `input.text`, or `input.documentId` naming an uploaded document (POST /v1/documents; unknown or another key's: 404 `document_not_found`). `webhookUrl` gets a signed Standard Webhooks callback when the job ends; a URL resolving to a private address is refused with `webhook_url_forbidden` unless DOCKET_WEBHOOK_ALLOW permits it. A job not started by its `deadline` fails `deadline_exceeded`. Over a quota of the key: 429 `quota_exceeded` with Retry-After.",
     body: "CreateJobRequest",
     headers: [
       {
@@ -61,7 +64,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
       const known = key ? deps.store.byIdempotencyKey(key) : undefined;
       if (known) {
         checkSameRequest(known, idempotency?.fingerprint);
-        return c.json(toView(known), 200);
+        return c.json(toView(known, deps.workerRegistry.waiting(known)), 200);
       }
       if (req.webhookUrl) await checkWebhookUrl(deps.webhookPolicy, req.webhookUrl);
       const { documentId, ...own } = req.input;
@@ -72,6 +75,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
       const msg = buildJobMessage({
         lane: req.lane,
         task: req.task,
+        model: req.model,
         input,
         params: req.params,
         customId: req.customId || undefined,
@@ -82,7 +86,7 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
         webhookUrl: req.webhookUrl,
         owner: principal.keyId,
       });
-      return c.json(toView(row), created ? 202 : 200);
+      return c.json(toView(row, deps.workerRegistry.waiting(row)), created ? 202 : 200);
     },
   },
   {
@@ -95,16 +99,18 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
       { name: "state", description: "queued, running, succeeded, failed or cancelled" },
       { name: "batchId", description: "jobs of one batch" },
       { name: "task", description: "summarize, extract, classify, ask or chat" },
+      { name: "model", description: "jobs naming this model" },
       { name: "createdAfter", description: "ISO time" },
       { name: "createdBefore", description: "ISO time" },
       { name: "cursor", description: "`nextCursor` of the previous page" },
       { name: "limit", description: "1 to 1000, default 100" },
     ],
     responses: { "200": "JobList", "400": "Error" },
-    handler: (c, { store }) => {
+    handler: (c, { store, workerRegistry }) => {
       const q = parseValue(ListJobsQuery, c.req.query());
       const { rows, nextCursor } = store.list(q, ownerFilter(principalOf(c)));
-      return c.json({ data: rows.map(toView), nextCursor, hasMore: nextCursor !== null });
+      const data = rows.map((row) => toView(row, workerRegistry.waiting(row)));
+      return c.json({ data, nextCursor, hasMore: nextCursor !== null });
     },
   },
   {
@@ -114,9 +120,9 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     tag: "jobs",
     summary: "Get a job: state, result or error, timings; while queued, its place in line and estimated times",
     responses: { "200": "JobView", "404": "Error" },
-    handler: (c, { store, queue }) => {
+    handler: (c, { store, queue, workerRegistry }) => {
       const row = ownJob(store, principalOf(c), pathParam(c, "id"));
-      return c.json({ ...toView(row), queue: queue.forJob(row) });
+      return c.json({ ...toView(row, workerRegistry.waiting(row)), queue: queue.forJob(row) });
     },
   },
   {
@@ -128,9 +134,9 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     description:
       "Failed jobs, and jobs cancelled with `batch_expired`, go back in line as the same job (same id, attempts counting on, every run kept in its events), with the same inputs and the remedy for their error: `document_too_long` chunks the document (`overflow: chunk`), `output_truncated` doubles `maxTokens` (up to the context size), a deadline that passed is dropped. Any other state is 409 `conflict`; over a quota 429 `quota_exceeded`.",
     responses: { "202": "JobView", "404": "Error", "409": "Error", "429": "Error" },
-    handler: async (c, { store, retrier, queue }) => {
+    handler: async (c, { store, retrier, queue, workerRegistry }) => {
       const row = await retrier.retryJob(ownJob(store, principalOf(c), pathParam(c, "id")));
-      return c.json({ ...toView(row), queue: queue.forJob(row) }, 202);
+      return c.json({ ...toView(row, workerRegistry.waiting(row)), queue: queue.forJob(row) }, 202);
     },
   },
   {
@@ -154,9 +160,9 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     description:
       "`event: state` with the job view first and on every change, `event: progress` with token counts; the stream ends after a terminal state.",
     responses: { "200": { description: "text/event-stream", contentType: "text/event-stream" }, "404": "Error" },
-    handler: (c, { store, recorder }) => {
+    handler: (c, { store, recorder, workerRegistry }) => {
       const { id } = ownJob(store, principalOf(c), pathParam(c, "id"));
-      return jobEventStream(c, id, store, recorder);
+      return jobEventStream(c, id, store, recorder, workerRegistry);
     },
   },
 ];

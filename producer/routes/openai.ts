@@ -4,24 +4,32 @@ import type { EventMessage } from "../../schema/event.ts";
 import { chatMessagesIssue, TERMINAL_STATES } from "../../schema/job.ts";
 import { type ChatCompletionChunk, ChatCompletionRequest, type ModelList } from "../../schema/openai.ts";
 import type { JobRow } from "../../schema/tables.ts";
-import { ownerFilter, principalOf } from "../auth/principal.ts";
+import { principalOf } from "../auth/principal.ts";
 import { ApiError } from "../errors.ts";
 import { buildJobMessage } from "../job-message.ts";
-import { completionUsage, finishReason, jobErrorBody, toChatCompletion, toMessages } from "../openai-chat.ts";
+import {
+  completionUsage,
+  DEFAULT_MODEL_ID,
+  finishReason,
+  jobErrorBody,
+  requestedModel,
+  toChatCompletion,
+  toMessages,
+} from "../openai-chat.ts";
 import type { Recorder } from "../recorder.ts";
 import type { Route } from "../route.ts";
 import { type SubmitDeps, submitJob } from "../submit.ts";
 import { parseJson } from "../validate.ts";
+import type { WorkerRegistry } from "../worker-registry.ts";
 
 export interface OpenAIRoutesDeps extends SubmitDeps {
   recorder: Recorder;
   /** maxTokens a chat job gets when the request sets none (DOCKET_MAX_TOKENS): tells "length" from "stop". */
   defaultMaxTokens: number;
   chatTimeoutMs: number;
+  /** Which models live workers serve: GET /models, and the check a chat completion's `model` passes. */
+  workerRegistry: WorkerRegistry;
 }
-
-/** Name listed by GET /models before any job has reported the worker's model; accepted as `model`. */
-export const DEFAULT_MODEL_ID = "docket";
 
 /**
  * OpenAI-compatible chat completions: each request becomes a `chat` job on the interactive lane,
@@ -34,10 +42,22 @@ async function chatCompletion(c: Context, deps: OpenAIRoutesDeps): Promise<Respo
   const messages = toMessages(req);
   const issue = chatMessagesIssue(messages);
   if (issue) throw new ApiError("validation_failed", `messages: ${issue}`, "messages");
+  const model = requestedModel(req.model);
+  // A person waits for the answer: a model no live worker serves is refused now, not after the timeout. (A job
+  // naming no model waits for a default worker as before; /v1/jobs and batches queue for any model.)
+  if (model !== undefined && deps.workerRegistry.serving(model).length === 0) {
+    const served = deps.workerRegistry.models().map((m) => m.id);
+    throw new ApiError(
+      "model_not_served",
+      `no worker serves model ${model}: use ${[DEFAULT_MODEL_ID, ...served].join(", ")} (GET /openai/v1/models)`,
+      "model",
+    );
+  }
   const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? undefined;
   const msg = buildJobMessage({
     lane: "interactive",
     task: "chat",
+    model,
     input: {},
     params: {
       messages,
@@ -147,12 +167,16 @@ async function chatCompletion(c: Context, deps: OpenAIRoutesDeps): Promise<Respo
 }
 
 function models(c: Context, deps: OpenAIRoutesDeps): Response {
-  // The models the caller's recent jobs reported (workers run one model each): what another key's jobs
-  // ran is that key's business, as its jobs are.
-  const ids = [...new Set([...deps.store.recentModels(200, ownerFilter(principalOf(c))), DEFAULT_MODEL_ID])];
+  // What live workers serve now (their heartbeats), and `docket`, the default model's alias, which is always
+  // accepted. Deployment facts, the same for every key, as OpenAI's list is.
+  const served = deps.workerRegistry.models().filter((m) => m.id !== DEFAULT_MODEL_ID);
+  const created = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
   return c.json({
     object: "list",
-    data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "docket" })),
+    data: [
+      { id: DEFAULT_MODEL_ID, object: "model", created: 0, owned_by: "docket" },
+      ...served.map((m) => ({ id: m.id, object: "model" as const, created: created(m.since), owned_by: "docket" })),
+    ],
   } satisfies ModelList);
 }
 
@@ -165,11 +189,12 @@ export const openaiRoutes: Route<OpenAIRoutesDeps>[] = [
     tag: "openai",
     summary: "OpenAI-compatible chat completion (a chat job on the interactive lane)",
     description:
-      "Answers when the job finishes. With `stream: true` the answer is `text/event-stream` of `chat.completion.chunk` events ending with `data: [DONE]`.",
+      "Answers when the job finishes. `model` names a model live workers serve (GET /openai/v1/models) or `docket`, the default model; a model no live worker serves is 404 `model_not_served`. With `stream: true` the answer is `text/event-stream` of `chat.completion.chunk` events ending with `data: [DONE]`.",
     body: "ChatCompletionRequest",
     responses: {
       "200": { description: "The completion, or its chunks when streaming.", schema: "ChatCompletion" },
       "400": "Error",
+      "404": "Error",
       "429": "Error",
       "504": "Error",
     },
@@ -180,7 +205,7 @@ export const openaiRoutes: Route<OpenAIRoutesDeps>[] = [
     path: "/openai/v1/models",
     access: "key",
     tag: "openai",
-    summary: "Models the workers reported for the caller's jobs",
+    summary: "Models live workers serve now, and `docket` (the default model)",
     responses: { "200": "ModelList" },
     handler: models,
   },

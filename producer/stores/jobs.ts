@@ -41,6 +41,7 @@ export class JobStore {
         id: p("id"),
         lane: p("lane"),
         task: p("task"),
+        model: p("model"),
         state: "queued",
         input: p("input"),
         params: p("params"),
@@ -80,6 +81,7 @@ export class JobStore {
           id: msg.id,
           lane: msg.lane,
           task: msg.task,
+          model: msg.model ?? null,
           state: "queued",
           input: msg.input,
           params: msg.params,
@@ -138,6 +140,7 @@ export class JobStore {
       q.state ? eq(jobs.state, q.state) : undefined,
       q.batchId ? eq(jobs.batchId, q.batchId) : undefined,
       q.task ? eq(jobs.task, q.task) : undefined,
+      q.model ? eq(jobs.model, q.model) : undefined,
       q.createdAfter ? gte(jobs.submittedAt, new Date(q.createdAfter).toISOString()) : undefined,
       q.createdBefore ? lt(jobs.submittedAt, new Date(q.createdBefore).toISOString()) : undefined,
       q.cursor ? lt(jobs.id, q.cursor) : undefined,
@@ -168,6 +171,7 @@ export class JobStore {
           id: m.id,
           lane: m.lane,
           task: m.task,
+          model: m.model ?? null,
           input: m.input,
           params: m.params,
           batchId,
@@ -220,6 +224,7 @@ export class JobStore {
         id: event.jobId,
         lane: event.lane ?? "default",
         task: event.task ?? "summarize",
+        model: event.model ?? null,
         state: "queued",
         params: {},
         batchId: event.batchId ?? null,
@@ -438,6 +443,7 @@ export class JobStore {
         state: jobs.state,
         lane: jobs.lane,
         task: jobs.task,
+        model: jobs.model,
         batchId: jobs.batchId,
         batchIndex: jobs.batchIndex,
         customId: jobs.customId,
@@ -503,16 +509,9 @@ export class JobStore {
       .all();
   }
 
-  /** Models named by the last `limit` succeeded jobs' results, newest first, each once; `owner` unset: every job's. */
-  recentModels(limit: number, owner?: string): string[] {
-    const rows = this.db
-      .select({ model: sql<string | null>`json_extract(${jobs.result}, '$.model')` })
-      .from(jobs)
-      .where(and(eq(jobs.state, "succeeded"), owner !== undefined ? eq(jobs.owner, owner) : undefined))
-      .orderBy(sql`rowid desc`)
-      .limit(limit)
-      .all();
-    return [...new Set(rows.map((r) => r.model).filter((m): m is string => !!m))];
+  /** Queued jobs per model they name (null: the default model), only models that have some. */
+  queuedByModel(): { model: string | null; n: number }[] {
+    return this.db.select({ model: jobs.model, n: count() }).from(jobs).where(eq(jobs.state, "queued")).groupBy(jobs.model).all();
   }
 
   /**
@@ -585,6 +584,7 @@ export type JobSummary = Pick<
   | "state"
   | "lane"
   | "task"
+  | "model"
   | "batchId"
   | "batchIndex"
   | "customId"
@@ -660,11 +660,12 @@ const WORK = {
 
 /** The wire message for a row: what was published, and what is republished. */
 export function rowToMessage(row: JobRow): JobMessage {
-  const { id, lane, task, params, batchId, customId, submittedAt, deadline, firstAttempt } = row;
+  const { id, lane, task, model, params, batchId, customId, submittedAt, deadline, firstAttempt } = row;
   return buildJobMessage({
     id,
     lane,
     task,
+    model,
     input: row.input ?? {},
     params,
     batchId,
@@ -675,12 +676,15 @@ export function rowToMessage(row: JobRow): JobMessage {
   });
 }
 
-export function toView(row: JobRow): JobView {
+/** The API's view of a job; `waiting` says why a queued job does not start (WorkerRegistry.waiting). */
+export function toView(row: JobRow, waiting?: string): JobView {
   return {
     id: row.id,
     state: row.state,
     lane: row.lane,
     task: row.task,
+    model: row.model,
+    ...(waiting ? { waiting } : {}),
     batchId: row.batchId,
     customId: row.customId,
     attempts: row.attempts,

@@ -126,4 +126,39 @@ describe("a JetStream store lost under a running stack", () => {
     const [result] = await repaired;
     expect(result).toMatchObject({ provisioned: true, lost: { queued: 3, running: 0, unknown: 0 }, republished: 3 });
   });
+
+  it("DOCKET_JOBS deleted under a worker of a named model: its worker creates the model's consumers again and runs the jobs naming it", async () => {
+    stack = await startStack({ worker: false, env: { DOCKET_JETSTREAM_CHECK_SECONDS: "3600" } });
+    const s = stack;
+    worker = await startWorker(
+      { ...s.config, DOCKET_MODEL_NAME: "triage", DOCKET_DEFAULT_MODEL: "analysis" },
+      createLogger("test", "silent"),
+    );
+    const jsm = await jetstreamManager(await s.nats.connect("operator"));
+    expect((await jsm.consumers.info(JOBS_STREAM, "docket-workers-batch-triage")).name).toBe("docket-workers-batch-triage");
+    await jsm.streams.delete(JOBS_STREAM);
+    // Submitted while the stream is gone: the rows wait for the republisher.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${s.producer.url}/v1/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          task: "summarize",
+          lane: "batch",
+          model: "triage",
+          input: { text: `memo ${i}` },
+          params: { maxTokens: 4 },
+        }),
+      });
+      expect(res.status).toBe(202);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    // Provisioning restores the default consumers only; the model's are its worker's to create again.
+    expect(await s.producer.jetstreamWatch.check()).toMatchObject({ provisioned: true });
+    expect(await s.producer.publisher.sweepNow()).toEqual({ published: 3, complete: true });
+    for (const id of ids) await s.waitFor(id, ["succeeded"]);
+    expect((await jsm.consumers.info(JOBS_STREAM, "docket-workers-batch-triage")).name).toBe("docket-workers-batch-triage");
+    expect(ids.map((id) => s.producer.store.get(id)?.result?.model)).toEqual(["triage", "triage", "triage"]);
+  });
 });

@@ -141,11 +141,23 @@ describe("OpenAI-compatible chat completions (official openai client)", () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   }, 60_000);
 
-  it("GET /models lists the worker's model once a job has reported it", async () => {
+  it("GET /models lists docket and the model the live worker serves", async () => {
     const models = await client.models.list();
-    const ids = models.data.map((m) => m.id);
-    expect(ids).toContain("docket-demo-tiny");
-    expect(ids).toContain("docket");
+    expect(models.data.map((m) => m.id)).toEqual(["docket", "docket-demo-tiny"]);
+    expect(models.data[1]?.created).toBeGreaterThan(0);
+  });
+
+  it("a chat completion naming the worker's model runs on it; one naming a model no live worker serves is 404 model_not_served", async () => {
+    // Its GGUF's own spelling names it too: names are compared as the workers derive theirs.
+    const completion = await client.chat.completions.create({ model: "Docket-Demo-Tiny", messages, max_tokens: 4 });
+    expect(completion.model).toBe("docket-demo-tiny");
+    const row = stack.producer.store.get(completion.id.replace(/^chatcmpl-/, ""));
+    expect(row?.model).toBe("docket-demo-tiny");
+    const err = await client.chat.completions.create({ model: "gpt-4o", messages }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+    const body = (err as InstanceType<typeof OpenAI.NotFoundError>).error as { code: string; message: string };
+    expect(body.code).toBe("model_not_served");
+    expect(body.message).toContain("no worker serves model gpt-4o: use docket, docket-demo-tiny");
   });
 
   it("the producer serves /openapi.json and /docs beside the API", async () => {

@@ -80,7 +80,7 @@ export async function getBatch(t: ApiTarget, id: string): Promise<BatchView> {
 export async function submitDocumentTasks(
   t: ApiTarget,
   id: string,
-  body: { tasks: { task: string }[]; params?: unknown; lane?: string; webhookUrl?: string },
+  body: { tasks: { task: string }[]; params?: unknown; lane?: string; model?: string; webhookUrl?: string },
 ): Promise<BatchView> {
   const res = await call(t, `/v1/documents/${encodeURIComponent(id)}/jobs`, {
     method: "POST",

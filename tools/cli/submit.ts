@@ -10,8 +10,8 @@ import { type ApiTarget, call, describeRejected, submitDocumentTasks, TARGET_OPT
 import { CliError, EXIT, progressBar } from "./output.ts";
 
 const USAGE = `usage: docket submit <files|folders|file.jsonl> [--task summarize] [--params '{"maxTokens":200}']
-                     [--preset legal|medical] [--lane batch] [--webhook-url URL] [--url URL] [--api-key KEY]
-       docket submit --document <id> [--task summarize] [--params ...] [--lane batch] [--webhook-url URL]
+                     [--preset legal|medical] [--lane batch] [--model NAME] [--webhook-url URL] [--url URL] [--api-key KEY]
+       docket submit --document <id> [--task summarize] [--params ...] [--lane batch] [--model NAME] [--webhook-url URL]
 
 Submits the documents as ONE batch and prints its id on stdout (id=$(docket submit docs/)).
 Files: .txt, .md, .pdf, .docx, and scans as .png, .jpg, .tiff (read by OCR, as are PDF pages without
@@ -20,6 +20,7 @@ customId is its path inside the folder. A single .jsonl file is sent as a JSONL 
 line. The task, params and key are checked before anything is uploaded; the upload shows a progress
 bar on stderr; files the server cannot use are listed with their reasons, the rest is accepted.
 --preset legal|medical: the extract task with that ready schema (--task extract --params '{"preset":...}').
+--model: the model to run the documents, as workers serve it (GET /openai/v1/models); default: the default model.
 --document: the task on an uploaded document (docket documents add), as a batch of one; for several
 tasks on it, docket documents tasks.`;
 
@@ -135,6 +136,7 @@ const parseSubmitArgs = (args: string[]) =>
       params: { type: "string" },
       preset: { type: "string" },
       lane: { type: "string", default: "batch" },
+      model: { type: "string" },
       "webhook-url": { type: "string" },
       document: { type: "string" },
       ...TARGET_OPTIONS,
@@ -160,6 +162,7 @@ export async function run(argv: string[]): Promise<void> {
     const batch = await submitDocumentTasks(t, values.document, {
       tasks: [{ task: options.task }],
       lane: options.lane,
+      ...(options.model ? { model: options.model } : {}),
       ...(Object.keys(options.params).length ? { params: options.params } : {}),
       ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}),
     });
@@ -169,6 +172,7 @@ export async function run(argv: string[]): Promise<void> {
   const fields: Record<string, string> = {
     task: options.task,
     lane: options.lane,
+    ...(options.model ? { model: options.model } : {}),
     ...(Object.keys(options.params).length ? { params: JSON.stringify(options.params) } : {}),
     ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}),
   };
@@ -213,7 +217,7 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 /**
- * The batch's task, lane, params and webhook checked here with the server's own schema (schema/batch.ts) and task
+ * The batch's task, lane, model, params and webhook checked here with the server's own schema (schema/batch.ts) and task
  * rules, so that a typo costs no upload. --preset is --task extract with params.preset.
  */
 function batchOptions(values: ReturnType<typeof parseSubmitArgs>["values"]): BatchOptions {
@@ -234,7 +238,13 @@ function batchOptions(values: ReturnType<typeof parseSubmitArgs>["values"]): Bat
     task = "extract";
     params = { ...params, preset: values.preset };
   }
-  const parsed = BatchOptions.safeParse({ task, lane: values.lane, params, webhookUrl: values["webhook-url"] });
+  const parsed = BatchOptions.safeParse({
+    task,
+    lane: values.lane,
+    model: values.model,
+    params,
+    webhookUrl: values["webhook-url"],
+  });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue?.path.join(".") ?? "";
