@@ -36,6 +36,9 @@ describe("intake", () => {
     const deadline = Date.now() + 20_000;
     while (spans.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await intake.stop();
+    // Its idle pulls wait on the server until they expire: closing the connection withdraws them, so that they
+    // cannot take the next test's jobs.
+    await nc.close();
     expect(spans).toHaveLength(3);
     const gaps = spans.slice(1).map((s, i) => s.start - (spans[i] as { end: number }).end);
     expect(Math.max(...gaps), `gaps ${gaps.map(Math.round).join(", ")} ms`).toBeLessThan(200);
