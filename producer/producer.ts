@@ -110,7 +110,9 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   );
   extraction.start();
   const producerEvents = new ProducerEvents(nc, database.db, recorder, log);
-  const publisher = new Publisher(nc, store, documents, producerEvents, log);
+  const publisher = new Publisher(nc, store, documents, producerEvents, log, {
+    ...(config.DOCKET_DEFAULT_MODEL ? { defaultModel: config.DOCKET_DEFAULT_MODEL } : {}),
+  });
   const canceller = new Canceller(nc, producerEvents, store, batches, log);
   const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
   const documentRecords = new DocumentRecords(database.db);

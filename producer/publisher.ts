@@ -41,7 +41,15 @@ export interface PublisherOptions {
   sweepLimit: number;
   /** Publishes awaiting their acks at once. */
   inFlight: number;
+  /**
+   * DOCKET_DEFAULT_MODEL: a job naming it travels on the subject without a model token, like the jobs naming none,
+   * so the default model's workers read their interactive lane from one consumer (its one reserved sequence holds
+   * one waiting pull: a second consumer's jobs would wait up to two idle pulls under a backlog).
+   */
+  defaultModel?: string;
 }
+
+const DEFAULT_OPTIONS: PublisherOptions = { republishAfterMs: 5_000, sweepEveryMs: 2_000, sweepLimit: 500, inFlight: 256 };
 
 /** What a sweep did. */
 export interface SweepResult {
@@ -69,6 +77,7 @@ export class Publisher {
   private readonly js: JetStreamClient;
   private timer?: NodeJS.Timeout;
   private sweeping?: Promise<SweepResult>;
+  private readonly options: PublisherOptions;
 
   constructor(
     nc: NatsConnection,
@@ -76,9 +85,10 @@ export class Publisher {
     private readonly documents: DocumentStore,
     private readonly events: ProducerEvents,
     private readonly log: Logger,
-    private readonly options: PublisherOptions = { republishAfterMs: 5_000, sweepEveryMs: 2_000, sweepLimit: 500, inFlight: 256 },
+    options: Partial<PublisherOptions> = {},
   ) {
     this.js = jetstream(nc);
+    this.options = { ...DEFAULT_OPTIONS, ...options };
   }
 
   /**
@@ -158,7 +168,8 @@ export class Publisher {
 
   private async send(msg: JobMessage): Promise<void> {
     const data = await this.documents.wire(msg);
-    await this.js.publish(subjects.job(msg.lane, msg.task, msg.model), data, { msgID: jobMsgId(msg), timeout: 5_000 });
+    const model = msg.model === this.options.defaultModel ? undefined : msg.model;
+    await this.js.publish(subjects.job(msg.lane, msg.task, model), data, { msgID: jobMsgId(msg), timeout: 5_000 });
   }
 
   private async publishAll(msgs: readonly JobMessage[], inFlight: number, stopAtFailure: boolean): Promise<Outcome> {

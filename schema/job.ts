@@ -89,7 +89,8 @@ export const JobMessage = z.object({
   task: z.enum(TASKS),
   /**
    * The model that must run the job (a worker's DOCKET_MODEL_NAME); absent: the deployment's default model. The
-   * subject routes the job, so a publisher puts the same name in its last token (subjects.job).
+   * subject routes the job, so a publisher puts the same name in its last token (subjects.job); the producer leaves
+   * the token off for the default model's name (DOCKET_DEFAULT_MODEL), whose workers read both subjects.
    */
   model: ModelName.optional(),
   input: JobInput,

@@ -159,12 +159,14 @@ export class Intake {
           // Work is waiting but the only free slots are kept for the interactive lane: wait for a job to
           // finish, with a pull waiting on the interactive lane meanwhile, so that a person's job starts at
           // once rather than when a batch slot frees up (measured: ~0.8 s of queue time under a backlog).
-          // With two interactive consumers (jobs naming no model, and naming this worker's) and one reserved slot,
-          // they take turns holding the pull; the other's job is seen at the next pending count (idlePullMs).
+          // One reserved slot holds one pull: with two interactive consumers it waits on the default model's (jobs
+          // naming no model, and those naming DOCKET_DEFAULT_MODEL, which the producer publishes there too). A job
+          // on this worker's named consumer is seen at a later pending count, once the held pull expires: up to two
+          // idle pulls (measured 2 s of queue time under a full backlog). Taking turns between the two consumers
+          // made the default consumer's jobs wait as long, half of the time.
           this.rearm();
-          const interactive = this.sources.filter((s) => s.lane === "interactive");
-          const turn = this.idleRound++;
-          for (let i = 0; i < interactive.length; i++) this.idlePull(interactive[(turn + i) % interactive.length] as Source);
+          const interactive = this.sources.find((s) => s.lane === "interactive");
+          if (interactive) this.idlePull(interactive);
           await Promise.race([
             this.slots.freed("batch"),
             this.woken,

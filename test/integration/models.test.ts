@@ -1,11 +1,13 @@
 import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import OpenAI, { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelRow } from "../../producer/dashboard/snapshot.ts";
 import { createLogger } from "../../runtime/log.ts";
 import type { JobView } from "../../schema/api.ts";
+import { JOBS_STREAM, subjects } from "../../schema/subjects.ts";
 import { ensureDemoModel, TEST_MODEL } from "../../tools/model/demo-model.ts";
 import { startWorker, type Worker } from "../../worker/worker.ts";
 import { tinyJob } from "../helpers/jobs.ts";
@@ -221,18 +223,41 @@ describe("a deployment serving two models (two generated models, one worker each
     expect(await modelIds()).toEqual(["docket", "docket-demo-tiny", "docket-demo-triage"]);
   }, 60_000);
 
-  it("a job naming no model waits visibly while no worker serves the default model", async () => {
+  it("jobs for the default model wait visibly while no worker serves it; named or not, by the API or on its subject, they run on its worker", async () => {
     const w = workers.find((x) => x.id === "w-tiny") as Worker;
     await stopWorker(w);
     await new Promise((r) => setTimeout(r, 200));
     const job = await submit(tinyJob(0));
     expect(job.waiting).toContain("no worker serves the default model (DOCKET_DEFAULT_MODEL=docket-demo-tiny)");
-    // The triage worker does not take it: it serves its own model only.
+    // Named by the API, the default model's job travels on the subject without a token, as the one naming none.
+    const named = await submit(tinyJob(1, { model: "docket-demo-tiny" }));
+    expect(named.waiting).toContain("no worker serves model docket-demo-tiny");
+    const nc = await stack.nats.connect("publisher");
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage(JOBS_STREAM, { last_by_subj: "docket.jobs.batch.chat" });
+    expect(stored?.json<{ id: string; model: string }>()).toMatchObject({ id: named.id, model: "docket-demo-tiny" });
+    // Another NATS client may publish on the model's own subject: the default model's workers read it too.
+    const raw = {
+      v: 1,
+      id: "job_raw_default_named",
+      lane: "batch",
+      task: "chat",
+      model: "docket-demo-tiny",
+      input: {},
+      params: { maxTokens: 1, messages: [{ role: "user", content: "hi" }] },
+      submittedAt: new Date().toISOString(),
+    };
+    await jetstream(nc).publish(subjects.job("batch", "chat", "docket-demo-tiny"), JSON.stringify(raw), { msgID: raw.id });
+    // The triage worker takes none of them: it serves its own model only.
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await view(job.id)).state).toBe("queued");
+    expect((await view(named.id)).state).toBe("queued");
     await addWorker("w-tiny", { DOCKET_MODEL: tiny });
-    expect(await stack.waitFor(job.id, ["succeeded", "failed"])).toBe("succeeded");
-    expect(stack.producer.store.get(job.id)?.workerId).toBe("w-tiny");
+    for (const id of [job.id, named.id, raw.id]) {
+      expect(await stack.waitFor(id, ["succeeded", "failed"])).toBe("succeeded");
+      expect(stack.producer.store.get(id)?.workerId).toBe("w-tiny");
+    }
+    expect(stack.producer.store.get(raw.id)?.model).toBe("docket-demo-tiny");
   }, 60_000);
 
   it("a worker whose model cannot load falls back to DOCKET_FALLBACK_MODEL and keeps serving its model name", async () => {
