@@ -143,8 +143,12 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   await jetstreamWatch.start();
   const deadlines = new Deadlines(store, batches, producerEvents, canceller, log, config.DOCKET_DEADLINE_CHECK_MS);
   deadlines.start();
-  const throughput = new Throughput(nc, log);
-  await throughput.start();
+  // The one watch of the workers' heartbeats: Throughput (queue estimates) listens from before it starts, so it hears
+  // the heartbeats already there too.
+  const workerRegistry = new WorkerRegistry(nc, log, config.DOCKET_DEFAULT_MODEL);
+  const throughput = new Throughput(workerRegistry);
+  throughput.start();
+  await workerRegistry.start();
 
   if (!keys.enabled)
     log.warn("DOCKET_API_KEY is not set: the API is OPEN to anyone who can reach it; set it to require API keys");
@@ -154,8 +158,6 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
-  const workerRegistry = new WorkerRegistry(nc, log, config.DOCKET_DEFAULT_MODEL);
-  await workerRegistry.start();
   const queue = new QueueEstimator(store, throughput);
   const dashboard = new Dashboard({ jobs: store, batches, queue, workers: workerRegistry }, nc, recorder, log, {
     sampleMs: config.DOCKET_DASHBOARD_SAMPLE_SECONDS * 1000,
@@ -254,7 +256,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
       publisher.stop();
       await deadlines.stop();
       await jetstreamWatch.stop();
-      await throughput.stop();
+      throughput.stop();
       await recorder.stop();
       await dispatcher.stop();
       metrics.close();

@@ -1,8 +1,5 @@
-import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../runtime/log.ts";
-import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../schema/heartbeat.ts";
-import { CONTROL_BUCKET, WORKER_KEYS } from "../schema/subjects.ts";
+import { HEARTBEAT_STALE_MS, type WorkerHeartbeat } from "../schema/heartbeat.ts";
+import type { WorkerRegistry } from "./worker-registry.ts";
 
 /** What the live workers do together. */
 export interface FleetRate {
@@ -13,7 +10,7 @@ export interface FleetRate {
 }
 
 /**
- * The workers' throughput from their heartbeats (workers.<id> in docket-control), which the bucket pushes to a
+ * The workers' throughput from their heartbeats (workers.<id> in docket-control), heard through the WorkerRegistry's
  * watch: nothing is polled. A heartbeat's tokens/s is a moving average that falls to 0 while the worker idles, so
  * each worker's rate is the average of the heartbeats it sent while it had jobs running: an idle fleet still
  * tells how fast it works.
@@ -21,33 +18,19 @@ export interface FleetRate {
 export class Throughput {
   private readonly beats = new Map<string, WorkerHeartbeat>();
   private readonly busyRate = new Map<string, number>();
-  private watch?: AsyncIterable<KvWatchEntry> & { stop(): void };
-  private loop?: Promise<void>;
+  private readonly onHeartbeat = (key: string, hb: WorkerHeartbeat) => this.heard(key, hb);
+  private readonly onGone = (key: string) => this.forget(key);
 
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly workers: WorkerRegistry) {}
 
-  async start(): Promise<void> {
-    const kv: KV = await new Kvm(this.nc).open(CONTROL_BUCKET);
-    const watch = await kv.watch({ key: WORKER_KEYS });
-    this.watch = watch;
-    this.loop = (async () => {
-      for await (const e of watch) {
-        if (e.operation !== "PUT") {
-          this.forget(e.key);
-          continue;
-        }
-        const hb = WorkerHeartbeat.safeParse(e.json());
-        if (hb.success) this.heard(e.key, hb.data);
-      }
-    })().catch((err: Error) => this.log.warn({ err: err.message }, "worker heartbeat watch ended"));
+  start(): void {
+    this.workers.on("heartbeat", this.onHeartbeat);
+    this.workers.on("gone", this.onGone);
   }
 
-  async stop(): Promise<void> {
-    this.watch?.stop();
-    await this.loop;
+  stop(): void {
+    this.workers.off("heartbeat", this.onHeartbeat);
+    this.workers.off("gone", this.onGone);
   }
 
   /** The live workers' rate (0 tokens/s while none has measured one with work yet); undefined when none is alive. */

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { type KvEntry, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
@@ -21,13 +22,19 @@ const beat = (hb: WorkerHeartbeat, now: number): Beat => ({ ...hb, alive: now - 
 /** The name a heartbeat serves (workers from before model names sent the GGUF's general.name). */
 const servedName = (hb: WorkerHeartbeat) => toModelName(hb.model);
 
+/** What the registry tells its listeners (Throughput): each heartbeat as it comes, each key a worker deleted. */
+export interface WorkerRegistryEvents {
+  heartbeat: [key: string, hb: WorkerHeartbeat];
+  gone: [key: string];
+}
+
 /**
- * The producer's knowledge of the workers: their heartbeats, watched in the docket-control KV bucket (pushed, not
- * polled), so the job view, the dashboard and GET /openai/v1/models answer from memory which models live workers
- * serve, and why a queued job does not start. A worker that stopped cleanly deletes its key; one that died goes
- * stale (alive false) after HEARTBEAT_STALE_MS.
+ * The producer's one watch of the workers' heartbeats in the docket-control KV bucket (pushed, not polled): the job
+ * view, the dashboard and GET /openai/v1/models answer from it which models live workers serve and why a queued job
+ * does not start, and Throughput hears each heartbeat through it ("heartbeat", "gone"). A worker that stopped cleanly
+ * deletes its key; one that died goes stale (alive false) after HEARTBEAT_STALE_MS.
  */
-export class WorkerRegistry {
+export class WorkerRegistry extends EventEmitter<WorkerRegistryEvents> {
   /** Heartbeats by KV key (workers.<id>). */
   private readonly beats = new Map<string, WorkerHeartbeat>();
   private watcher?: { stop(): void };
@@ -39,7 +46,9 @@ export class WorkerRegistry {
     private readonly log: Logger,
     /** DOCKET_DEFAULT_MODEL: named in the hint of a waiting job that names no model. */
     private readonly defaultModel?: string,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Reads the heartbeats there are, then follows their changes until stop(). */
   async start(): Promise<void> {
@@ -72,8 +81,13 @@ export class WorkerRegistry {
   /** One KV entry: a heartbeat put, or a key deleted by a worker that stopped. */
   private apply(key: string, entry: KvEntry | null): void {
     const hb = entry?.operation === "PUT" ? WorkerHeartbeat.safeParse(entry.json()) : undefined;
-    if (hb?.success) this.beats.set(key, hb.data);
-    else if (!hb) this.beats.delete(key);
+    if (hb?.success) {
+      this.beats.set(key, hb.data);
+      this.emit("heartbeat", key, hb.data);
+    } else if (!hb) {
+      this.beats.delete(key);
+      this.emit("gone", key);
+    }
   }
 
   async stop(): Promise<void> {
