@@ -13,6 +13,14 @@ import type { FleetRate, Throughput } from "./throughput.ts";
  */
 export const PROMPT_TOKEN_COST = 0.04;
 
+/**
+ * The estimate of a job no live worker can take (its model has none: WorkerRegistry.waiting): its place in line,
+ * and no times, as when no worker is alive at all.
+ */
+export function withoutTimes(e: QueueEstimate | null): QueueEstimate | null {
+  return e && { ...e, estimatedStartAt: null, estimatedFinishAt: null, tokensPerSecond: null };
+}
+
 /** A running job is, on average, half done. */
 const RUNNING_LEFT = 0.5;
 

@@ -5,7 +5,7 @@ import type { Sample } from "../dashboard/history.ts";
 import { DASHBOARD_HTML } from "../dashboard/page.ts";
 import { type Dashboard, type Snapshot, withWaiting } from "../dashboard/snapshot.ts";
 import { ApiError } from "../errors.ts";
-import type { QueueEstimator } from "../queue-estimate.ts";
+import { type QueueEstimator, withoutTimes } from "../queue-estimate.ts";
 import { pathParam, type Route } from "../route.ts";
 import type { KeyStore } from "../stores/api-keys.ts";
 import { type BatchStore, toBatchView } from "../stores/batches.ts";
@@ -180,7 +180,8 @@ export const dashboardRoutes: Route<DashboardRoutesDeps>[] = [
       const id = pathParam(c, "id");
       const row = store.get(id);
       if (!row) throw new ApiError("not_found", `no job with id ${id}`);
-      const job = { ...toView(row, workerRegistry.waiting(row)), queue: queue.forJob(row) };
+      const waiting = workerRegistry.waiting(row);
+      const job = { ...toView(row, waiting), queue: waiting ? withoutTimes(queue.forJob(row)) : queue.forJob(row) };
       const document = { title: row.input?.title ?? null, mime: row.input?.mime ?? null };
       return c.json({ job, document, events: events.forJob(row.id) });
     },

@@ -4,7 +4,7 @@ import type { Canceller } from "../cancel.ts";
 import { documentInput } from "../documents.ts";
 import { checkSameRequest, RequestFingerprint } from "../idempotency.ts";
 import { buildJobMessage } from "../job-message.ts";
-import type { QueueEstimator } from "../queue-estimate.ts";
+import { type QueueEstimator, withoutTimes } from "../queue-estimate.ts";
 import type { Recorder } from "../recorder.ts";
 import type { Retrier } from "../retry.ts";
 import { pathParam, type Route } from "../route.ts";
@@ -122,7 +122,9 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     responses: { "200": "JobView", "404": "Error" },
     handler: (c, { store, queue, workerRegistry }) => {
       const row = ownJob(store, principalOf(c), pathParam(c, "id"));
-      return c.json({ ...toView(row, workerRegistry.waiting(row)), queue: queue.forJob(row) });
+      // A job no live worker can take has no times: nothing runs it until a worker for its model starts.
+      const waiting = workerRegistry.waiting(row);
+      return c.json({ ...toView(row, waiting), queue: waiting ? withoutTimes(queue.forJob(row)) : queue.forJob(row) });
     },
   },
   {
@@ -136,7 +138,8 @@ export const jobRoutes: Route<JobRoutesDeps>[] = [
     responses: { "202": "JobView", "404": "Error", "409": "Error", "429": "Error" },
     handler: async (c, { store, retrier, queue, workerRegistry }) => {
       const row = await retrier.retryJob(ownJob(store, principalOf(c), pathParam(c, "id")));
-      return c.json({ ...toView(row, workerRegistry.waiting(row)), queue: queue.forJob(row) }, 202);
+      const waiting = workerRegistry.waiting(row);
+      return c.json({ ...toView(row, waiting), queue: waiting ? withoutTimes(queue.forJob(row)) : queue.forJob(row) }, 202);
     },
   },
   {

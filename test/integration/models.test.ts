@@ -192,7 +192,13 @@ describe("a deployment serving two models (two generated models, one worker each
     const hint = "no worker serves model analysis (live workers serve docket-demo-tiny, docket-demo-triage)";
     expect(job.waiting).toContain(hint);
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(await view(job.id)).toMatchObject({ state: "queued", model: "analysis", waiting: expect.stringContaining(hint) });
+    // Its place in line, and no times: nothing runs it until a worker for its model starts.
+    expect(await view(job.id)).toMatchObject({
+      state: "queued",
+      model: "analysis",
+      waiting: expect.stringContaining(hint),
+      queue: { position: 1, estimatedStartAt: null, estimatedFinishAt: null },
+    });
     const listed = (await (await fetch(`${stack.producer.url}/v1/jobs?model=analysis`)).json()) as { data: JobView[] };
     expect(listed.data.map((j) => [j.id, j.waiting])).toEqual([[job.id, expect.stringContaining(hint)]]);
     const snapshot = (await (await fetch(`${stack.producer.url}/dashboard/snapshot`)).json()) as {
