@@ -267,7 +267,7 @@ describe("OpenAI-compatible endpoint", () => {
     );
   });
 
-  it("/openai/v1/models lists the models of the caller's own jobs, never another key's", async () => {
+  it("/openai/v1/models lists what live workers serve, never a model only another key's job reported", async () => {
     const a = await newKey("models-a");
     const b = await newKey("models-b");
     // A job of key A whose worker reported a model only A's work used (a real row, the real recorder).
@@ -299,11 +299,16 @@ describe("OpenAI-compatible endpoint", () => {
     });
     const models = async (key: string) =>
       ((await call("GET", "/openai/v1/models", key)).body.data as { id: string }[]).map((m) => m.id);
-    expect(await models(a.key)).toContain("tenant-a-private-model");
-    expect(await models(ADMIN)).toContain("tenant-a-private-model");
+    // No worker serves that model: it is job data, not a served model, and no key sees it listed.
+    const seenByA = await models(a.key);
     const seenByB = await models(b.key);
     expect(seenByB).not.toContain("tenant-a-private-model");
+    expect(seenByA).not.toContain("tenant-a-private-model");
+    expect(await models(ADMIN)).not.toContain("tenant-a-private-model");
+    // Every key sees the same list: "docket" (the default model) and what the live worker serves.
+    expect(seenByA).toEqual(seenByB);
     expect(seenByB).toContain("docket");
+    expect(seenByB).toContain(stack.worker?.engine.modelName.toLowerCase().replace(/[^a-z0-9_-]/g, "-"));
   });
 });
 
