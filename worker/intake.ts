@@ -182,6 +182,11 @@ export class Intake {
         // (so no batch-lane pull is waiting) must not leave its slot empty until an idle pull expires (measured:
         // at batch 1 that idled the worker for half of every backlog).
         this.rearm();
+        // The interactive reserve holds one pull, and it waits where people's jobs arrive (the default model's
+        // consumer, as above): left to the rotation, every other round it sat on the named model's consumer and a
+        // person's job on an idle worker waited for that pull to expire (measured: ~1 s, for 1 job in 5).
+        const interactive = this.sources.find((s) => s.lane === "interactive");
+        if (interactive) this.idlePull(interactive);
         const n = this.sources.length;
         const first = this.idleRound++ % n;
         for (let i = 0; i < n; i++) this.idlePull(this.sources[(first + i) % n] as Source);
