@@ -1,7 +1,7 @@
 import type { Logger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
 import type { Canceller } from "./cancel.ts";
-import type { ProducerEvents } from "./producer-events.ts";
+import { type ProducerEvents, producerEvent } from "./producer-events.ts";
 import type { BatchStore } from "./stores/batches.ts";
 import type { JobStore } from "./stores/jobs.ts";
 
@@ -80,22 +80,9 @@ export class Deadlines {
 }
 
 function overdueEvent(row: ReturnType<JobStore["overdue"]>[number], at: string): EventMessage {
-  return {
-    v: 1,
-    jobId: row.id,
-    kind: "failed",
-    attempt: Math.max(1, row.attempts, row.firstAttempt),
-    workerId: "producer",
-    at,
-    lane: row.lane,
-    task: row.task,
-    ...(row.batchId ? { batchId: row.batchId } : {}),
-    ...(row.customId ? { customId: row.customId } : {}),
-    submittedAt: row.submittedAt,
-    error: {
-      code: "deadline_exceeded",
-      message: `the job's deadline ${row.deadline} passed while it was queued; retry it (POST /v1/jobs/${row.id}/retry) to run it without one`,
-      retryable: false,
-    },
-  };
+  return producerEvent(row, "failed", Math.max(1, row.attempts, row.firstAttempt), at, {
+    code: "deadline_exceeded",
+    message: `the job's deadline ${row.deadline} passed while it was queued; retry it (POST /v1/jobs/${row.id}/retry) to run it without one`,
+    retryable: false,
+  });
 }

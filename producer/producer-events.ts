@@ -9,6 +9,40 @@ import type { Recorder } from "./recorder.ts";
 
 const IN_FLIGHT = 256;
 
+/** What a producer-made event repeats of its job (a row or a job message). */
+interface EventJob {
+  id: string;
+  lane: NonNullable<EventMessage["lane"]>;
+  task: NonNullable<EventMessage["task"]>;
+  batchId?: string | null;
+  customId?: string | null;
+  submittedAt: string;
+}
+
+/** An event the producer writes about `job` (worker "producer"), carrying the job's lane, task, batch and custom id. */
+export function producerEvent(
+  job: EventJob,
+  kind: EventMessage["kind"],
+  attempt: number,
+  at: string,
+  error?: EventMessage["error"],
+): EventMessage {
+  return {
+    v: 1,
+    jobId: job.id,
+    kind,
+    attempt,
+    workerId: "producer",
+    at,
+    lane: job.lane,
+    task: job.task,
+    ...(job.batchId ? { batchId: job.batchId } : {}),
+    ...(job.customId ? { customId: job.customId } : {}),
+    submittedAt: job.submittedAt,
+    ...(error ? { error } : {}),
+  };
+}
+
 /**
  * Events the producer itself decides, for jobs no worker will run: `cancelled` for a queued job (Canceller),
  * `failed` for one that can never be published (Publisher) or whose deadline passed in the queue (Deadlines),

@@ -6,7 +6,7 @@ import { type JobMessage, jobMsgId } from "../schema/job.ts";
 import { subjects } from "../schema/subjects.ts";
 import { type DocumentStore, MessageTooLargeError } from "./documents.ts";
 import { pipelined } from "./pipeline.ts";
-import type { ProducerEvents } from "./producer-events.ts";
+import { type ProducerEvents, producerEvent } from "./producer-events.ts";
 import { type JobStore, rowToMessage } from "./stores/jobs.ts";
 
 /** DOCKET_JOBS refused the message because it is full (max_msgs with discard new). */
@@ -211,20 +211,11 @@ export class Publisher {
         { jobId: msg.id, batchId: msg.batchId, code: err.code, err: err.message },
         "job can never be published; failed",
       );
-      return {
-        v: 1,
-        jobId: msg.id,
-        kind: "failed",
-        attempt: msg.firstAttempt ?? 1,
-        workerId: "producer",
-        at,
-        lane: msg.lane,
-        task: msg.task,
-        ...(msg.batchId ? { batchId: msg.batchId } : {}),
-        ...(msg.customId ? { customId: msg.customId } : {}),
-        submittedAt: msg.submittedAt,
-        error: { code: err.code, message: err.message, retryable: false },
-      };
+      return producerEvent(msg, "failed", msg.firstAttempt ?? 1, at, {
+        code: err.code,
+        message: err.message,
+        retryable: false,
+      });
     });
     await this.events.apply(events);
   }

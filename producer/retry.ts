@@ -9,7 +9,7 @@ import { ApiError } from "./errors.ts";
 import type { TokenEstimator } from "./estimate.ts";
 import type { OpenAIBatches } from "./openai-batches.ts";
 import { yieldToEventLoop } from "./pipeline.ts";
-import type { ProducerEvents } from "./producer-events.ts";
+import { type ProducerEvents, producerEvent } from "./producer-events.ts";
 import type { Publisher } from "./publisher.ts";
 import type { Quotas } from "./quotas.ts";
 import type { BatchStore } from "./stores/batches.ts";
@@ -161,19 +161,7 @@ export class Retrier {
         const limit = Math.min(MAX_TOKENS_LIMIT, this.deps.contextSize);
         const run = remedy(row, row.maxTokens ?? estimator.maxTokens(row.params), limit, now);
         jobs.setRunInputs(row.id, { params: run.params, deadline: run.deadline, maxTokens: run.maxTokens });
-        const event: EventMessage = {
-          v: 1,
-          jobId: row.id,
-          kind: "retried",
-          attempt: Math.max(row.attempts, row.firstAttempt) + 1,
-          workerId: "producer",
-          at,
-          lane: row.lane,
-          task: row.task,
-          ...(row.batchId ? { batchId: row.batchId } : {}),
-          ...(row.customId ? { customId: row.customId } : {}),
-          submittedAt: row.submittedAt,
-        };
+        const event = producerEvent(row, "retried", Math.max(row.attempts, row.firstAttempt) + 1, at);
         retried.push(event);
         log.info(
           { jobId: row.id, batchId: row.batchId, attempt: event.attempt, code: row.error?.code, remedy: run.remedy },
