@@ -38,3 +38,34 @@ export function rawRequest(
     req.end(body);
   });
 }
+
+/**
+ * One HTTP call to a test producer: optional bearer key, a JSON body, extra headers. Answers the status, the
+ * headers, the body parsed as JSON (undefined when it is not JSON) and the raw text.
+ */
+export async function apiCall(
+  baseUrl: string,
+  method: string,
+  path: string,
+  key?: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: {
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: json as Record<string, any>, text };
+}

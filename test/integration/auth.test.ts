@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../producer/ids.ts";
+import { apiCall } from "../helpers/http.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const ADMIN = "test-admin-key-0123456789abcdefghijklmnop";
@@ -11,25 +12,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-async function call(method: string, path: string, key?: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${stack.producer.url}${path}`, {
-    method,
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: json as Record<string, any>, text };
-}
+const call = (method: string, path: string, key?: string, body?: unknown, headers: Record<string, string> = {}) =>
+  apiCall(stack.producer.url, method, path, key, body, headers);
 
 const job = { task: "summarize", input: { text: "The tenant pays rent monthly." }, params: { maxTokens: 4 } };
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { UsageReport } from "../../schema/api.ts";
+import { apiCall } from "../helpers/http.ts";
 import { startStack, type TestStack } from "../helpers/stack.ts";
 
 const ADMIN = "test-admin-key-0123456789abcdefghijklmnop";
@@ -10,21 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-async function call(method: string, path: string, key: string, body?: unknown) {
-  const res = await fetch(`${stack.producer.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: json as Record<string, any>, text };
-}
+const call = (method: string, path: string, key: string, body?: unknown) => apiCall(stack.producer.url, method, path, key, body);
 
 const summarize = (text: string) => ({ task: "summarize", input: { text }, params: { maxTokens: 4 } });
 const chat = { task: "chat", params: { maxTokens: 4, messages: [{ role: "user", content: "Hello" }] } };
