@@ -56,14 +56,18 @@ async function startCluster(): Promise<string> {
   return ports.map((p) => `nats://127.0.0.1:${p.client}`).join(",");
 }
 
-/** Provisions R3 streams once the cluster has elected its JetStream meta leader (with a deadline). */
+/** Provisions R3 streams once the cluster has elected its JetStream meta leader, and waits for theirs (with a deadline). */
 async function provisionWhenReady(url: string): Promise<void> {
   const nc = await connectNats(url, "admin");
   try {
     for (const deadline = Date.now() + 30_000; ; ) {
       try {
         await provision(nc, { replicas: 3, ackWaitSeconds: 5 });
-        return;
+        // Each replicated stream (the KV buckets' too) answers requests once it has elected its own leader.
+        const jsm = await jetstreamManager(nc);
+        const streams = await jsm.streams.list().next();
+        if (streams.every((s) => s.cluster?.leader)) return;
+        throw new Error(`streams without a leader: ${streams.filter((s) => !s.cluster?.leader).map((s) => s.config.name)}`);
       } catch (err) {
         if (Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 500));
