@@ -105,6 +105,8 @@ export class BatchIntake {
     owner: string | null;
     expiresAt?: string;
   }): Promise<{ row: BatchRow; created: boolean }> {
+    // The key travels with each job: in a shared lane it picks the subject (Publisher), so workers share fairly.
+    if (owner) for (const j of jobs) j.owner = owner;
     // Only what this intake stored is removed on failure: an uploaded document its jobs name is shared.
     const claimed: string[] = [];
     try {

@@ -157,6 +157,7 @@ export class JetStreamWatch extends EventEmitter {
         return seen === undefined ? undefined : this.store.markLost();
       });
       if (lost) {
+        this.publisher.streamMadeAnew();
         result.lost = lost;
         this.lost = lost.queued + lost.running;
         this.log.error(

@@ -10,6 +10,8 @@ export interface JobFields {
   task: JobMessage["task"];
   /** The model that must run it (schema/model.ts); unset or null: the default model. */
   model?: string | null;
+  /** The API key id that submits it; unset or null: the admin key, or auth off. */
+  owner?: string | null;
   input: JobInput;
   params: JobParams;
   batchId?: string | null;
@@ -38,6 +40,7 @@ export function buildJobMessage(f: JobFields): JobMessage {
     lane: f.lane,
     task: f.task,
     ...(f.model != null ? { model: f.model } : {}),
+    ...(f.owner != null ? { owner: f.owner } : {}),
     input: sha256 !== undefined ? { ...input, sha256 } : input,
     params: f.params,
     ...(f.batchId != null ? { batchId: f.batchId } : {}),

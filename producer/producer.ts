@@ -33,6 +33,7 @@ import { RateLimiter } from "./rate-limit.ts";
 import { type JobChange, Recorder } from "./recorder.ts";
 import { Retrier } from "./retry.ts";
 import { usageKeyName } from "./routes/usage.ts";
+import { Shares } from "./shares.ts";
 import { KeyStore } from "./stores/api-keys.ts";
 import { BatchStore } from "./stores/batches.ts";
 import { DocumentRecords } from "./stores/documents.ts";
@@ -62,6 +63,8 @@ export interface Producer {
   dispatcher: Dispatcher;
   metrics: ProducerMetrics;
   deadlines: Deadlines;
+  /** The live workers' heartbeats: who serves which model and holds which documents. */
+  workerRegistry: WorkerRegistry;
   close(): Promise<void>;
 }
 
@@ -110,11 +113,16 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   );
   extraction.start();
   const producerEvents = new ProducerEvents(nc, database.db, recorder, log);
-  const publisher = new Publisher(nc, store, documents, producerEvents, log, {
+  const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
+  const workerRegistry = new WorkerRegistry(nc, log, config.DOCKET_DEFAULT_MODEL);
+  const shares = new Shares(nc, log, {
+    ...(config.DOCKET_PREFIX_ROUTING === "true" ? { holders: workerRegistry } : {}),
+    weightOf: (owner) => keys.weight(owner),
+    provision: provisionOptions(config),
     ...(config.DOCKET_DEFAULT_MODEL ? { defaultModel: config.DOCKET_DEFAULT_MODEL } : {}),
   });
+  const publisher = new Publisher(nc, store, documents, producerEvents, shares, log);
   const canceller = new Canceller(nc, producerEvents, store, batches, log);
-  const keys = new KeyStore(database.db, config.DOCKET_API_KEY);
   const documentRecords = new DocumentRecords(database.db);
   const estimator = new TokenEstimator(documentRecords, config.DOCKET_MAX_TOKENS);
   const usage = new UsageStore(database.db);
@@ -145,7 +153,6 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   deadlines.start();
   // The one watch of the workers' heartbeats: Throughput (queue estimates) listens from before it starts, so it hears
   // the heartbeats already there too.
-  const workerRegistry = new WorkerRegistry(nc, log, config.DOCKET_DEFAULT_MODEL);
   const throughput = new Throughput(workerRegistry);
   throughput.start();
   await workerRegistry.start();
@@ -158,7 +165,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   dispatcher.on("attempt", (row: WebhookDeliveryRow) =>
     metrics.webhookDeliveries.inc({ outcome: row.status === "delivered" || row.status === "dead" ? row.status : "retry" }),
   );
-  const queue = new QueueEstimator(store, throughput);
+  const queue = new QueueEstimator(store, throughput, (owner) => keys.weight(owner));
   const dashboard = new Dashboard({ jobs: store, batches, queue, workers: workerRegistry }, nc, recorder, log, {
     sampleMs: config.DOCKET_DASHBOARD_SAMPLE_SECONDS * 1000,
   });
@@ -193,6 +200,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
   });
   const app = createApp({
     keys,
+    shares,
     origins: new OriginPolicy({ host: config.DOCKET_HOST, publicUrls: config.DOCKET_PUBLIC_URL }),
     sessions: new DashboardSessions(),
     rateLimiter: config.DOCKET_RATE_LIMIT > 0 ? new RateLimiter(config.DOCKET_RATE_LIMIT, config.DOCKET_RATE_BURST) : undefined,
@@ -248,6 +256,7 @@ export async function startProducer(config: Config, log: Logger): Promise<Produc
     dispatcher,
     metrics,
     deadlines,
+    workerRegistry,
     async close() {
       dashboard.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,10 +3,10 @@ import { InvalidArgumentError, type NatsConnection } from "@nats-io/transport-no
 import type { Logger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
 import { type JobMessage, jobMsgId } from "../schema/job.ts";
-import { subjects } from "../schema/subjects.ts";
 import { type DocumentStore, MessageTooLargeError } from "./documents.ts";
 import { pipelined } from "./pipeline.ts";
 import { type ProducerEvents, producerEvent } from "./producer-events.ts";
+import type { Shares } from "./shares.ts";
 import { type JobStore, rowToMessage } from "./stores/jobs.ts";
 
 /** DOCKET_JOBS refused the message because it is full (max_msgs with discard new). */
@@ -41,12 +41,6 @@ export interface PublisherOptions {
   sweepLimit: number;
   /** Publishes awaiting their acks at once. */
   inFlight: number;
-  /**
-   * DOCKET_DEFAULT_MODEL: a job naming it travels on the subject without a model token, like the jobs naming none,
-   * so the default model's workers read their interactive lane from one consumer (its one reserved sequence holds
-   * one waiting pull: a second consumer's jobs would wait up to two idle pulls under a backlog).
-   */
-  defaultModel?: string;
 }
 
 const DEFAULT_OPTIONS: PublisherOptions = { republishAfterMs: 5_000, sweepEveryMs: 2_000, sweepLimit: 500, inFlight: 256 };
@@ -84,6 +78,8 @@ export class Publisher {
     private readonly store: JobStore,
     private readonly documents: DocumentStore,
     private readonly events: ProducerEvents,
+    /** Picks each job's subject (its key's, in a shared lane). */
+    private readonly shares: Shares,
     private readonly log: Logger,
     options: Partial<PublisherOptions> = {},
   ) {
@@ -113,6 +109,11 @@ export class Publisher {
    */
   async publishMany(msgs: readonly JobMessage[], inFlight = this.options.inFlight): Promise<Outcome> {
     return this.publishAll(msgs, inFlight, true);
+  }
+
+  /** DOCKET_JOBS was made anew: the per-key consumers are made again before the jobs are republished. */
+  streamMadeAnew(): void {
+    this.shares.forget();
   }
 
   start(): void {
@@ -168,8 +169,7 @@ export class Publisher {
 
   private async send(msg: JobMessage): Promise<void> {
     const data = await this.documents.wire(msg);
-    const model = msg.model === this.options.defaultModel ? undefined : msg.model;
-    await this.js.publish(subjects.job(msg.lane, msg.task, model), data, { msgID: jobMsgId(msg), timeout: 5_000 });
+    await this.js.publish(await this.shares.subject(msg), data, { msgID: jobMsgId(msg), timeout: 5_000 });
   }
 
   private async publishAll(msgs: readonly JobMessage[], inFlight: number, stopAtFailure: boolean): Promise<Outcome> {

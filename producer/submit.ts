@@ -59,7 +59,8 @@ async function submit(
   { idempotency, webhookUrl, owner }: SubmitOptions,
   estimate: TokenEstimate,
 ): Promise<{ row: JobRow; created: boolean; msg: JobMessage }> {
-  let msg = job;
+  // The key travels with the job: in a shared lane it picks the subject (Publisher), so workers share fairly.
+  let msg: JobMessage = owner ? { ...job, owner } : job;
   if (documents.needsRef(msg)) {
     try {
       msg = { ...msg, input: await documents.claim(msg.id, msg.input) };

@@ -1,4 +1,4 @@
-import { HEARTBEAT_STALE_MS, type WorkerHeartbeat } from "../schema/heartbeat.ts";
+import { isFresh, type WorkerHeartbeat } from "../schema/heartbeat.ts";
 import type { WorkerRegistry } from "./worker-registry.ts";
 
 /** What the live workers do together. */
@@ -39,7 +39,7 @@ export class Throughput {
     let sequences = 0;
     let alive = 0;
     for (const [key, hb] of this.beats) {
-      if (now - Date.parse(hb.at) >= HEARTBEAT_STALE_MS) continue;
+      if (!isFresh(hb, now)) continue;
       alive++;
       tokensPerSecond += this.busyRate.get(key) ?? 0;
       sequences += Math.max(1, hb.batchSize);

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { type KvEntry, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
-import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../schema/heartbeat.ts";
+import { isFresh, WorkerHeartbeat } from "../schema/heartbeat.ts";
 import type { JobState } from "../schema/job.ts";
 import { toModelName } from "../schema/model.ts";
 import { CONTROL_BUCKET, WORKER_KEYS } from "../schema/subjects.ts";
@@ -17,7 +17,7 @@ export interface ServedModel {
   since: string;
 }
 
-const beat = (hb: WorkerHeartbeat, now: number): Beat => ({ ...hb, alive: now - Date.parse(hb.at) < HEARTBEAT_STALE_MS });
+const beat = (hb: WorkerHeartbeat, now: number): Beat => ({ ...hb, alive: isFresh(hb, now) });
 
 /** The name a heartbeat serves (workers from before model names sent the GGUF's general.name). */
 const servedName = (hb: WorkerHeartbeat) => toModelName(hb.model);
@@ -104,6 +104,19 @@ export class WorkerRegistry extends EventEmitter<WorkerRegistryEvents> {
   /** Live workers that take jobs naming `model` (null: naming none, which workers not told otherwise take). */
   serving(model: string | null, now = Date.now()): Beat[] {
     return this.list(now).filter((w) => w.alive && (model === null ? w.default !== false : servedName(w) === model));
+  }
+
+  /**
+   * The live worker serving `model` that finished a task on the document `sha256` most lately (its heartbeat lists it
+   * first), and so holds its evaluated prefix: where the document's next task is routed, room permitting.
+   */
+  holder(sha256: string, model: string | null, now = Date.now()): Beat | undefined {
+    let best: { beat: Beat; rank: number } | undefined;
+    for (const w of this.serving(model, now)) {
+      const rank = w.documents?.indexOf(sha256) ?? -1;
+      if (rank >= 0 && (!best || rank < best.rank)) best = { beat: w, rank };
+    }
+    return best?.beat;
   }
 
   /** The models live workers serve, each once, by name. */

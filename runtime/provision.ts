@@ -16,6 +16,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Config } from "../schema/config.ts";
+import { isFresh } from "../schema/heartbeat.ts";
 import {
   CONTROL_BUCKET,
   DOCS_BUCKET,
@@ -26,6 +27,8 @@ import {
   PREFIX_BUCKET,
   PREFIX_TTL_MS,
   RECORDER_CONSUMER,
+  routedConsumer,
+  shareConsumer,
   subjects,
   workerConsumer,
   workerConsumerOf,
@@ -108,6 +111,13 @@ export function workerConsumerConfig(lane: Lane, model: string | undefined, o: P
   return {
     durable_name: workerConsumer(lane, model),
     filter_subject: model ? subjects.modelJobs(lane, model) : subjects.defaultModelJobs(lane),
+    ...jobConsumerSettings(o),
+  };
+}
+
+/** What every consumer workers pull jobs from has in common. */
+function jobConsumerSettings(o: ProvisionOptions): Partial<ConsumerConfig> {
+  return {
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos((o.ackWaitSeconds ?? 60) * 1000),
     max_deliver: o.maxDeliver ?? 5,
@@ -115,6 +125,112 @@ export function workerConsumerConfig(lane: Lane, model: string | undefined, o: P
     // A model's consumer created after its jobs were published still gets them: WorkQueue keeps them until acked.
     deliver_policy: DeliverPolicy.All,
   };
+}
+
+/** The description of a docket-share consumer: the key's weight, which workers read from the consumer list. */
+export const shareDescription = (weight: number): string => JSON.stringify({ weight });
+
+/** The weight a docket-share consumer's description gives its key: 1 when it gives none (or nonsense). */
+export function shareWeight(description: string | undefined): number {
+  const weight = describedAs(description, "weight");
+  return typeof weight === "number" && Number.isFinite(weight) && weight > 0 ? weight : 1;
+}
+
+/** A field of the JSON docket keeps in a consumer's description (a share's weight, a routed worker's model). */
+function describedAs(description: string | undefined, field: string): unknown {
+  try {
+    return (JSON.parse(description ?? "{}") as Record<string, unknown> | null)?.[field];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The consumer of one API key's jobs on `model` (undefined: the default model) in a shared lane, with the key's
+ * weight in its description: docket-share-<lane>-<key>[-<model>] on docket.jobs.<lane>.*.<model or _>.<key>, or for
+ * its jobs with a deadline docket-due-… on the same subjects with a seventh token, `due`.
+ */
+export interface Share {
+  lane: Lane;
+  model: string | undefined;
+  owner: string;
+  due?: boolean;
+}
+
+export function shareConsumerConfig(share: Share, weight: number, o: ProvisionOptions = {}): Partial<ConsumerConfig> {
+  const { lane, model, owner, due } = share;
+  return {
+    durable_name: shareConsumer(lane, owner, model, due),
+    filter_subject: subjects.ownerJobs(lane, model, owner, due),
+    description: shareDescription(weight),
+    ...jobConsumerSettings(o),
+  };
+}
+
+/**
+ * Creates a key's docket-share consumer when it does not exist, or sets its weight when it changed: what the
+ * producer calls before it publishes the key's first job on a lane and model, and when an admin changes the weight.
+ */
+export async function ensureShareConsumer(
+  nc: NatsConnection,
+  share: Share & { weight: number },
+  options: ProvisionOptions = {},
+): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const config = shareConsumerConfig(share, share.weight, options);
+  const name = config.durable_name as string;
+  const info = await jsm.consumers.info(JOBS_STREAM, name).catch((err) => {
+    if (notFound(err)) return undefined;
+    throw err;
+  });
+  if (!info) await jsm.consumers.add(JOBS_STREAM, config);
+  else if (shareWeight(info.config.description) !== share.weight)
+    await jsm.consumers.update(JOBS_STREAM, name, { description: config.description });
+}
+
+/** The consumer of a lane's jobs routed to one worker (token: workerToken) that holds their document's prefix. */
+export function routedConsumerConfig(
+  lane: Lane,
+  worker: string,
+  model: string | undefined,
+  o: ProvisionOptions = {},
+): Partial<ConsumerConfig> {
+  return {
+    durable_name: routedConsumer(lane, worker),
+    filter_subject: subjects.routedJobs(lane, worker),
+    // Who may take its jobs over when the worker dies: a worker of the same model.
+    ...(model ? { description: JSON.stringify({ model }) } : {}),
+    ...jobConsumerSettings(o),
+  };
+}
+
+/** The model a docket-at consumer's worker served (its description), if it says. */
+export function routedModel(description: string | undefined): string | undefined {
+  const model = describedAs(description, "model");
+  return typeof model === "string" ? model : undefined;
+}
+
+/** Creates the consumer of `lane`'s jobs routed to `worker` when it does not exist: before the producer routes one there. */
+export async function ensureRoutedConsumer(
+  nc: NatsConnection,
+  lane: Lane,
+  worker: string,
+  model: string | undefined,
+  options: ProvisionOptions = {},
+): Promise<void> {
+  await addIfMissing(await jetstreamManager(nc), routedConsumerConfig(lane, worker, model, options));
+}
+
+/** Creates a consumer of DOCKET_JOBS when it does not exist; one that exists is left as it is. */
+async function addIfMissing(jsm: JetStreamManager, config: Partial<ConsumerConfig>): Promise<void> {
+  const exists = await jsm.consumers.info(JOBS_STREAM, config.durable_name as string).then(
+    () => true,
+    (err) => {
+      if (notFound(err)) return false;
+      throw err;
+    },
+  );
+  if (!exists) await jsm.consumers.add(JOBS_STREAM, config);
 }
 
 /** The streams' fixed consumers: the default model's per lane, and the recorder's. */
@@ -165,15 +281,33 @@ export async function provision(nc: NatsConnection, options: ProvisionOptions = 
   // The default consumers first: their filter must be narrowed before a model's consumer can exist beside them.
   for (const c of consumerConfigs(options)) await ensureConsumer(jsm, c.stream, c.config);
   const models = new Set(options.models ?? []);
+  const shares: Partial<ConsumerConfig>[] = [];
+  /** docket-at consumers with nothing queued or in flight: deleted below when their worker is gone. */
+  const drained: { name: string; worker: string }[] = [];
   for await (const c of jsm.consumers.list(JOBS_STREAM)) {
-    const model = workerConsumerOf(c.name)?.model;
-    if (model) models.add(model);
+    const of = workerConsumerOf(c.name);
+    if (of?.worker && c.num_pending === 0 && c.num_ack_pending === 0) drained.push({ name: c.name, worker: of.worker });
+    // A key's docket-share consumers keep their weight and take the settings (ack wait, deliveries) of the rest.
+    if (of?.worker) shares.push(routedConsumerConfig(of.lane, of.worker, routedModel(c.config.description), options));
+    else if (of?.owner)
+      shares.push(shareConsumerConfig({ ...of, owner: of.owner, model: of.model }, shareWeight(c.config.description), options));
+    else if (of?.model) models.add(of.model);
   }
   for (const model of models)
     for (const lane of LANES) await ensureConsumer(jsm, JOBS_STREAM, workerConsumerConfig(lane, model, options));
+  for (const config of shares) await ensureConsumer(jsm, JOBS_STREAM, config);
   const js = jetstream(nc);
   const replicas = options.replicas ?? 1;
-  await new Kvm(js).create(CONTROL_BUCKET, { history: 1, replicas, storage: StorageType.File });
+  const control = await new Kvm(js).create(CONTROL_BUCKET, { history: 1, replicas, storage: StorageType.File });
+  // A worker id changes with every start (host and pid), and with it its docket-at consumers: those of workers gone
+  // (no heartbeat key: a worker deletes its own when it stops; a dead one's goes once stale) with nothing left in them
+  // are deleted, so the consumer list every worker reads each round does not grow with restarts.
+  for (const { name, worker } of drained) {
+    const entry = await control.get(`workers.${worker}`).catch(() => null);
+    const at = entry?.operation === "PUT" ? (entry.json() as { at?: unknown }).at : undefined;
+    if (typeof at === "string" && isFresh({ at })) continue;
+    await jsm.consumers.delete(JOBS_STREAM, name).catch(() => undefined);
+  }
   await new Objm(js).create(DOCS_BUCKET, { replicas, storage: StorageType.File });
   // Document-prefix checkpoints shared between workers: kept PREFIX_TTL_MS, at most options.prefixBytes.
   const prefixLimits = { max_age: nanos(PREFIX_TTL_MS), max_bytes: options.prefixBytes || -1 };
@@ -200,17 +334,7 @@ export async function provision(nc: NatsConnection, options: ProvisionOptions = 
  */
 export async function ensureModelConsumers(nc: NatsConnection, model: string, options: ProvisionOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  for (const lane of LANES) {
-    const config = workerConsumerConfig(lane, model, options);
-    const exists = await jsm.consumers.info(JOBS_STREAM, config.durable_name as string).then(
-      () => true,
-      (err) => {
-        if (notFound(err)) return false;
-        throw err;
-      },
-    );
-    if (!exists) await jsm.consumers.add(JOBS_STREAM, config);
-  }
+  for (const lane of LANES) await addIfMissing(jsm, workerConsumerConfig(lane, model, options));
 }
 
 /** What of docket's layout JetStream holds now (inspectLayout). */

@@ -167,10 +167,17 @@ export const KeyQuotas = z.object({
 });
 export type KeyQuotas = z.infer<typeof KeyQuotas>;
 
+/**
+ * A key's share of the default and batch lanes against the other keys with queued work, in tokens: a key of weight 2
+ * gets twice the tokens of a key of weight 1 while both have work queued (docs/scheduling.md).
+ */
+export const KeyWeight = z.number().min(0.01).max(100);
+
 /** POST /v1/keys body. */
 export const CreateKeyRequest = z.object({
   name: z.string().trim().min(1).max(128),
   quotas: KeyQuotas.partial().optional(),
+  weight: KeyWeight.optional(),
 });
 export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
 
@@ -178,6 +185,7 @@ export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
 export const UpdateKeyRequest = z.object({
   name: z.string().trim().min(1).max(128).optional(),
   quotas: KeyQuotas.partial().optional(),
+  weight: KeyWeight.optional(),
 });
 export type UpdateKeyRequest = z.infer<typeof UpdateKeyRequest>;
 
@@ -220,6 +228,8 @@ export const KeyView = z.object({
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
   quotas: KeyQuotas,
+  /** Its share of the default and batch lanes against other keys with queued work (1: an equal share). */
+  weight: z.number(),
 });
 export type KeyView = z.infer<typeof KeyView>;
 

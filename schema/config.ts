@@ -155,6 +155,10 @@ const producer = {
     "how often (besides on every NATS reconnect) the producer checks that JetStream still holds docket's streams, consumers and buckets, provisions what is missing (unless DOCKET_PROVISION=skip) and republishes the jobs a lost DOCKET_JOBS held",
   ),
   DOCKET_REPLICAS: doc(int(1, 1), "replicas of every stream and bucket: 1 for one server, 3 for a three-node cluster"),
+  DOCKET_PREFIX_ROUTING: doc(
+    z.enum(["true", "false"]).default("true"),
+    "the producer sends a job on a document to the live worker that finished one of its tasks lately (it holds the document's evaluated prefix) while that worker has room: as many routed jobs queued as it decodes at once; the rest go to any worker",
+  ),
 };
 
 const limits = {
@@ -289,6 +293,14 @@ const worker = {
   DOCKET_THREADS: doc(
     int(0),
     "llama.cpp math threads; 0: all cores but one (the event loop, the producer and nats-server need one)",
+  ),
+  DOCKET_STEP_TOKENS: doc(
+    int(0),
+    "most prompt tokens of batch-lane jobs in one decode step, so that an interactive job arriving mid-step waits for a shorter step; shared by the sequences in the step, so a cap costs prompt speed when several prompts are evaluated together (docs/worker.md); 0: the context's whole batch",
+  ),
+  DOCKET_LOCKSTEP_MS: doc(
+    z.coerce.number().min(0).max(100).default(2),
+    "how long a decode step may wait (milliseconds) for a generating sequence of the previous step to queue its next token, so that sequences decode together instead of one trailing a step behind, and batch sequences wait for a running interactive job's next token instead of running a step it would wait for (docs/worker.md); 0: off",
   ),
   DOCKET_MAX_TOKENS: doc(int(512, 1), "`params.maxTokens` of a job that does not set one"),
   DOCKET_PREFIX_REUSE: doc(

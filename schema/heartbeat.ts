@@ -29,6 +29,13 @@ export const WorkerHeartbeat = z.object({
       tokensSaved: z.number().int().min(0),
     })
     .optional(),
+  /**
+   * SHA-256 of the documents whose jobs it finished lately, newest first (at most DOCUMENTS_IN_HEARTBEAT): it holds
+   * their evaluated prefix, live or as a checkpoint, so the producer routes their next tasks to it (docs/prefix-reuse.md).
+   */
+  documents: z.array(z.string()).optional(),
+  /** Jobs routed to it (its docket-at consumers) still queued. */
+  routed: z.number().int().min(0).optional(),
   /** Where its /metrics endpoint listens, when it has one. */
   metricsUrl: z.string().optional(),
   startedAt: z.string(),
@@ -36,6 +43,13 @@ export const WorkerHeartbeat = z.object({
 });
 export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
 
+/** The most document hashes a heartbeat lists. */
+export const DOCUMENTS_IN_HEARTBEAT = 64;
+
 /** A heartbeat is fresh for this long; a worker that missed three is shown as gone. */
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+/** Whether a heartbeat is fresh: its worker is taken to be alive. */
+export const isFresh = (hb: Pick<WorkerHeartbeat, "at">, now = Date.now()): boolean =>
+  now - Date.parse(hb.at) < HEARTBEAT_STALE_MS;

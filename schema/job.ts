@@ -93,6 +93,14 @@ export const JobMessage = z.object({
    * the token off for the default model's name (DOCKET_DEFAULT_MODEL), whose workers read both subjects.
    */
   model: ModelName.optional(),
+  /**
+   * The API key id that submitted the job. In a shared lane (SHARED_LANES) the producer publishes it on the key's
+   * subject (subjects.sharedJob), so workers share the lane fairly between keys; absent: the admin key, auth off.
+   */
+  owner: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/)
+    .optional(),
   input: JobInput,
   params: JobParams.default({}),
   /**

@@ -3,6 +3,20 @@
 export const LANES = ["interactive", "default", "batch"] as const;
 export type Lane = (typeof LANES)[number];
 
+/**
+ * The lanes shared fairly between API keys: a key's jobs there travel on its own subject and consumer, and workers
+ * serve the key that has had the fewest tokens lately (worker/fair-share.ts). The interactive lane keeps one consumer
+ * per model: its reserved sequence holds one waiting pull, so a person's job starts at once, and per-key rate limits
+ * bound it (docs/scheduling.md).
+ */
+export const SHARED_LANES: readonly Lane[] = ["default", "batch"];
+
+/** An owner (API key id) as a subject token and consumer-name part: letters, digits and '_'. */
+export const isShareKey = (key: string): boolean => /^[A-Za-z0-9_]{1,64}$/.test(key);
+
+/** The model token of a share subject for the jobs naming no model (or the deployment's default model). */
+export const DEFAULT_MODEL_TOKEN = "_";
+
 export const TASKS = ["summarize", "extract", "classify", "ask", "chat"] as const;
 export type Task = (typeof TASKS)[number];
 
@@ -32,10 +46,31 @@ export const subjects = {
    */
   job: (lane: Lane, task: Task, model?: string) =>
     model ? `docket.jobs.${lane}.${task}.${model}` : `docket.jobs.${lane}.${task}`,
+  /**
+   * Where a job submitted with API key `owner` is published in a shared lane:
+   * docket.jobs.<lane>.<task>.<model, or _ for the default model>.<owner>. Six tokens, so it matches neither
+   * docket-workers filter (four and five tokens).
+   */
+  sharedJob: (lane: Lane, task: Task, model: string | undefined, owner: string, due = false) =>
+    `docket.jobs.${lane}.${task}.${model ?? DEFAULT_MODEL_TOKEN}.${owner}${due ? ".due" : ""}`,
+  /**
+   * One key's jobs on one model in a lane: the filter of its docket-share consumer; `due`: those with a deadline,
+   * which end in a seventh token, `due`, and wait on its docket-due consumer (served first within the key's share).
+   */
+  ownerJobs: (lane: Lane, model: string | undefined, owner: string, due = false) =>
+    `docket.jobs.${lane}.*.${model ?? DEFAULT_MODEL_TOKEN}.${owner}${due ? ".due" : ""}`,
   /** A lane's jobs that name no model: the filter of docket-workers-<lane>. */
   defaultModelJobs: (lane: Lane) => `docket.jobs.${lane}.*`,
   /** A lane's jobs naming `model`: the filter of docket-workers-<lane>-<model>. */
   modelJobs: (lane: Lane, model: string) => `docket.jobs.${lane}.*.${model}`,
+  /**
+   * A job routed to the worker that holds its document's prefix (docs/prefix-reuse.md): eight tokens,
+   * docket.jobs.<lane>.<task>.<model or _>.<key or _>.at.<worker token>, read by docket-at-<lane>-<worker token>.
+   */
+  routedJob: (lane: Lane, task: Task, model: string | undefined, owner: string | undefined, worker: string) =>
+    `docket.jobs.${lane}.${task}.${model ?? DEFAULT_MODEL_TOKEN}.${owner ?? DEFAULT_MODEL_TOKEN}.at.${worker}`,
+  /** A lane's jobs routed to one worker: the filter of its docket-at consumer. */
+  routedJobs: (lane: Lane, worker: string) => `docket.jobs.${lane}.*.*.*.at.${worker}`,
   event: (jobId: string, kind: EventKind) => `docket.events.${jobId}.${kind}`,
   jobEvents: (jobId: string) => `docket.events.${jobId}.>`,
 };
@@ -48,8 +83,35 @@ export const subjects = {
 export const workerConsumer = (lane: Lane, model?: string) =>
   model ? `docket-workers-${lane}-${model}` : `docket-workers-${lane}`;
 
-/** The lane and model a worker consumer serves, from its name; undefined for any other consumer. */
-export function workerConsumerOf(name: string): { lane: Lane; model?: string } | undefined {
+/**
+ * The consumer of one API key's jobs on one model in a shared lane: docket-share-<lane>-<key> for the default
+ * model, docket-share-<lane>-<key>-<model> for a named one (a key has no '-'); docket-due-… for its jobs with a
+ * deadline. The producer creates it before it publishes the key's first such job there.
+ */
+export const shareConsumer = (lane: Lane, owner: string, model?: string, due = false) =>
+  `docket-${due ? "due" : "share"}-${lane}-${owner}${model ? `-${model}` : ""}`;
+
+const SHARE_NAME = /^docket-(share|due)-(interactive|default|batch)-([A-Za-z0-9_]+)(?:-(.+))?$/;
+
+/** The consumer of a lane's jobs routed to one worker (its token: workerToken), made by the producer. */
+export const routedConsumer = (lane: Lane, worker: string) => `docket-at-${lane}-${worker}`;
+
+const ROUTED_NAME = /^docket-at-(interactive|default|batch)-(.+)$/;
+
+/**
+ * The lane and model a worker consumer serves, from its name, and for a docket-share (or docket-due) consumer the
+ * key whose jobs it holds (and whether they have deadlines); undefined for any other consumer.
+ */
+export function workerConsumerOf(
+  name: string,
+): { lane: Lane; model?: string; owner?: string; due?: boolean; worker?: string } | undefined {
+  const routed = ROUTED_NAME.exec(name);
+  if (routed) return { lane: routed[1] as Lane, worker: routed[2] as string };
+  const share = SHARE_NAME.exec(name);
+  if (share) {
+    const [, kind, lane, owner, model] = share as unknown as [string, string, Lane, string, string | undefined];
+    return { lane, owner, ...(model ? { model } : {}), ...(kind === "due" ? { due: true } : {}) };
+  }
   for (const lane of LANES) {
     const base = workerConsumer(lane);
     if (name === base) return { lane };
@@ -79,6 +141,9 @@ export function flagCancels(value: string, attempt: number): boolean {
   return true;
 }
 
+/** A worker id as one subject token and consumer-name part: what its KV key and its routed jobs' subject carry. */
+export const workerToken = (workerId: string) => workerId.replace(/[^-_a-zA-Z0-9]/g, "_");
+
 /** KV key in docket-control under which a worker publishes its heartbeat (schema/heartbeat.ts). */
-export const workerKey = (workerId: string) => `workers.${workerId.replace(/[^-/_=a-zA-Z0-9]/g, "_")}`;
+export const workerKey = (workerId: string) => `workers.${workerToken(workerId)}`;
 export const WORKER_KEYS = "workers.>";

@@ -1,4 +1,4 @@
-import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { BatchState } from "./batch.ts";
 import type { JobError, JobResult } from "./event.ts";
 import type { JobInput, JobParams, JobState } from "./job.ts";
@@ -184,6 +184,8 @@ export const apiKeys = sqliteTable("api_keys", {
   quotaTokensPerDay: integer("quota_tokens_per_day"),
   /** Most jobs the key may have queued at once; null: no quota. */
   quotaQueuedJobs: integer("quota_queued_jobs"),
+  /** The key's share of a lane against other keys with queued work (worker/fair-share.ts): 2 gets twice 1's tokens. */
+  weight: real("weight").notNull().default(1),
 });
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 

@@ -8,6 +8,7 @@ import { BatchStore, toBatchView } from "../producer/stores/batches.ts";
 import { createLogger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
+import { workerEvent } from "./helpers/jobs.ts";
 
 let dir: string;
 let database: OpenDatabase;
@@ -24,25 +25,7 @@ const job = (i: number): JobMessage => ({
   batchId: "batch_1",
   submittedAt: "2026-01-01T00:00:00.000Z",
 });
-const event = (jobId: string, kind: EventMessage["kind"], attempt = 1): EventMessage => ({
-  v: 1,
-  jobId,
-  kind,
-  attempt,
-  workerId: "w",
-  at: "2026-01-01T00:00:01.000Z",
-  ...(kind === "completed"
-    ? {
-        result: {
-          text: "ok",
-          usage: { promptTokens: 1, completionTokens: 1 },
-          timings: { queueMs: 0, runMs: 1, tokensPerSecond: 1 },
-          model: "m",
-        },
-      }
-    : {}),
-  ...(kind === "failed" ? { error: { code: "engine_error", message: "x", retryable: false } } : {}),
-});
+const event = (jobId: string, kind: EventMessage["kind"], attempt = 1) => workerEvent(jobId, kind, { attempt });
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "docket-counters-"));

@@ -31,6 +31,7 @@ describe("docket status and watch: the queue estimate", () => {
     const finish = new Date(now + 200_000);
     const queue = {
       position: 4,
+      keyPosition: 4,
       ahead: { jobs: 3, tokens: 900 },
       estimatedStartAt: null,
       estimatedFinishAt: null,
@@ -44,6 +45,8 @@ describe("docket status and watch: the queue estimate", () => {
       new RegExp(`; next in line #4, finishes ~${finish.toTimeString().slice(0, 8)} \\(in 3m 20s\\)$`),
     );
     expect(describeBatch({ ...batch, queue: null }, now)).not.toContain("next in line");
+    // A lane shared between keys: the batch's next job is its key's second, fourth in the whole line.
+    expect(describeBatch({ ...batch, queue: { ...queue, keyPosition: 2 } }, now)).toContain("next in line #4 (#2 of its key's)");
   });
 
   it("writes durations as seconds, minutes or hours", () => {

@@ -12,6 +12,7 @@ import { JobStore } from "../producer/stores/jobs.ts";
 import { createLogger } from "../runtime/log.ts";
 import type { EventMessage } from "../schema/event.ts";
 import type { JobMessage } from "../schema/job.ts";
+import { workerEvent } from "./helpers/jobs.ts";
 
 const sample = (at: number, over: Partial<Sample> = {}): Sample => ({
   at,
@@ -118,25 +119,8 @@ describe("the job store's dashboard queries", () => {
     customId: `c-${i}`,
     submittedAt: "2026-01-01T00:00:00.000Z",
   });
-  const event = (jobId: string, kind: EventMessage["kind"], at: string, code?: string): EventMessage => ({
-    v: 1,
-    jobId,
-    kind,
-    attempt: 1,
-    workerId: "w",
-    at,
-    ...(kind === "completed"
-      ? {
-          result: {
-            text: "ok",
-            usage: { promptTokens: 1, completionTokens: 1 },
-            timings: { queueMs: 0, runMs: 1, tokensPerSecond: 1 },
-            model: "m",
-          },
-        }
-      : {}),
-    ...(kind === "failed" ? { error: { code: code ?? "engine_error", message: "x", retryable: code === "timeout" } } : {}),
-  });
+  const event = (jobId: string, kind: EventMessage["kind"], at: string, code?: string) =>
+    workerEvent(jobId, kind, { at, ...(code ? { code } : {}) });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "docket-dashboard-"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../schema/config.ts";
 import { isModelName, RequestedModel, toModelName } from "../schema/model.ts";
-import { subjects, workerConsumer, workerConsumerOf } from "../schema/subjects.ts";
+import { shareConsumer, subjects, workerConsumer, workerConsumerOf } from "../schema/subjects.ts";
 
 describe("model names", () => {
   it("a GGUF's name, a file name or a request's model becomes a subject token: lowercase [a-z0-9_-]", () => {
@@ -27,6 +27,23 @@ describe("model names", () => {
     expect(workerConsumerOf("docket-workers-batch-triage")).toEqual({ lane: "batch", model: "triage" });
     expect(workerConsumerOf("docket-workers-interactive")).toEqual({ lane: "interactive" });
     expect(workerConsumerOf("docket-recorder")).toBeUndefined();
+  });
+
+  it("an API key's consumers name its lane, key, model and deadline class, and read six- or seven-token subjects", () => {
+    expect(subjects.sharedJob("batch", "summarize", undefined, "key_a")).toBe("docket.jobs.batch.summarize._.key_a");
+    expect(subjects.sharedJob("default", "ask", "triage-v2", "key_a", true)).toBe("docket.jobs.default.ask.triage-v2.key_a.due");
+    expect(subjects.ownerJobs("batch", "triage-v2", "key_a")).toBe("docket.jobs.batch.*.triage-v2.key_a");
+    for (const [lane, model, due] of [
+      ["batch", undefined, false],
+      ["default", "triage-v2", false],
+      ["batch", "triage-v2", true],
+    ] as const)
+      expect(workerConsumerOf(shareConsumer(lane, "key_01abc", model, due))).toEqual({
+        lane,
+        owner: "key_01abc",
+        ...(model ? { model } : {}),
+        ...(due ? { due } : {}),
+      });
   });
 
   it("DOCKET_MODEL_NAME and DOCKET_DEFAULT_MODEL must be model names, and not docket (OpenAI's name of the default)", () => {

@@ -59,6 +59,16 @@ export interface RunningNatsServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/**
+ * A JetStream server of one's own on a free local port, its store in `storeDir` (benchmarks, the soak test): what
+ * startNatsServer returns, and the URL to reach it.
+ */
+export async function startLocalJetStream(storeDir: string): Promise<RunningNatsServer & { url: string }> {
+  const port = await freePort();
+  const server = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir] });
+  return { ...server, url: `nats://127.0.0.1:${port}` };
+}
+
 /** Starts nats-server and resolves once it logs that it is ready (JetStream recovered and listening). */
 export async function startNatsServer(options: NatsServerOptions): Promise<RunningNatsServer> {
   const bin = findNatsServer();

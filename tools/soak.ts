@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { ensureDemoModel, TEST_MODEL } from "./model/demo-model.ts";
-import { freePort, startNatsServer } from "./nats-server.ts";
+import { freePort, startLocalJetStream } from "./nats-server.ts";
 
 const { values } = parseArgs({
   options: { jobs: { type: "string", default: "10000" }, concurrency: { type: "string", default: "8" } },
@@ -25,12 +25,11 @@ const say = (line: string) => process.stdout.write(`[soak] ${line}\n`);
 const STALL_MS = 90_000;
 
 const dir = mkdtempSync(join(tmpdir(), "docket-soak-"));
-const natsPort = await freePort();
 const apiPort = await freePort();
-const nats = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", join(dir, "nats")] });
+const nats = await startLocalJetStream(join(dir, "nats"));
 const env = {
   ...process.env,
-  NATS_URL: `nats://127.0.0.1:${natsPort}`,
+  NATS_URL: nats.url,
   DOCKET_DB: join(dir, "docket.db"),
   DOCKET_PORT: String(apiPort),
   DOCKET_LOG_LEVEL: process.env.DOCKET_LOG_LEVEL ?? "warn",

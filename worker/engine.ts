@@ -17,7 +17,7 @@ import {
   TokenBias,
 } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
-import { URGENT_PRIORITY, urgentFirst } from "./batch-priority.ts";
+import { type DecodeStepStats, LockGate, lockstep, noDecodeSteps, URGENT_PRIORITY, urgentFirst } from "./batch-priority.ts";
 import { commonPrefixLength, MIN_PREFIX_TOKENS, PrefixCache, type PrefixSource } from "./prefix-cache.ts";
 
 export interface EngineOptions {
@@ -29,6 +29,13 @@ export interface EngineOptions {
   gpu: "auto" | false | "cuda" | "vulkan" | "metal";
   /** llama.cpp math threads; 0 picks the default for this machine. */
   threads: number;
+  /**
+   * Most tokens of batch-lane work in one decode step (DOCKET_STEP_TOKENS): an interactive job arriving mid-step waits
+   * for it. Unset: the context's whole batch.
+   */
+  stepTokens?: number;
+  /** How long a decode step waits for a sequence of the previous one (DOCKET_LOCKSTEP_MS); 0: off. Unset: LOCKSTEP_WAIT_MS. */
+  lockstepMs?: number;
   /** Sequences in the one context: how many jobs decode together. */
   sequences: number;
   /** Tokens per sequence; capped at the model's training context. */
@@ -152,6 +159,10 @@ export class Engine {
     readonly prefixes: PrefixCache,
     /** Interactive generations running now (read by the context's decode-step policy). */
     private readonly urgent: { running: number },
+    /** What the decode steps carried since load (lockstep batching): worker metrics, tests, the benchmark. */
+    readonly steps: DecodeStepStats,
+    /** Lets erases and state saves/loads in between decode steps (LockGate). */
+    private readonly gate: LockGate,
     /** The model's chat template, resolved once: "auto" in every session would match the Jinja template per job. */
     readonly chatWrapper: ChatWrapper = resolveChatWrapper(model),
   ) {
@@ -191,6 +202,10 @@ export class Engine {
       const threads = o.threads || defaultThreads();
       // Interactive generations running now: the decode-step policy holds batch work back while any runs.
       const urgent = { running: 0 };
+      const urgentRunning = () => urgent.running > 0;
+      const steps = noDecodeSteps();
+      // Erases, state saves and loads get the context's lock between two decode steps, not when every job has ended.
+      const gate = new LockGate();
       // The ladder: fewer sequences first, then a smaller context.
       for (const contextSize of contextLadder(Math.min(o.contextSize, model.trainContextSize))) {
         for (let sequences = o.sequences; sequences >= 1; sequences = Math.floor(sequences / 2)) {
@@ -200,8 +215,20 @@ export class Engine {
               contextSize,
               threads,
               failedCreationRemedy: false,
-              batching: { itemPrioritizationStrategy: urgentFirst(() => urgent.running > 0) },
+              batching: {
+                // No step cap unless set, on a CPU too: a cap is shared by the sequences in the step (128 tokens: 4
+                // prompts advanced 32 a step, and the worker at batch 4 ran 0.77x as fast, bench model, 37.3 vs
+                // 48.2 tok/s), and the interactive p95 it was for did not measurably improve (docs/worker.md).
+                itemPrioritizationStrategy: lockstep(
+                  urgentFirst(urgentRunning, o.stepTokens),
+                  steps,
+                  o.lockstepMs,
+                  urgentRunning,
+                  gate,
+                ),
+              },
             });
+            gate.attach(context);
             const pool = Array.from({ length: sequences }, () => context.getSequence());
             const name = modelPath === o.modelPath ? (o.modelName ?? modelName(model, modelPath)) : modelName(model, modelPath);
             o.log.info(
@@ -217,8 +244,14 @@ export class Engine {
               },
               "model loaded",
             );
-            const prefixes = new PrefixCache({ ...(o.prefixCache ?? NO_REUSE), modelPath, align: context.batchSize, log: o.log });
-            return new Engine(llama, model, context, pool, name, prefixes, urgent);
+            const prefixes = new PrefixCache({
+              ...(o.prefixCache ?? NO_REUSE),
+              modelPath,
+              align: context.batchSize,
+              locked: (op) => gate.run(op),
+              log: o.log,
+            });
+            return new Engine(llama, model, context, pool, name, prefixes, urgent, steps, gate);
           } catch (err) {
             tried.push(`${basename(modelPath)} ${sequences}×${contextSize}: ${(err as Error).message}`);
             o.log.warn(
@@ -315,9 +348,9 @@ export class Engine {
       this.handBack(s);
       return;
     }
-    const settled: Promise<void> = s
-      .eraseContextTokenRanges([{ start: keep, end: s.nextTokenIndex }])
-      .catch(() => s.clearHistory().catch(() => undefined))
+    const settled: Promise<void> = this.gate
+      .run(() => s.eraseContextTokenRanges([{ start: keep, end: s.nextTokenIndex }]))
+      .catch(() => this.gate.run(() => s.clearHistory()).catch(() => undefined))
       .then(() => {
         this.settling.delete(settled);
         this.handBack(s);

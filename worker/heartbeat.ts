@@ -1,7 +1,7 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
-import { HEARTBEAT_INTERVAL_MS, type WorkerHeartbeat } from "../schema/heartbeat.ts";
+import { DOCUMENTS_IN_HEARTBEAT, HEARTBEAT_INTERVAL_MS, isFresh, WorkerHeartbeat } from "../schema/heartbeat.ts";
 import { CONTROL_BUCKET, workerKey } from "../schema/subjects.ts";
 
 /**
@@ -32,6 +32,13 @@ export class Heartbeat {
     this.timer.unref();
   }
 
+  /** Publishes a heartbeat now (one in flight is enough), besides the regular ones. */
+  beatNow(): void {
+    this.beating ??= this.beat().finally(() => {
+      this.beating = undefined;
+    });
+  }
+
   private async beat(): Promise<void> {
     try {
       const hb = await this.read();
@@ -54,5 +61,46 @@ export class Heartbeat {
     } catch {
       // Gone NATS: the key goes stale and the dashboard shows the worker as gone.
     }
+  }
+}
+
+/** The documents whose jobs this worker finished lately, newest first: its heartbeat's `documents`. */
+export class RecentDocuments {
+  private readonly order: string[] = [];
+
+  /** Puts a document first; true when it was not listed before. */
+  add(sha256: string | undefined): boolean {
+    if (!sha256) return false;
+    const at = this.order.indexOf(sha256);
+    if (at >= 0) this.order.splice(at, 1);
+    this.order.unshift(sha256);
+    this.order.length = Math.min(this.order.length, DOCUMENTS_IN_HEARTBEAT);
+    return at < 0;
+  }
+
+  list(): string[] {
+    return [...this.order];
+  }
+}
+
+/**
+ * Whether another worker is alive: its heartbeat is in docket-control and fresh. Asked when a dead worker's routed
+ * jobs may need taking over; answers are kept for a second.
+ */
+export class Peers {
+  private kv?: KV;
+  private readonly seen = new Map<string, { at: number; alive: boolean }>();
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  async alive(token: string, now = Date.now()): Promise<boolean> {
+    const known = this.seen.get(token);
+    if (known && now - known.at < 1_000) return known.alive;
+    this.kv ??= await new Kvm(this.nc).open(CONTROL_BUCKET);
+    const entry = await this.kv.get(`workers.${token}`);
+    const hb = entry?.operation === "PUT" ? WorkerHeartbeat.safeParse(entry.json()) : undefined;
+    const alive = hb?.success === true && isFresh(hb.data, now);
+    this.seen.set(token, { at: now, alive });
+    return alive;
   }
 }

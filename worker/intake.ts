@@ -1,7 +1,17 @@
-import { type Consumer, JetStreamApiCodes, JetStreamApiError, type JsMsg, jetstream } from "@nats-io/jetstream";
+import {
+  type Consumer,
+  type ConsumerInfo,
+  JetStreamApiError,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../runtime/log.ts";
-import { JOBS_STREAM, LANES, type Lane, workerConsumer } from "../schema/subjects.ts";
+import { routedModel, shareWeight } from "../runtime/provision.ts";
+import { JOBS_STREAM, LANES, type Lane, workerConsumer, workerConsumerOf } from "../schema/subjects.ts";
+import { FairShare } from "./fair-share.ts";
 import type { SlotPool } from "./slots.ts";
 
 export interface IntakeOptions {
@@ -16,15 +26,33 @@ export interface IntakeOptions {
    * wiped under the worker). Unset: they are waited for, as the default ones are.
    */
   prepare?: () => Promise<void>;
+  /** This worker's token (workerToken): its docket-at consumers hold the jobs routed to it. */
+  worker?: string;
+  /** Whether the worker of a token is alive (a fresh heartbeat): a dead one's routed jobs are taken over. */
+  alive?: (worker: string) => Promise<boolean>;
 }
 
-/** One durable consumer the worker pulls from: a lane's jobs naming no model, or naming the worker's model. */
+/**
+ * One durable consumer the worker pulls from: a lane's jobs naming no model, or naming the worker's model (fixed,
+ * owner ""), or one API key's jobs on either in a shared lane (a docket-share consumer, found in the consumer list).
+ */
 interface Source {
   lane: Lane;
   name: string;
   model?: string;
+  /** The API key whose jobs it holds; "" for the jobs of no key. */
+  owner: string;
+  /** The key's weight (from the docket-share consumer's description); 1 for the rest. */
+  weight: number;
+  /** A docket-due consumer: the key's jobs with a deadline, served before its others. */
+  due?: boolean;
+  /**
+   * A docket-at consumer: jobs routed to a worker that holds their document's prefix. This worker's own are served
+   * first in their lane (the producer routes at most as many as it decodes at once); a dead worker's are taken over.
+   */
+  routed?: "own" | "orphaned";
   consumer?: Consumer;
-  /** Latest num_pending from consumer info. */
+  /** Latest num_pending from the consumer list. */
   pending: number;
 }
 
@@ -44,16 +72,23 @@ function waitingFor(source: Source, err: unknown): string {
  * sits in a worker's memory unacked and unworked. A lane has up to two consumers: the jobs naming no model
  * (when the worker serves the default model) and the jobs naming the worker's model.
  *
- * Each round reads the consumers' pending counts from consumer info and fetches exactly that many
- * (bounded by free slots) in lane priority order: interactive, default, batch. When nothing reports
- * pending work, one single-message pull waits on each consumer, so a new job (or a redelivery, which
- * pending counts do not show) starts at once without polling.
+ * In the shared lanes (default, batch) each API key's jobs have their own consumer (docket-share-*, made by the
+ * producer); the worker finds them in the consumer list.
+ *
+ * Each round reads the consumers' pending counts from one consumer list and fetches exactly that many (bounded by
+ * free slots) in lane priority order: interactive, default, batch. Within a lane the free slots go to the keys by
+ * fair share (FairShare: the least tokens served lately, over the key's weight), not to the oldest message. When
+ * nothing reports pending work, one single-message pull waits on each consumer, so a new job (or a redelivery,
+ * which pending counts do not show) starts at once without polling.
  */
 export class Intake {
   private running = false;
   private loop?: Promise<void>;
-  private readonly sources: Source[] = [];
+  private sources: Source[] = [];
   private readonly idlePulls = new Set<Source>();
+  /** Tokens served per API key lately: how a lane's free slots are split. */
+  readonly fair = new FairShare();
+  private jsm?: JetStreamManager;
   private idleRound = 0;
   private wake!: () => void;
   private woken = Promise.resolve();
@@ -67,15 +102,16 @@ export class Intake {
   constructor(
     private readonly nc: NatsConnection,
     private readonly slots: SlotPool,
-    private readonly handle: (m: JsMsg) => Promise<void>,
+    /** Runs a job; resolves to the tokens it used (prompt + completion: what its key is charged), or nothing. */
+    private readonly handle: (m: JsMsg) => Promise<number | undefined>,
     private readonly log: Logger,
     private readonly options: IntakeOptions = { idlePullMs: 1_000 },
   ) {
     this.rearm();
     const { model, servesDefault = true } = options;
     for (const lane of LANES) {
-      if (servesDefault) this.sources.push({ lane, name: workerConsumer(lane), pending: 0 });
-      if (model) this.sources.push({ lane, name: workerConsumer(lane, model), model, pending: 0 });
+      if (servesDefault) this.sources.push({ lane, name: workerConsumer(lane), owner: "", weight: 1, pending: 0 });
+      if (model) this.sources.push({ lane, name: workerConsumer(lane, model), model, owner: "", weight: 1, pending: 0 });
     }
   }
 
@@ -150,9 +186,18 @@ export class Intake {
         }
         await this.refreshPending();
         let started = 0;
-        for (const source of this.sources) {
-          if (source.pending <= 0) continue;
-          started += await this.pull(source, this.slots.take(source.lane, source.pending), 1_000);
+        for (const lane of LANES) {
+          const waiting = this.sources.filter((s) => s.lane === lane && s.pending > 0);
+          const granted = this.slots.take(
+            lane,
+            waiting.reduce((n, s) => n + s.pending, 0),
+          );
+          if (granted === 0) continue;
+          const shares = this.split(waiting, granted);
+          let used = 0;
+          for (const n of shares.values()) used += n;
+          this.slots.release(lane, granted - used);
+          for (const [source, n] of shares) started += await this.pull(source, n, 1_000);
         }
         if (started > 0) continue;
         if (this.sources.some((s) => s.pending > 0)) {
@@ -205,27 +250,123 @@ export class Intake {
     }
   }
 
+  /**
+   * Splits `granted` slots of one lane among its sources with work, never more than one has pending: the jobs routed
+   * here (or orphaned by a dead worker) first, few by construction and their prefix here; the rest by key
+   * (FairShare), then among each key's consumers (its jobs with a deadline first; the default model's and the
+   * worker's own).
+   */
+  private split(waiting: readonly Source[], granted: number): Map<Source, number> {
+    const out = new Map<Source, number>();
+    let left = granted;
+    for (const s of waiting) {
+      if (!s.routed || left === 0) continue;
+      const n = Math.min(left, s.pending);
+      out.set(s, n);
+      left -= n;
+    }
+    const claims = new Map<string, { owner: string; weight: number; pending: number }>();
+    for (const s of waiting) {
+      if (s.routed) continue;
+      const c = claims.get(s.owner) ?? { owner: s.owner, weight: s.weight, pending: 0 };
+      c.pending += s.pending;
+      claims.set(s.owner, c);
+    }
+    const byOwner = this.fair.allocate(left, [...claims.values()]);
+    // Within a key's share its jobs with a deadline first.
+    for (const s of [...waiting].sort((x, y) => Number(y.due ?? false) - Number(x.due ?? false))) {
+      if (s.routed) continue;
+      const share = byOwner.get(s.owner) ?? 0;
+      const n = Math.min(share, s.pending);
+      if (n <= 0) continue;
+      out.set(s, n);
+      byOwner.set(s.owner, share - n);
+    }
+    return out;
+  }
+
+  /**
+   * Pending counts from one list of DOCKET_JOBS's consumers, which also brings the docket-share consumers of the
+   * models this worker serves (new ones are bound, deleted ones dropped). A model's own consumer found gone (a wiped
+   * store: provisioning restores only the default ones) is created again.
+   */
   private async refreshPending(): Promise<void> {
+    this.jsm ??= await jetstreamManager(this.nc);
+    const listed = new Map<string, ConsumerInfo>();
+    for await (const info of this.jsm.consumers.list(JOBS_STREAM)) listed.set(info.name, info);
+    // Found in the list (share and routed consumers) and gone from it: dropped.
+    this.sources = this.sources.filter((s) => (s.owner === "" && !s.routed) || listed.has(s.name));
+    for (const [name, info] of listed) {
+      const of = workerConsumerOf(name);
+      if (of?.worker) {
+        await this.routedSource(name, of.lane, of.worker, info);
+        continue;
+      }
+      if (!of?.owner || !this.serves(of.model)) continue;
+      const known = this.sources.find((s) => s.name === name);
+      if (known) known.weight = shareWeight(info.config.description);
+      else
+        this.sources.push({
+          lane: of.lane,
+          name,
+          ...(of.model ? { model: of.model } : {}),
+          owner: of.owner,
+          weight: shareWeight(info.config.description),
+          ...(of.due ? { due: true } : {}),
+          consumer: await jetstream(this.nc).consumers.get(JOBS_STREAM, name),
+          pending: 0,
+        });
+    }
     const sums: Record<Lane, number> = { interactive: 0, default: 0, batch: 0 };
     for (const source of this.sources) {
-      source.pending = source.consumer ? (await this.info(source)).num_pending : 0;
+      const info = listed.get(source.name);
+      if (!info && source.model && source.owner === "" && source.consumer && this.options.prepare) {
+        this.log.warn({ consumer: source.name }, "job consumer gone: creating it again");
+        await this.prepare();
+      }
+      source.pending = source.consumer && info ? info.num_pending : 0;
       sums[source.lane] += source.pending;
     }
     Object.assign(this.pending, sums);
   }
 
-  /** Consumer info; a model's consumer found gone (a wiped store: provisioning restores only the default ones) is created again. */
-  private async info(source: Source) {
-    const consumer = source.consumer as Consumer;
-    try {
-      return await consumer.info(false);
-    } catch (err) {
-      const gone = err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
-      if (!gone || !source.model || !this.options.prepare) throw err;
-      this.log.warn({ consumer: source.name }, "job consumer gone: creating it again");
-      await this.prepare();
-      return await consumer.info(false);
+  /**
+   * A docket-at consumer from the list: this worker's own is always a source; another worker's only while it has jobs,
+   * its worker is dead (no fresh heartbeat) and served this worker's model, so no routed job waits for a worker that
+   * will not come back, and none runs on another model.
+   */
+  private async routedSource(name: string, lane: Lane, worker: string, info: ConsumerInfo): Promise<void> {
+    const known = this.sources.find((s) => s.name === name);
+    const own = worker === this.options.worker;
+    // Another worker's jobs are taken over only by a worker of the model it served (its consumer's description).
+    const sameModel = routedModel(info.config.description) === this.options.model;
+    const orphaned =
+      sameModel && !own && info.num_pending > 0 && this.options.alive !== undefined && !(await this.options.alive(worker));
+    if (!own && !orphaned) {
+      if (known) this.sources = this.sources.filter((s) => s !== known);
+      return;
     }
+    if (known) return;
+    if (orphaned) this.log.info({ consumer: name, jobs: info.num_pending }, "taking over the jobs routed to a dead worker");
+    this.sources.push({
+      lane,
+      name,
+      owner: "",
+      weight: 1,
+      routed: own ? "own" : "orphaned",
+      consumer: await jetstream(this.nc).consumers.get(JOBS_STREAM, name),
+      pending: 0,
+    });
+  }
+
+  /** Jobs routed to this worker still queued (its docket-at consumers): the heartbeat's `routed`. */
+  get routedPending(): number {
+    return this.sources.reduce((n, s) => n + (s.routed === "own" ? s.pending : 0), 0);
+  }
+
+  /** Whether the worker serves the jobs of `model` (undefined: the default model's). */
+  private serves(model: string | undefined): boolean {
+    return model === undefined ? (this.options.servesDefault ?? true) : model === this.options.model;
   }
 
   /** Fetches up to `granted` jobs (slots already taken) from a source, starts each, returns unused slots. */
@@ -241,7 +382,13 @@ export class Intake {
         used++;
         this.wake();
         this.slots.begin(lane);
-        void this.handle(m).finally(() => this.slots.finish(lane));
+        const estimate = this.fair.begin(source.owner);
+        void this.handle(m)
+          .then(
+            (tokens) => this.fair.end(source.owner, estimate, tokens ?? 0),
+            () => this.fair.end(source.owner, estimate, 0),
+          )
+          .finally(() => this.slots.finish(lane));
       }
     } finally {
       this.slots.release(lane, granted - used);

@@ -40,6 +40,11 @@ export class WorkerMetrics {
   /** Read on each scrape for docket_worker_queue_pending: the intake's last consumer-info counts. */
   queueSource?: () => Record<string, number>;
   readonly queuePending: Gauge<"lane">;
+  /** Decode steps run and the sequences they carried: their ratio is the batch the engine really decodes. */
+  readonly decodeSteps: Counter;
+  readonly decodeStepSequences: Counter;
+  /** Read on each scrape for the decode-step counters (Engine.steps). */
+  stepsSource?: () => { steps: number; items: number };
   /** Read on each scrape for docket_worker_ready. */
   readySource?: () => boolean;
 
@@ -138,6 +143,31 @@ export class WorkerMetrics {
         const s = this.prefixSource?.();
         if (s) this.prefixCheckpointBytes.set(s.checkpointBytes);
       },
+    });
+    // Totals kept by the engine's decode-step policy, copied on scrape (reset + inc keeps them counters).
+    const copied = (counter: () => Counter, read: (s: { steps: number; items: number }) => number) => () => {
+      const s = this.stepsSource?.();
+      if (!s) return;
+      counter().reset();
+      counter().inc(read(s));
+    };
+    this.decodeSteps = new Counter({
+      name: "docket_worker_decode_steps_total",
+      help: "Decode steps the engine ran",
+      registers,
+      collect: copied(
+        () => this.decodeSteps,
+        (s) => s.steps,
+      ),
+    });
+    this.decodeStepSequences = new Counter({
+      name: "docket_worker_decode_step_sequences_total",
+      help: "Sequences the decode steps carried, summed: over docket_worker_decode_steps_total, the batch really decoded together",
+      registers,
+      collect: copied(
+        () => this.decodeStepSequences,
+        (s) => s.items,
+      ),
     });
     this.info = new Gauge({
       name: "docket_worker_info",

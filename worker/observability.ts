@@ -17,6 +17,10 @@ export interface AttachOptions {
   modelLoadMs: number;
   /** The model name the worker serves and whether it takes jobs naming no model: advertised in the heartbeat. */
   served: { model: string; default: boolean };
+  /** Documents whose prefix it holds (routing: the heartbeat's `documents`). */
+  documents: () => string[];
+  /** Jobs routed to it still queued (the heartbeat's `routed`). */
+  routed: () => number;
 }
 
 /**
@@ -99,6 +103,8 @@ export class WorkerObservability {
         running: runner.running,
         tokensPerSecond: await gaugeValue(m.tokensPerSecond),
         prefix: prefixSummary(engine.prefixes.stats),
+        documents: a.documents(),
+        routed: a.routed(),
         ...(this.url ? { metricsUrl: `${this.url}/metrics` } : {}),
         startedAt: this.startedAt,
         at: new Date().toISOString(),
@@ -107,6 +113,11 @@ export class WorkerObservability {
     );
     this.attached = { ...a, heartbeat };
     await heartbeat.start();
+  }
+
+  /** A heartbeat now, when attached: something the producer routes by changed. */
+  beatNow(): void {
+    this.attached?.heartbeat.beatNow();
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,8 @@ export interface PrefixCacheOptions {
   align: number;
   /** Off: the prefix is still evaluated first (same results), but never reused. */
   reuse: boolean;
+  /** Runs an operation that takes the context's lock (erase, state save or load, checkpoint): the engine's LockGate. */
+  locked?: <T>(op: () => Promise<T>) => Promise<T>;
   log: Logger;
 }
 
@@ -91,6 +93,16 @@ export class PrefixCache {
     return this.o.reuse;
   }
 
+  private locked<T>(op: () => Promise<T>): Promise<T> {
+    return this.o.locked ? this.o.locked(op) : op();
+  }
+
+  /** Erases what `sequence` holds past its first `end` tokens. */
+  private async trim(sequence: LlamaContextSequence, end: number): Promise<void> {
+    if (sequence.nextTokenIndex > end)
+      await this.locked(() => sequence.eraseContextTokenRanges([{ start: end, end: sequence.nextTokenIndex }]));
+  }
+
   /** Checkpoints are kept (reuse on and a budget). */
   private get saves(): boolean {
     return this.o.reuse && this.o.budgetBytes > 0;
@@ -132,12 +144,12 @@ export class PrefixCache {
     // At least one prompt token is left for the session to evaluate: it needs logits to sample from.
     const end = Math.min(sharedLength, tokens.length - 1);
     if (end < MIN_PREFIX_TOKENS) {
-      await trim(sequence, 0);
+      await this.trim(sequence, 0);
       return undefined;
     }
     const live = this.o.reuse ? sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex : 0;
     if (live >= end) {
-      await trim(sequence, end);
+      await this.trim(sequence, end);
       return this.counted({ source: "live", reusedTokens: end });
     }
     const prefix = tokens.slice(0, end);
@@ -166,16 +178,16 @@ export class PrefixCache {
   /** Loads a saved state into `sequence`; false (file dropped, sequence emptied) when it cannot be loaded. */
   private async load(sequence: LlamaContextSequence, key: string, file: string): Promise<boolean> {
     try {
-      await sequence.loadStateFromFile(file, { acceptRisk: true });
+      await this.locked(() => sequence.loadStateFromFile(file, { acceptRisk: true }));
       const entry = this.entries.get(key);
       if (entry) this.touch(key, entry);
       // Hybrid and recurrent models: the point the next job's erase goes back to.
-      await sequence.takeCheckpoint();
+      await this.locked(() => sequence.takeCheckpoint());
       return true;
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, "prefix checkpoint could not be loaded; evaluating the prefix");
       await this.drop(key);
-      await sequence.clearHistory();
+      await this.locked(() => sequence.clearHistory());
       return false;
     }
   }
@@ -212,10 +224,10 @@ export class PrefixCache {
     build: Build,
     o: { keep?: boolean; evaluationPriority: EvaluationPriority },
   ): Promise<string | undefined> {
-    await trim(sequence, from);
+    await this.trim(sequence, from);
     const rest = prefix.slice(from);
     if (rest.length > 0) await sequence.evaluateWithoutGeneratingNewTokens(rest, { evaluationPriority: o.evaluationPriority });
-    await sequence.takeCheckpoint();
+    await this.locked(() => sequence.takeCheckpoint());
     const save = this.saves && (o.keep || build.waiters > 0 || this.seen.has(key));
     this.remember(key);
     return save ? this.save(sequence, key, prefix.length) : undefined;
@@ -226,7 +238,7 @@ export class PrefixCache {
     try {
       const file = await this.file(key);
       const partial = `${file}.partial`;
-      await sequence.saveStateToFile(partial);
+      await this.locked(() => sequence.saveStateToFile(partial));
       await rename(partial, file);
       await this.insert(key, file, tokens);
       return file;
@@ -337,11 +349,6 @@ export class PrefixCache {
 
 /** Engines of this process (tests run several): each has its own folder. */
 let instances = 0;
-
-/** Erases what `sequence` holds from token `end` on. */
-async function trim(sequence: LlamaContextSequence, end: number): Promise<void> {
-  if (sequence.nextTokenIndex > end) await sequence.eraseContextTokenRanges([{ start: end, end: sequence.nextTokenIndex }]);
-}
 
 /** A prefix's identity: the hash of its token ids. */
 export function prefixKey(prefix: readonly Token[]): string {

@@ -16,6 +16,8 @@ export interface RunnerOptions {
   defaultMaxTokens: number;
   /** Least time between two progress events of one job. */
   progressEveryMs: number;
+  /** Told of every job it starts running (routing: the worker now holds its document). */
+  onStarted?: (job: JobMessage) => void;
   /** Told of every completed job's run time (the batcher's latency signal). */
   onCompleted?: (job: JobMessage, result: JobResult) => void;
   /** Told when the engine fails under load (the batcher halves the batch). */
@@ -66,10 +68,11 @@ export class Runner {
     for (const ac of this.inFlight.values()) ac.abort(new Error("worker shutting down"));
   }
 
-  async run(m: JsMsg): Promise<void> {
+  /** Runs one delivered job to its end; resolves to the tokens it used (prompt + completion; 0 unless it completed). */
+  async run(m: JsMsg): Promise<number> {
     const delivery = m.info.deliveryCount;
     const job = this.parse(m);
-    if (!job) return;
+    if (!job) return 0;
     // A retried job's message starts at the attempt after its last run's, so each attempt's events stay apart.
     const attempt = (job.firstAttempt ?? 1) + delivery - 1;
     if (delivery > 1) {
@@ -77,19 +80,21 @@ export class Runner {
       if (done) {
         this.log.info({ jobId: job.id, attempt, final: done }, "redelivered job already ended; acked without running");
         await m.ackAck().catch(() => m.nak(1_000));
-        return;
+        return 0;
       }
     }
     const ac = new AbortController();
     this.inFlight.set(job.id, ac);
     const working = setInterval(() => m.working(), Math.max(250, this.options.ackWaitMs / 3));
     const log = this.log.child({ jobId: job.id, batchId: job.batchId, attempt, task: job.task, lane: job.lane });
+    let tokens = 0;
     try {
+      this.options.onStarted?.(job);
       const outcome = await this.execute(job, attempt, delivery, ac.signal);
       if (outcome.kind === "retry") {
         log.warn({ code: outcome.failure.code, retryInMs: outcome.delayMs }, "job failed; will retry");
         m.nak(outcome.delayMs);
-        return;
+        return 0;
       }
       if (outcome.kind === "cancelled") {
         await this.events.publish(job, attempt, "cancelled");
@@ -98,15 +103,18 @@ export class Runner {
         await this.events.publish(job, attempt, "completed", { result: outcome.result });
         log.info({ tokens: outcome.result.usage.completionTokens, ms: outcome.result.timings.runMs }, "job completed");
         this.options.onCompleted?.(job, outcome.result);
+        tokens = outcome.result.usage.promptTokens + outcome.result.usage.completionTokens;
       } else {
         await this.events.publish(job, attempt, "failed", { error: outcome.failure.toWire() });
         log.warn({ code: outcome.failure.code }, "job failed");
       }
       await m.ackAck();
+      return tokens;
     } catch (err) {
       // The final event could not be stored: the job goes back to the queue, nothing is lost.
       log.error({ err: (err as Error).message }, "could not publish the final event; job returned to the queue");
       m.nak(1_000);
+      return 0;
     } finally {
       clearInterval(working);
       this.inFlight.delete(job.id);

@@ -5,12 +5,13 @@ import type { Logger } from "../runtime/log.ts";
 import { connectNats, natsSecurity } from "../runtime/nats.ts";
 import { ensureModelConsumers, provisionOptions } from "../runtime/provision.ts";
 import type { Config } from "../schema/config.ts";
-import type { Lane } from "../schema/subjects.ts";
+import { type Lane, workerToken } from "../schema/subjects.ts";
 import { AdaptiveBatcher, type BatcherStatus } from "./batcher.ts";
 import { Cancellations } from "./cancellations.ts";
 import { Documents } from "./documents.ts";
 import { Engine } from "./engine.ts";
 import { EventPublisher } from "./events.ts";
+import { Peers, RecentDocuments } from "./heartbeat.ts";
 import { Intake } from "./intake.ts";
 import { resolveModel, servedModelName } from "./model.ts";
 import { WorkerObservability } from "./observability.ts";
@@ -35,6 +36,8 @@ export interface WorkerStatus {
   tokensPerSecond: number;
   /** Jobs waiting per lane (consumer info num_pending). */
   queueDepth: Record<Lane, number>;
+  /** Tokens served lately per API key over its weight ("" for jobs of no key): how the shared lanes are split. */
+  fairShare: Record<string, number>;
   batcher?: BatcherStatus;
 }
 
@@ -98,6 +101,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     ...(fallback ? { fallbackModelPath: fallback } : {}),
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
     threads: config.DOCKET_THREADS,
+    ...(config.DOCKET_STEP_TOKENS > 0 ? { stepTokens: config.DOCKET_STEP_TOKENS } : {}),
+    lockstepMs: config.DOCKET_LOCKSTEP_MS,
     // One sequence more than the largest batch: the interactive lane's reserve.
     sequences: plan.sequences,
     contextSize: plan.contextSize,
@@ -125,11 +130,20 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     reserve,
   );
   const cancellations = new Cancellations(nc, log);
+  // The documents whose prefix it holds, for the producer's routing (heartbeat `documents`).
+  const documents = new RecentDocuments();
+  const prefixReuse = config.DOCKET_PREFIX_REUSE === "true";
+  const peers = new Peers(nc);
   const runner = new Runner(engine, new EventPublisher(nc, id), new Documents(nc), cancellations, log, {
     maxDeliver: config.DOCKET_MAX_DELIVER,
     ackWaitMs: config.DOCKET_ACK_WAIT_SECONDS * 1000,
     defaultMaxTokens: config.DOCKET_MAX_TOKENS,
     progressEveryMs: 500,
+    // A job on a document this worker did not list: it holds the document's prefix from now on, and says so at once
+    // (a heartbeat now, not in up to 5 s), so that the document's next tasks are routed here.
+    onStarted: (job) => {
+      if (prefixReuse && documents.add(job.input.sha256)) observability.beatNow();
+    },
     onCompleted: (job, result) => {
       batcher?.addJob(result.timings.runMs);
       const m = observability.metrics;
@@ -150,6 +164,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     model: servedModel,
     servesDefault,
     prepare: () => ensureModelConsumers(nc, servedModel, provisionOptions(config)),
+    worker: workerToken(id),
+    alive: (worker) => peers.alive(worker),
   });
   await intake.start();
 
@@ -159,6 +175,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     runner,
     modelLoadMs: performance.now() - loadStarted,
     served: { model: servedModel, default: servesDefault },
+    documents: () => documents.list(),
+    routed: () => intake.routedPending,
   });
   const metrics = observability.metrics;
   metrics.queueSource = () => intake.pending;
@@ -170,6 +188,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
   });
   metrics.batchSize.set(slots.size);
   metrics.prefixSource = () => engine.prefixes.stats;
+  metrics.stepsSource = () => engine.steps;
   engine.onPrefix = (source, reused) => {
     metrics.prefixLookups.inc({ source });
     metrics.prefixTokensSaved.inc(reused);
@@ -226,6 +245,8 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
       busy: slots.busy,
       tokensPerSecond: Math.round(tokensPerSecond * 10) / 10,
       queueDepth: { ...intake.pending },
+      fairShare: intake.fair.service(),
+      decodeSteps: { ...engine.steps, waitedMs: Math.round(engine.steps.waitedMs) },
       ...(batcher ? { batcher: batcher.status() } : {}),
     }),
     observability,

@@ -234,7 +234,7 @@ function progress(counts, total) {
 function eta(queue) {
   // GET /v1/jobs/:id and /v1/batches/:id carry "queue" where the scheduler estimates it (position, start, finish).
   if (!queue) return null;
-  const parts = ["#" + queue.position + " in line"];
+  const parts = ["#" + queue.position + " in line" + (queue.keyPosition !== queue.position ? " (#" + queue.keyPosition + " of its key's)" : "")];
   if (queue.estimatedStartAt) parts.push("starts ~" + clock(Date.parse(queue.estimatedStartAt)));
   if (queue.estimatedFinishAt) parts.push("done ~" + clock(Date.parse(queue.estimatedFinishAt)));
   return parts.join(" · ");

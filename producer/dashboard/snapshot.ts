@@ -3,7 +3,7 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../../runtime/log.ts";
 import type { BatchView } from "../../schema/batch.ts";
-import { HEARTBEAT_STALE_MS, WorkerHeartbeat } from "../../schema/heartbeat.ts";
+import { isFresh, WorkerHeartbeat } from "../../schema/heartbeat.ts";
 import { type JobState, TERMINAL_STATES } from "../../schema/job.ts";
 import { CONTROL_BUCKET, type Lane, WORKER_KEYS } from "../../schema/subjects.ts";
 import { type QueueDepth, queueDepth } from "../metrics.ts";
@@ -136,7 +136,7 @@ export async function readWorkers(kv: KV, now = Date.now()): Promise<WorkerView[
     const entry = await kv.get(key);
     if (entry?.operation !== "PUT") continue;
     const hb = WorkerHeartbeat.safeParse(entry.json());
-    if (hb.success) out.push({ ...hb.data, alive: now - Date.parse(hb.data.at) < HEARTBEAT_STALE_MS });
+    if (hb.success) out.push({ ...hb.data, alive: isFresh(hb.data, now) });
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
@@ -291,7 +291,7 @@ export class Dashboard extends EventEmitter {
             // A read that failed (NATS busy or away) does not make workers vanish: the last ones read stay, and
             // age out by their heartbeats' times.
             this.log.debug({ err: err.message }, "could not read worker heartbeats");
-            return this.lastWorkers.map((w) => ({ ...w, alive: now - Date.parse(w.at) < HEARTBEAT_STALE_MS }));
+            return this.lastWorkers.map((w) => ({ ...w, alive: isFresh(w, now) }));
           }),
         ]).then(([queue, workers]) => ({ queue, workers })),
       };

@@ -20,6 +20,7 @@ const toKeyView = (row: ApiKeyRow): KeyView => ({
   createdAt: row.createdAt,
   revokedAt: row.revokedAt,
   quotas: { tokensPerDay: row.quotaTokensPerDay, queuedJobs: row.quotaQueuedJobs },
+  weight: row.weight,
 });
 
 /** Quota columns from a request's quotas: a field left out is left as it is. */
@@ -38,6 +39,8 @@ export class KeyStore {
   private active: { id: string; hash: Buffer }[] = [];
   /** Quotas of the keys that have one, by key id (read on every submission). */
   private quotas = new Map<string, KeyQuotas>();
+  /** Weights of the keys whose weight is not 1, by key id (read when a key's share consumer is made). */
+  private weights = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -62,11 +65,11 @@ export class KeyStore {
     return found ? { keyId: found, admin: false } : undefined;
   }
 
-  create(name: string, quotas?: Partial<KeyQuotas>, at = new Date().toISOString()): CreatedKey {
+  create(name: string, quotas?: Partial<KeyQuotas>, weight = 1, at = new Date().toISOString()): CreatedKey {
     const key = `dk_${randomBytes(32).toString("base64url")}`;
     const row = this.db
       .insert(apiKeys)
-      .values({ id: newId("key"), name, hash: sha256(key).toString("hex"), createdAt: at, ...quotaColumns(quotas) })
+      .values({ id: newId("key"), name, hash: sha256(key).toString("hex"), createdAt: at, weight, ...quotaColumns(quotas) })
       .returning()
       .get();
     this.reload();
@@ -77,9 +80,13 @@ export class KeyStore {
     return this.db.select().from(apiKeys).orderBy(apiKeys.id).all().map(toKeyView);
   }
 
-  /** Renames a key or changes its quotas. */
+  /** Renames a key or changes its quotas or weight. */
   update(id: string, change: UpdateKeyRequest): KeyView {
-    const set = { ...(change.name !== undefined ? { name: change.name } : {}), ...quotaColumns(change.quotas) };
+    const set = {
+      ...(change.name !== undefined ? { name: change.name } : {}),
+      ...(change.weight !== undefined ? { weight: change.weight } : {}),
+      ...quotaColumns(change.quotas),
+    };
     const row =
       Object.keys(set).length > 0
         ? this.db.update(apiKeys).set(set).where(eq(apiKeys.id, id)).returning().get()
@@ -87,6 +94,11 @@ export class KeyStore {
     if (!row) throw new ApiError("not_found", `no key with id ${id}`);
     this.reload();
     return toKeyView(row);
+  }
+
+  /** The key's weight in the shared lanes (1 for an unknown key). */
+  weight(id: string): number {
+    return this.weights.get(id) ?? 1;
   }
 
   /** The key's quotas, when it has any. */
@@ -127,5 +139,6 @@ export class KeyStore {
         .filter((r) => r.quotaTokensPerDay !== null || r.quotaQueuedJobs !== null)
         .map((r) => [r.id, { tokensPerDay: r.quotaTokensPerDay, queuedJobs: r.quotaQueuedJobs }]),
     );
+    this.weights = new Map(rows.filter((r) => r.weight !== 1).map((r) => [r.id, r.weight]));
   }
 }

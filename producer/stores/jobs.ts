@@ -253,24 +253,38 @@ export class JobStore {
    * smaller id), and their work.
    */
   ahead(lane: JobRow["lane"], place: QueuePlace): QueuedWork {
-    const index = sql`coalesce(${jobs.batchIndex}, -1)`;
     return this.db
       .select(WORK)
       .from(jobs)
-      .where(
-        and(
-          eq(jobs.state, "queued"),
-          eq(jobs.lane, lane),
-          or(
-            lt(jobs.queuedAt, place.queuedAt),
-            and(
-              eq(jobs.queuedAt, place.queuedAt),
-              or(sql`${index} < ${place.batchIndex}`, and(sql`${index} = ${place.batchIndex}`, lt(jobs.id, place.id))),
-            ),
-          ),
-        ),
-      )
+      .where(and(eq(jobs.state, "queued"), eq(jobs.lane, lane), earlier(place)))
       .get() as QueuedWork;
+  }
+
+  /**
+   * Queued jobs of one key (`owner`; null: the admin's, or auth off) in a shared lane ahead of `place` in the key's
+   * own line: its jobs with a deadline first (when it is a key's: they wait on its docket-due consumer), then the
+   * rest, each in the order they were queued.
+   */
+  aheadOfOwner(lane: JobRow["lane"], owner: string | null, place: QueuePlace): QueuedWork {
+    const ofOwner = owner === null ? isNull(jobs.owner) : eq(jobs.owner, owner);
+    const dueFirst = owner !== null;
+    const sameClass = !dueFirst ? undefined : place.due ? isNotNull(jobs.deadline) : isNull(jobs.deadline);
+    const line = dueFirst && !place.due ? or(isNotNull(jobs.deadline), earlier(place)) : earlier(place);
+    return this.db
+      .select(WORK)
+      .from(jobs)
+      .where(and(eq(jobs.state, "queued"), eq(jobs.lane, lane), ofOwner, dueFirst && place.due ? sameClass : undefined, line))
+      .get() as QueuedWork;
+  }
+
+  /** Queued jobs of a lane and their work, per key (null: the admin's, or auth off). */
+  queuedByOwner(lane: JobRow["lane"]): (QueuedWork & { owner: string | null })[] {
+    return this.db
+      .select({ owner: jobs.owner, ...WORK })
+      .from(jobs)
+      .where(and(eq(jobs.state, "queued"), eq(jobs.lane, lane)))
+      .groupBy(jobs.owner)
+      .all();
   }
 
   /** Queued and running jobs per lane, and their estimated work. */
@@ -290,24 +304,21 @@ export class JobStore {
       queuedAt: sql<string>`coalesce(${jobs.queuedAt}, ${jobs.submittedAt})`,
       batchIndex: sql<number>`coalesce(${jobs.batchIndex}, -1)`,
       id: jobs.id,
+      due: sql<boolean>`${jobs.deadline} is not null`.mapWith(Boolean),
       promptTokens: sql<number>`coalesce(${jobs.estimatedPromptTokens}, 0)`,
       maxTokens: sql<number>`coalesce(${jobs.maxTokens}, 0)`,
     };
-    const order = (dir: typeof asc) => [dir(jobs.queuedAt), dir(jobs.batchIndex), dir(jobs.id)];
-    const first = this.db
-      .select(place)
-      .from(jobs)
-      .where(queued)
-      .orderBy(...order(asc))
-      .limit(1)
-      .get();
-    const last = this.db
-      .select(place)
-      .from(jobs)
-      .where(queued)
-      .orderBy(...order(desc))
-      .limit(1)
-      .get();
+    // The first in line (asc) or the last (desc).
+    const end = (dir: typeof asc) =>
+      this.db
+        .select(place)
+        .from(jobs)
+        .where(queued)
+        .orderBy(dir(jobs.queuedAt), dir(jobs.batchIndex), dir(jobs.id))
+        .limit(1)
+        .get();
+    const first = end(asc);
+    const last = end(desc);
     if (!first || !last) return undefined;
     return { ...(this.db.select(WORK).from(jobs).where(queued).get() as QueuedWork), first, last };
   }
@@ -640,6 +651,20 @@ export interface QueuePlace {
   queuedAt: string;
   batchIndex: number;
   id: string;
+  /** It has a deadline: in its key's line it is among the jobs served first. */
+  due?: boolean;
+}
+
+/** Jobs queued before `place` (queued earlier; at once, an earlier item of a batch or a smaller id). */
+function earlier(place: QueuePlace) {
+  const index = sql`coalesce(${jobs.batchIndex}, -1)`;
+  return or(
+    lt(jobs.queuedAt, place.queuedAt),
+    and(
+      eq(jobs.queuedAt, place.queuedAt),
+      or(sql`${index} < ${place.batchIndex}`, and(sql`${index} = ${place.batchIndex}`, lt(jobs.id, place.id))),
+    ),
+  );
 }
 
 /** A queued job's place and estimated tokens. */
@@ -660,12 +685,13 @@ const WORK = {
 
 /** The wire message for a row: what was published, and what is republished. */
 export function rowToMessage(row: JobRow): JobMessage {
-  const { id, lane, task, model, params, batchId, customId, submittedAt, deadline, firstAttempt } = row;
+  const { id, lane, task, model, owner, params, batchId, customId, submittedAt, deadline, firstAttempt } = row;
   return buildJobMessage({
     id,
     lane,
     task,
     model,
+    owner,
     input: row.input ?? {},
     params,
     batchId,

@@ -1,6 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { OpenDatabase } from "../../producer/db.ts";
+import type { EventMessage } from "../../schema/event.ts";
 import { EVENTS_STREAM, subjects } from "../../schema/subjects.ts";
 
 /** POSTs each body to /v1/jobs with at most `concurrency` requests in flight; returns the job ids in order. */
@@ -77,3 +78,31 @@ export async function storedFinalEvents(nc: NatsConnection): Promise<Map<string,
   }
   return finals;
 }
+
+/**
+ * A worker's event for the recorder in a unit test: a `completed` one carries a one-token result, a `failed` one the
+ * error `code` (engine_error by default; retryable when it is timeout).
+ */
+export const workerEvent = (
+  jobId: string,
+  kind: EventMessage["kind"],
+  o: { attempt?: number; at?: string; code?: string } = {},
+): EventMessage => ({
+  v: 1,
+  jobId,
+  kind,
+  attempt: o.attempt ?? 1,
+  workerId: "w",
+  at: o.at ?? "2026-01-01T00:00:01.000Z",
+  ...(kind === "completed"
+    ? {
+        result: {
+          text: "ok",
+          usage: { promptTokens: 1, completionTokens: 1 },
+          timings: { queueMs: 0, runMs: 1, tokensPerSecond: 1 },
+          model: "m",
+        },
+      }
+    : {}),
+  ...(kind === "failed" ? { error: { code: o.code ?? "engine_error", message: "x", retryable: o.code === "timeout" } } : {}),
+});

@@ -60,6 +60,7 @@ describe("API keys", () => {
       createdAt: expect.any(String),
       revokedAt: null,
       quotas: { tokensPerDay: null, queuedJobs: null },
+      weight: 1,
     });
     expect(list.text).not.toContain(a.key);
     // Only the hash is stored.

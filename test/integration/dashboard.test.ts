@@ -120,7 +120,10 @@ describe("dashboard", () => {
     await js.publish(subjects.job("default", "summarize"), JSON.stringify(late), { msgID: late.id });
 
     const row = page.locator(`tr[data-batch="${batchId}"]`);
-    await page.locator(`tr[data-batch="${batchId}"][data-done="6"][data-total="6"]`).waitFor({ timeout: 30_000 });
+    // The jobs first (the server's record), then the page: a failure says which of the two lagged. CI once saw the
+    // row short of 6/6 after 30 s with the suite's other files loading both cores.
+    await stack.waitForBatch(batchId, ["completed"], 60_000);
+    await page.locator(`tr[data-batch="${batchId}"][data-done="6"][data-total="6"]`).waitFor({ timeout: 15_000 });
     expect(await row.textContent()).toContain("6/6");
     expect(await row.locator(".bar .s-succeeded").count()).toBe(1);
     await stack.waitFor(late.id, ["failed"]);
@@ -228,7 +231,7 @@ describe("dashboard", () => {
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-batch.png") });
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, 120_000); // ~9 s alone; the batch wait allows for the whole suite loading both cores
 
   it("renders text from job messages as text, not HTML", async () => {
     const nc = await stack.nats.connect("hostile-client");
@@ -359,5 +362,5 @@ describe("dashboard", () => {
       await new Promise((r) => evil.close(r));
       await keyed.stop();
     }
-  });
+  }, 120_000); // ~21 s alone, of which 15 s is the alert's own wait; under the whole suite's load it has taken 60 s
 });

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -10,7 +10,7 @@ import { newId } from "../../producer/ids.ts";
 import { startProducer } from "../../producer/producer.ts";
 import { createLogger } from "../../runtime/log.ts";
 import { connectNats } from "../../runtime/nats.ts";
-import { ensureModelConsumers, provision } from "../../runtime/provision.ts";
+import { ensureModelConsumers, ensureShareConsumer, provision, shareWeight } from "../../runtime/provision.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import {
   CONTROL_BUCKET,
@@ -18,14 +18,17 @@ import {
   EVENTS_STREAM,
   JOBS_STREAM,
   RECORDER_CONSUMER,
+  shareConsumer,
   subjects,
   workerConsumer,
 } from "../../schema/subjects.ts";
 import { startWorker } from "../../worker/worker.ts";
+import { apiCall } from "../helpers/http.ts";
 import { startTestNats, type TestNats } from "../helpers/nats.ts";
 import { testConfig } from "../helpers/stack.ts";
 
 const SECURE_CONF = resolve(import.meta.dirname, "../../deploy/nats/secure.conf");
+const ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop";
 const PASSWORDS = { admin: "admin-secret", producer: "producer-secret", worker: "worker-secret" };
 
 let nats: TestNats;
@@ -97,6 +100,33 @@ describe("NATS users (deploy/nats/secure.conf)", () => {
     expect((await adminJsm.consumers.info(JOBS_STREAM, workerConsumer("default"))).name).toBe(workerConsumer("default"));
   });
 
+  it("a producer makes an API key's share consumer (six-token filter) and sets its weight, but no other consumer", async () => {
+    const jsm = await jetstreamManager(producer);
+    await ensureShareConsumer(producer, { lane: "batch", model: undefined, owner: "key_sec", weight: 2 });
+    await ensureShareConsumer(producer, { lane: "batch", model: undefined, owner: "key_sec", weight: 4 });
+    const made = await jsm.consumers.info(JOBS_STREAM, shareConsumer("batch", "key_sec"));
+    expect(made.config.filter_subject).toBe(subjects.ownerJobs("batch", undefined, "key_sec"));
+    expect(shareWeight(made.config.description)).toBe(4);
+    // A consumer that would read the lane's own subjects (and take other keys' jobs) is refused.
+    await expect(
+      jsm.consumers.add(JOBS_STREAM, {
+        durable_name: "rogue",
+        filter_subject: "docket.jobs.batch.*",
+        ack_policy: AckPolicy.Explicit,
+      }),
+    ).rejects.toThrow(refused);
+    await expect(jsm.consumers.delete(JOBS_STREAM, shareConsumer("batch", "key_sec"))).rejects.toThrow(refused);
+    // A worker reads it.
+    await jetstream(producer).publish(subjects.sharedJob("batch", "summarize", undefined, "key_sec"), "{}", {
+      msgID: "job_sec_1",
+    });
+    const m = await (await jetstream(worker).consumers.get(JOBS_STREAM, shareConsumer("batch", "key_sec"))).next({
+      expires: 5_000,
+    });
+    expect(m?.subject).toBe("docket.jobs.batch.summarize._.key_sec");
+    m?.ack();
+  });
+
   it("a producer writes documents and cancel flags; a worker reads them and writes only its heartbeat", async () => {
     const docs = await new Objm(jetstream(producer)).open(DOCS_BUCKET);
     await docs.putBlob({ name: "doc-1" }, new TextEncoder().encode("a stored document"));
@@ -117,18 +147,32 @@ describe("NATS users (deploy/nats/secure.conf)", () => {
     const base = { NATS_URL: nats.url, DOCKET_DB: join(dir, "docket.db") };
     // auto: the restricted producer may not provision; it logs that and uses what the admin provisioned.
     const p = await startProducer(
-      testConfig({ ...base, NATS_USER: "producer", NATS_PASSWORD: PASSWORDS.producer, DOCKET_PROVISION: "auto" }),
+      testConfig({
+        ...base,
+        NATS_USER: "producer",
+        NATS_PASSWORD: PASSWORDS.producer,
+        DOCKET_PROVISION: "auto",
+        DOCKET_API_KEY: ADMIN_KEY,
+      }),
       log,
     );
     const w = await startWorker(testConfig({ ...base, NATS_USER: "worker", NATS_PASSWORD: PASSWORDS.worker }), log);
     try {
-      const res = await fetch(`${p.url}/v1/jobs`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ task: "summarize", input: { text: "The lessee shall pay rent monthly." } }),
+      const res = await apiCall(p.url, "POST", "/v1/jobs", ADMIN_KEY, {
+        task: "summarize",
+        input: { text: "The lessee shall pay rent monthly." },
       });
-      const { id } = (await res.json()) as { id: string };
+      const { id } = res.body as { id: string };
       expect(await p.recorder.waitFor(id, ["succeeded", "failed"], () => p.store.get(id)?.state)).toBe("succeeded");
+
+      // An API key's job in a shared lane: on its own consumer, made by the producer user, pulled by the worker user.
+      const key = (await apiCall(p.url, "POST", "/v1/keys", ADMIN_KEY, { name: "ward" })).body as { id: string; key: string };
+      const keyed = (await apiCall(p.url, "POST", "/v1/jobs", key.key, { task: "summarize", input: { text: "Discharge." } }))
+        .body as { id: string };
+      expect(await p.recorder.waitFor(keyed.id, ["succeeded", "failed"], () => p.store.get(keyed.id)?.state)).toBe("succeeded");
+      await expect(
+        (await jetstreamManager(admin)).consumers.info(JOBS_STREAM, shareConsumer("default", key.id)),
+      ).resolves.toBeTruthy();
 
       // A claim-checked document: written by the producer user, read by the worker user.
       const ref = "doc-e2e";

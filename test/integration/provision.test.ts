@@ -1,7 +1,17 @@
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureModelConsumers, inspectLayout, provision } from "../../runtime/provision.ts";
-import { EVENTS_STREAM, JOBS_STREAM, LANES, RECORDER_CONSUMER, subjects, workerConsumer } from "../../schema/subjects.ts";
+import { ensureModelConsumers, ensureRoutedConsumer, inspectLayout, provision } from "../../runtime/provision.ts";
+import {
+  CONTROL_BUCKET,
+  EVENTS_STREAM,
+  JOBS_STREAM,
+  LANES,
+  RECORDER_CONSUMER,
+  routedConsumer,
+  subjects,
+  workerConsumer,
+} from "../../schema/subjects.ts";
 import { startTestNats, type TestNats } from "../helpers/nats.ts";
 
 let nats: TestNats;
@@ -104,5 +114,18 @@ describe("JetStream provisioning", () => {
     expect((await jsm.consumers.info(JOBS_STREAM, workerConsumer("interactive", "triage"))).name).toBe(
       "docket-workers-interactive-triage",
     );
+  });
+  it("deletes the empty docket-at consumers of workers gone; keeps a live worker's, and a gone worker's with a job left", async () => {
+    const nc = await nats.connect();
+    await provision(nc);
+    for (const worker of ["w-gone", "w-live", "w-gone-busy"]) await ensureRoutedConsumer(nc, "batch", worker, "m");
+    const kv = await new Kvm(nc).open(CONTROL_BUCKET);
+    await kv.put("workers.w-live", JSON.stringify({ at: new Date().toISOString() }));
+    await jetstream(nc).publish(subjects.routedJob("batch", "summarize", undefined, undefined, "w-gone-busy"), "{}");
+    await provision(nc);
+    const names: string[] = [];
+    for await (const c of (await jetstreamManager(nc)).consumers.list(JOBS_STREAM)) names.push(c.name);
+    expect(names).not.toContain(routedConsumer("batch", "w-gone"));
+    expect(names).toEqual(expect.arrayContaining([routedConsumer("batch", "w-live"), routedConsumer("batch", "w-gone-busy")]));
   });
 });

@@ -45,6 +45,7 @@ describe("queue position and ETA", () => {
     const b3 = (await call("GET", `/v1/jobs/${ids.b3}`)).body;
     expect(b3.queue).toEqual({
       position: 3,
+      keyPosition: 3,
       ahead: { jobs: 2, tokens: tokens(ids.b1!) + tokens(ids.b2!) },
       estimatedStartAt: null,
       estimatedFinishAt: null,

@@ -4,12 +4,15 @@
  * others at once, through JetStream, run by real
  * worker processes with default settings, on one worker and on two, with document-prefix reuse off
  * (DOCKET_PREFIX_REUSE=false), on with each worker for itself (DOCKET_PREFIX_SHARE=false, two workers
- * only) and on as by default (checkpoints shared through NATS). Prints wall time until the 12th result,
+ * only), on with checkpoints shared through NATS, and on, shared, with the tasks routed to the worker that holds
+ * the document (the producer's rule, DOCKET_PREFIX_ROUTING; two workers only). Prints wall time until the 12th result,
  * prompt tokens evaluated and reused, and the ratios, per generated model (BENCH_MODELS, default
  * "bench,batch"). Writes bench/results/documents.json.
  *
  * Answers have a fixed length (params.ignoreEos) except the grammar-bound classify and extract, so the runs
- * compare on equal work. Options (env): BENCH_MODELS, BENCH_MAX_TOKENS (32), BENCH_WORKERS ("1,2"),
+ * compare on equal work. Options (env): BENCH_MODELS, BENCH_MAX_TOKENS (32), BENCH_WORKERS ("1,2"), BENCH_REUSE
+ * ("off,local,shared,routed"), BENCH_FOLLOW_UPS (6: questions asked one at a time after the 12, timed apart),
+ * BENCH_DEBUG (prints each task's subject: routed or not),
  * DOCKET_GPU, DOCKET_THREADS.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -17,19 +20,23 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
+import { textSha256 } from "../../producer/job-message.ts";
+import { Shares } from "../../producer/shares.ts";
+import { WorkerRegistry } from "../../producer/worker-registry.ts";
+import { createLogger } from "../../runtime/log.ts";
 import { connectNats } from "../../runtime/nats.ts";
 import { provision } from "../../runtime/provision.ts";
 import { EventMessage } from "../../schema/event.ts";
 import type { JobMessage } from "../../schema/job.ts";
-import { subjects } from "../../schema/subjects.ts";
 import { BATCH_MODEL, BENCH_MODEL, type DemoModelOptions, ensureDemoModel } from "../model/demo-model.ts";
-import { freePort, startNatsServer } from "../nats-server.ts";
+import { startLocalJetStream } from "../nats-server.ts";
 
 const env = process.env;
 const MODELS: Record<string, DemoModelOptions> = { bench: BENCH_MODEL, batch: BATCH_MODEL };
 const MODEL_NAMES = (env.BENCH_MODELS ?? "bench,batch").split(",").filter((m) => m in MODELS);
 const MAX_TOKENS = Number(env.BENCH_MAX_TOKENS ?? 32);
 const WORKERS = (env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
+const FOLLOW_UPS = Number(env.BENCH_FOLLOW_UPS ?? 6);
 const root = resolve(import.meta.dirname, "../..");
 
 const CLAUSES = [
@@ -80,8 +87,12 @@ const TASKS: Task[] = [
   },
 ];
 
-/** Reuse off; on, each worker for itself (DOCKET_PREFIX_SHARE=false); on, shared through NATS (the default). */
-type Reuse = "off" | "local" | "shared";
+/**
+ * Reuse off; on, each worker for itself (DOCKET_PREFIX_SHARE=false); on, shared through NATS; on, shared, and the
+ * tasks routed by the producer's rule to the worker holding the document (DOCKET_PREFIX_ROUTING, the default).
+ */
+type Reuse = "off" | "local" | "shared" | "routed";
+const REUSE = (env.BENCH_REUSE ?? "off,local,shared,routed").split(",") as Reuse[];
 
 interface Run {
   model: string;
@@ -92,6 +103,11 @@ interface Run {
   cachedTokens: number;
   evaluatedTokens: number;
   completionTokens: number;
+  /** Tasks each worker ran, most first. */
+  jobsPerWorker: number[];
+  /** FOLLOW_UPS more questions after the 12, one at a time: their total time, and where they ran. */
+  followUpMs: number;
+  followUpsPerWorker: number[];
 }
 
 /** A worker process as `npm start` launches one, with default settings; resolves once it logs "worker ready". */
@@ -104,7 +120,7 @@ async function startWorkerProcess(natsUrl: string, modelPath: string, reuse: Reu
       DOCKET_WORKER_PORT: "0",
       DOCKET_LOG_FORMAT: "json",
       DOCKET_PREFIX_REUSE: String(reuse !== "off"),
-      DOCKET_PREFIX_SHARE: String(reuse === "shared"),
+      DOCKET_PREFIX_SHARE: String(reuse === "shared" || reuse === "routed"),
       DOCKET_PREFIX_CACHE_DIR: cacheDir,
       DOCKET_GRACE_SECONDS: "0",
     },
@@ -132,9 +148,8 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 
 async function measure(model: string, modelPath: string, workers: number, reuse: Reuse): Promise<Run> {
   const dir = await mkdtemp(join(tmpdir(), "docket-bench-docs-"));
-  const port = await freePort();
-  const nats = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "nats")] });
-  const url = `nats://127.0.0.1:${port}`;
+  const nats = await startLocalJetStream(join(dir, "nats"));
+  const url = nats.url;
   const nc = await connectNats(url, "bench-documents");
   const children: ChildProcess[] = [];
   try {
@@ -153,20 +168,30 @@ async function measure(model: string, modelPath: string, workers: number, reuse:
     });
     const resultsReach = (n: number) => new Promise<void>((r) => waiting.set(n, r));
     const js = jetstream(nc);
-    const submit = (tasks: Task[], from: number) =>
+    // The producer's publishing rule (producer/shares.ts), routing by the workers' heartbeats in "routed" runs.
+    const registry = new WorkerRegistry(nc, createLogger("bench", "silent"));
+    await registry.start();
+    const shares = new Shares(nc, createLogger("bench", "silent"), {
+      weightOf: () => 1,
+      provision: {},
+      ...(reuse === "routed" ? { holders: registry } : {}),
+    });
+    const submit = (tasks: Task[], from: number, prefix = "doc") =>
       Promise.all(
-        tasks.map((t, i) => {
+        tasks.map(async (t, i) => {
           const job: JobMessage = {
             v: 1,
-            id: `doc_${from + i}`,
+            id: `${prefix}_${from + i}`,
             lane: "batch",
             task: t.task,
             // Named, as a document uploaded once (POST /v1/documents) and given many tasks.
-            input: { text: DOCUMENT, title: "Lease, 14 Harbour Street", documentId: "doc_bench" },
+            input: { text: DOCUMENT, title: "Lease, 14 Harbour Street", documentId: "doc_bench", sha256: textSha256(DOCUMENT) },
             params: t.params,
             submittedAt: new Date().toISOString(),
           };
-          return js.publish(subjects.job(job.lane, job.task), JSON.stringify(job), { msgID: job.id });
+          const subject = await shares.subject(job);
+          if (env.BENCH_DEBUG) console.log(`  ${job.id} -> ${subject}`);
+          return js.publish(subject, JSON.stringify(job), { msgID: job.id });
         }),
       );
     // The usual flow: a document comes in and is classified (triage), then the other tasks follow at once.
@@ -179,12 +204,32 @@ async function measure(model: string, modelPath: string, workers: number, reuse:
     await submit(rest, 1);
     await all;
     const wallMs = performance.now() - started;
+    // Follow-up questions, one at a time, as a person asks them after reading the answers: where routing should pay
+    // (each finds the prefix live on the worker holding it, rather than loading a checkpoint on another).
+    const followUpStarted = performance.now();
+    for (let i = 0; i < FOLLOW_UPS; i++) {
+      const done = resultsReach(TASKS.length + i + 1);
+      const question = `Follow-up ${i + 1}: ${QUESTIONS[i % QUESTIONS.length]}`;
+      await submit([{ task: "ask", params: { ...fixed, question } }], i, "followup");
+      await done;
+    }
+    const followUpMs = performance.now() - followUpStarted;
     sub.unsubscribe();
-    const usage = [...results.values()].map((e) => e.result?.usage);
+    await registry.stop();
+    const main = [...results.values()].filter((e) => e.jobId.startsWith("doc_"));
+    const usage = main.map((e) => e.result?.usage);
     const sum = (f: (u: NonNullable<(typeof usage)[number]>) => number) => usage.reduce((a, u) => a + (u ? f(u) : 0), 0);
     const promptTokens = sum((u) => u.promptTokens);
     const cachedTokens = sum((u) => u.cachedTokens ?? 0);
+    const perWorker = new Map<string, number>();
+    for (const e of main) perWorker.set(e.workerId, (perWorker.get(e.workerId) ?? 0) + 1);
+    const followUpWorkers = new Map<string, number>();
+    for (const e of results.values())
+      if (e.jobId.startsWith("followup_")) followUpWorkers.set(e.workerId, (followUpWorkers.get(e.workerId) ?? 0) + 1);
     return {
+      jobsPerWorker: [...perWorker.values()].sort((a, b) => b - a),
+      followUpMs: Math.round(followUpMs),
+      followUpsPerWorker: [...followUpWorkers.values()].sort((a, b) => b - a),
       model,
       workers,
       reuse,
@@ -208,33 +253,50 @@ async function main() {
   for (const name of MODEL_NAMES) {
     const modelPath = await ensureDemoModel(MODELS[name] as DemoModelOptions);
     console.log(`\n${name} model: 12 tasks on one ${DOCUMENT.length}-character document, ${MAX_TOKENS} tokens per answer`);
-    console.log("workers  reuse    wall s   prompt tok   evaluated   reused    generated");
+    console.log(
+      `workers  reuse    wall s   prompt tok   evaluated   reused    generated   tasks per worker ${FOLLOW_UPS} follow-ups one at a time`,
+    );
     for (const workers of WORKERS) {
       const by = new Map<Reuse, Run>();
       // Sharing only matters between workers: one worker runs off and shared.
-      for (const reuse of (workers > 1 ? ["off", "local", "shared"] : ["off", "shared"]) as Reuse[]) {
+      const modes = (workers > 1 ? ["off", "local", "shared", "routed"] : ["off", "shared"]) as Reuse[];
+      for (const reuse of modes.filter((m) => REUSE.includes(m))) {
         const r = await measure(name, modelPath, workers, reuse);
         by.set(reuse, r);
         runs.push(r);
         console.log(
-          `${String(workers).padStart(7)}  ${reuse.padEnd(6)} ${(r.wallMs / 1000).toFixed(1).padStart(8)} ${String(r.promptTokens).padStart(12)} ${String(r.evaluatedTokens).padStart(11)} ${String(r.cachedTokens).padStart(8)} ${String(r.completionTokens).padStart(12)}`,
+          `${String(workers).padStart(7)}  ${reuse.padEnd(6)} ${(r.wallMs / 1000).toFixed(1).padStart(8)} ${String(r.promptTokens).padStart(12)} ${String(r.evaluatedTokens).padStart(11)} ${String(r.cachedTokens).padStart(8)} ${String(r.completionTokens).padStart(12)}   ${r.jobsPerWorker.join("+").padEnd(16)} ${(r.followUpMs / 1000).toFixed(1).padStart(6)} s, ${r.followUpsPerWorker.join("+")}`,
         );
       }
-      const off = by.get("off") as Run;
-      const on = by.get("shared") as Run;
+      const off = by.get("off");
+      const on = by.get("shared");
       const local = by.get("local");
+      const routed = by.get("routed");
+      const x = (a: number, b: number) => Math.round((a / Math.max(1, b)) * 100) / 100;
       const ratio = {
         model: name,
         workers,
-        wallTime: Math.round((off.wallMs / on.wallMs) * 100) / 100,
-        evaluated: Math.round((off.evaluatedTokens / Math.max(1, on.evaluatedTokens)) * 100) / 100,
-        ...(local ? { sharingWallTime: Math.round((local.wallMs / on.wallMs) * 100) / 100 } : {}),
+        ...(off && on ? { wallTime: x(off.wallMs, on.wallMs), evaluated: x(off.evaluatedTokens, on.evaluatedTokens) } : {}),
+        ...(local && on ? { sharingWallTime: x(local.wallMs, on.wallMs) } : {}),
+        ...(routed && on
+          ? { routingWallTime: x(on.wallMs, routed.wallMs), routingFollowUpTime: x(on.followUpMs, routed.followUpMs) }
+          : {}),
       };
       ratios.push(ratio);
-      console.log(
-        `  ${workers} worker${workers > 1 ? "s" : ""}: reuse takes ${ratio.wallTime}x less wall time and evaluates ${ratio.evaluated}x fewer prompt tokens (goal: 3x less wall time)` +
-          (local ? `; sharing between workers: ${ratio.sharingWallTime}x less wall time than each worker for itself` : ""),
-      );
+      const said = [
+        ...(off && on
+          ? [
+              `reuse takes ${ratio.wallTime}x less wall time and evaluates ${ratio.evaluated}x fewer prompt tokens (goal: 3x less wall time)`,
+            ]
+          : []),
+        ...(local && on ? [`sharing between workers: ${ratio.sharingWallTime}x less wall time than each worker for itself`] : []),
+        ...(routed && on
+          ? [
+              `routing to the worker holding the document: ${ratio.routingWallTime}x less wall time than sharing alone, ${ratio.routingFollowUpTime}x for the follow-ups`,
+            ]
+          : []),
+      ];
+      if (said.length) console.log(`  ${workers} worker${workers > 1 ? "s" : ""}: ${said.join("; ")}`);
     }
   }
   const out = join(root, "bench", "results");

@@ -19,7 +19,7 @@ import { loadConfig } from "../../schema/config.ts";
 import { HEARTBEAT_INTERVAL_MS } from "../../schema/heartbeat.ts";
 import { startWorker } from "../../worker/worker.ts";
 import { BENCH_MODEL, ensureDemoModel, TEST_MODEL } from "../model/demo-model.ts";
-import { freePort, startNatsServer } from "../nats-server.ts";
+import { startLocalJetStream } from "../nats-server.ts";
 
 const JOBS = Number(process.env.BENCH_ETA_JOBS ?? 200);
 const MAX_TOKENS = Number(process.env.BENCH_ETA_MAX_TOKENS ?? 16);
@@ -34,11 +34,10 @@ const doc = (i: number) => `Clause ${i}. The lessee pays rent of ${100 + i} euro
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "docket-bench-eta-"));
-  const port = await freePort();
-  const nats = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "nats")] });
+  const nats = await startLocalJetStream(join(dir, "nats"));
   const config = loadConfig({
     DOCKET_PORT: "0",
-    NATS_URL: `nats://127.0.0.1:${port}`,
+    NATS_URL: nats.url,
     DOCKET_DB: join(dir, "docket.db"),
     DOCKET_MODEL: await ensureDemoModel(MODEL),
     DOCKET_GPU: process.env.DOCKET_GPU ?? "false",

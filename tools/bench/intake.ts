@@ -12,7 +12,7 @@ import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { startProducer } from "../../producer/producer.ts";
 import { createLogger } from "../../runtime/log.ts";
 import { loadConfig } from "../../schema/config.ts";
-import { freePort, startNatsServer } from "../nats-server.ts";
+import { startLocalJetStream } from "../nats-server.ts";
 
 const BATCH_ITEMS = Number(process.env.BENCH_BATCH_ITEMS ?? 10_000);
 const SINGLE_REQUESTS = Number(process.env.BENCH_SINGLE_REQUESTS ?? 3_000);
@@ -37,11 +37,10 @@ interface Row {
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "docket-bench-"));
-  const port = await freePort();
-  const nats = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "nats")] });
+  const nats = await startLocalJetStream(join(dir, "nats"));
   const config = loadConfig({
     DOCKET_PORT: "0",
-    NATS_URL: `nats://127.0.0.1:${port}`,
+    NATS_URL: nats.url,
     DOCKET_DB: join(dir, "docket.db"),
     DOCKET_LOG_LEVEL: "warn",
     // One client at full speed: the per-client rate limit would measure itself, not intake.

@@ -34,11 +34,12 @@ import { loadConfig } from "../../schema/config.ts";
 import { EventMessage } from "../../schema/event.ts";
 import type { JobMessage } from "../../schema/job.ts";
 import { EVENTS_STREAM, subjects } from "../../schema/subjects.ts";
+import { lockstep, urgentFirst } from "../../worker/batch-priority.ts";
 import { defaultThreads, endOfGenerationBias } from "../../worker/engine.ts";
 import { summarize } from "../../worker/tasks/summarize.ts";
 import { startWorker } from "../../worker/worker.ts";
 import { BATCH_MODEL, BENCH_MODEL, type DemoModelOptions, ensureDemoModel } from "../model/demo-model.ts";
-import { freePort, startNatsServer } from "../nats-server.ts";
+import { freePort, startLocalJetStream } from "../nats-server.ts";
 
 const env = process.env;
 const MODELS: Record<string, DemoModelOptions> = { batch: BATCH_MODEL, bench: BENCH_MODEL };
@@ -102,8 +103,17 @@ const row = (run: string, batch: string, jobs: number, tokens: number, ms: numbe
   p95: Math.round(pct(latencies, 0.95)),
 });
 
-async function rawEngine(model: LlamaModel, jobs: number, batch: number, threads = THREADS): Promise<Row> {
-  const context = await model.createContext({ sequences: batch, contextSize: CONTEXT, threads });
+/**
+ * node-llama-cpp alone on the task's prompts. `lockstep`: with docket's decode-step policy (worker/batch-priority.ts),
+ * which keeps the generating sequences in one step; without, node-llama-cpp's own batching, where one sequence trails.
+ */
+async function rawEngine(model: LlamaModel, jobs: number, batch: number, threads = THREADS, lockstepOn = false): Promise<Row> {
+  const context = await model.createContext({
+    sequences: batch,
+    contextSize: CONTEXT,
+    threads,
+    ...(lockstepOn ? { batching: { itemPrioritizationStrategy: lockstep(urgentFirst()) } } : {}),
+  });
   const chatWrapper = resolveChatWrapper(model);
   const tokenBias = endOfGenerationBias(model);
   let next = 0;
@@ -135,7 +145,8 @@ async function rawEngine(model: LlamaModel, jobs: number, batch: number, threads
   );
   const ms = performance.now() - started;
   await context.dispose();
-  return row(threads === THREADS ? "raw engine" : `raw engine, ${threads} threads`, String(batch), jobs, tokens, ms, latencies);
+  const name = `raw engine${lockstepOn ? ", lockstep" : ""}${threads === THREADS ? "" : `, ${threads} threads`}`;
+  return row(name, String(batch), jobs, tokens, ms, latencies);
 }
 
 interface Convergence {
@@ -187,6 +198,9 @@ async function throughWorker(
     DOCKET_CONTEXT_SIZE: String(CONTEXT),
     DOCKET_LOG_LEVEL: env.BENCH_LOG ?? "silent",
     DOCKET_WORKER_PORT: "0",
+    // The decode-step settings, to compare them in one command.
+    ...(env.DOCKET_STEP_TOKENS ? { DOCKET_STEP_TOKENS: env.DOCKET_STEP_TOKENS } : {}),
+    ...(env.DOCKET_LOCKSTEP_MS ? { DOCKET_LOCKSTEP_MS: env.DOCKET_LOCKSTEP_MS } : {}),
   });
   const nc = await connectNats(natsUrl, "bench");
   const js = jetstream(nc);
@@ -493,11 +507,16 @@ async function benchModel(name: string, natsUrl: string | undefined) {
     print(r);
   };
   const raw = new Map<number, number>();
+  const rawLockstep = new Map<number, number>();
   if (MODE === "all" || MODE === "raw") {
     for (const b of BATCHES) {
       const r = await rawEngine(model, jobs, b);
       raw.set(b, r.tokensPerSecond);
       add(r);
+      if (b === 1) continue;
+      const l = await rawEngine(model, jobs, b, THREADS, true);
+      rawLockstep.set(b, l.tokensPerSecond);
+      add(l);
     }
     if (llama.gpu === false && THREADS > 1) add(await rawEngine(model, jobs, 4, 1));
     if (llama.gpu === false && THREADS < availableParallelism()) add(await rawEngine(model, jobs, 4, THREADS + 1));
@@ -523,7 +542,8 @@ async function benchModel(name: string, natsUrl: string | undefined) {
   let stack: StackResult | undefined;
   let memory: { default: Record<string, unknown>; small: Record<string, unknown>; smallOverDefault: number } | undefined;
   if (MODE === "all" || MODE === "stack") {
-    stack = await throughStack(modelPath, jobs, fixed.size ? fixed : raw);
+    const rawBySize = new Map([...raw].map(([b, tps]) => [b, Math.max(tps, rawLockstep.get(b) ?? 0)]));
+    stack = await throughStack(modelPath, jobs, fixed.size ? fixed : rawBySize);
     add(stack.row);
     console.log(
       `  stack: batcher good from ${stack.convergence.seconds ?? "never"} s, ${stack.convergence.changesAfter} changes after; ${stack.convergence.path}`,
@@ -545,10 +565,11 @@ async function benchModel(name: string, natsUrl: string | undefined) {
   }
 
   const bestOf = (pred: (r: Row) => boolean) => Math.max(0, ...rows.filter(pred).map((r) => r.tokensPerSecond));
-  const rawBest = bestOf((r) => r.run === "raw engine");
+  const rawBest = bestOf((r) => r.run === "raw engine" || r.run === "raw engine, lockstep");
   const ratio = (a: number, b: number) => (a > 0 && b > 0 ? round(a / b) : null);
   const ratios = {
     rawBatch4OverBatch1: ratio(raw.get(4) ?? 0, raw.get(1) ?? 0),
+    rawLockstepBatch4OverBatch1: ratio(rawLockstep.get(4) ?? 0, raw.get(1) ?? 0),
     workerBestFixedOverRawBest: ratio(
       bestOf((r) => r.run === "worker, fixed" || r.run === "worker, sequential"),
       rawBest,
@@ -569,14 +590,13 @@ async function benchModel(name: string, natsUrl: string | undefined) {
 }
 
 async function main() {
-  let nats: Awaited<ReturnType<typeof startNatsServer>> | undefined;
+  let nats: Awaited<ReturnType<typeof startLocalJetStream>> | undefined;
   let dir: string | undefined;
   let url: string | undefined;
   if (MODE === "all" || MODE === "worker") {
     dir = await mkdtemp(join(tmpdir(), "docket-bench-"));
-    const port = await freePort();
-    nats = await startNatsServer({ args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir] });
-    url = `nats://127.0.0.1:${port}`;
+    nats = await startLocalJetStream(dir);
+    url = nats.url;
     const admin = await connectNats(url, "bench-admin");
     await provision(admin);
     await admin.close();

@@ -92,11 +92,14 @@ export async function submitDocumentTasks(
 
 /**
  * `batch_… in_progress 3/10 done (succeeded 2, failed 1, cancelled 0, running 2, queued 5)`, and while jobs are
- * queued `; next in line #4, finishes ~14:05:09 (in 3m 20s)`.
+ * queued `; next in line #4, finishes ~14:05:09 (in 3m 20s)`; in a lane shared between keys, where the batch's next job
+ * is not its key's next too, `#4 (#2 of its key's)`.
  */
 export function describeBatch(b: BatchView, now = Date.now()): string {
   const c = b.counts;
-  const eta = b.queue ? `; next in line #${b.queue.position}${finishes(b.queue, now)}` : "";
+  const q = b.queue;
+  const key = q && q.keyPosition !== q.position ? ` (#${q.keyPosition} of its key's)` : "";
+  const eta = q ? `; next in line #${q.position}${key}${finishes(q, now)}` : "";
   return `${b.id} ${b.state} ${b.progress.done}/${b.progress.total} done (succeeded ${c.succeeded}, failed ${c.failed}, cancelled ${c.cancelled}, running ${c.running}, queued ${c.queued})${eta}`;
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE `api_keys` ADD `weight` real DEFAULT 1 NOT NULL;
