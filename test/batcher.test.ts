@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AdaptiveBatcher } from "../worker/batcher.ts";
+import { AdaptiveBatcher, windowJobs } from "../worker/batcher.ts";
 
 /** Drives the batcher with a synthetic throughput curve, every window saturated (a backlog). */
 function simulate(curve: (batch: number) => number, max: number, windows: number, options = {}) {
@@ -9,6 +9,7 @@ function simulate(curve: (batch: number) => number, max: number, windows: number
   for (let i = 0; i < windows; i++) {
     for (let s = 0; s < 4; s++) b.sample(true);
     b.addTokens(curve(b.current));
+    for (let j = 0; j < windowJobs(b.current); j++) b.addJob(500);
     now += 1000;
     b.tick(now);
     path.push(b.current);
@@ -36,10 +37,12 @@ describe("AdaptiveBatcher", () => {
     const b = new AdaptiveBatcher({ max: 32, windowMs: 1000 }, 0);
     for (let i = 0; i < 4; i++) b.sample(true);
     b.addTokens(100);
+    for (let j = 0; j < windowJobs(1); j++) b.addJob(500);
     expect(b.tick(1000)).toBeUndefined();
     expect(b.status().measured).toEqual({});
     for (let i = 0; i < 4; i++) b.sample(true);
     b.addTokens(100);
+    for (let j = 0; j < windowJobs(1); j++) b.addJob(500);
     b.tick(2000);
     expect(b.status().measured).toEqual({ 1: 100 });
   });
@@ -56,10 +59,11 @@ describe("AdaptiveBatcher", () => {
   it("cuts the batch when p95 job latency is over target", () => {
     const b = new AdaptiveBatcher({ max: 32, initial: 16, windowMs: 1000, latencyTargetMs: 5000 }, 0);
     for (let i = 0; i < 4; i++) b.sample(true);
+    for (let i = 0; i < windowJobs(16); i++) b.addJob(1000);
     expect(b.tick(1000)).toBeUndefined(); // the warm-up window teaches nothing
     for (let i = 0; i < 4; i++) b.sample(true);
     b.addTokens(1000);
-    for (let i = 0; i < 20; i++) b.addJob(9000);
+    for (let i = 0; i < windowJobs(16); i++) b.addJob(9000);
     const d = b.tick(2000);
     expect(d?.limit).toBe(12);
     expect(d?.reason).toMatch(/latency/);
@@ -86,6 +90,7 @@ describe("AdaptiveBatcher", () => {
     const window = (saturated: boolean) => {
       for (let s = 0; s < 4; s++) b.sample(saturated);
       if (saturated) b.addTokens(curve(b.current));
+      if (saturated) for (let j = 0; j < windowJobs(b.current); j++) b.addJob(500);
       now += 1000;
       return b.tick(now);
     };
@@ -125,4 +130,93 @@ describe("AdaptiveBatcher", () => {
     // 120 windows at probeEvery 30: at most four probes, each going up and coming back.
     expect(changes, `path ${path.join("→")}`).toBeLessThanOrEqual(8);
   });
+});
+
+/**
+ * A worker's slots running jobs on a CPU-like engine, in time: each job evaluates a prompt (`promptMs` of the
+ * engine, during which no sequence generates), then generates `tokens`, one per decode step for every generating
+ * sequence, a step taking `stepMs(n)` for n sequences. So the tokens a short window sees depend on where the slots
+ * are in their jobs, as they do on the real engine. `size` gives the batch size at each moment.
+ */
+interface JobEngine {
+  promptMs: number;
+  stepMs: (n: number) => number;
+}
+function runJobs(
+  { promptMs, stepMs }: JobEngine,
+  size: (now: number) => number,
+  seconds: number,
+  onTick?: (now: number, tokens: number, jobs: number[]) => void,
+) {
+  const tokensPerJob = 64;
+  const slots: { prompt: boolean; left: number; started: number }[] = [];
+  let now = 0;
+  let tokens = 0;
+  let total = 0;
+  let nextTick = 250;
+  let ended: number[] = [];
+  while (now < seconds * 1000) {
+    const b = size(now);
+    while (slots.length < b) slots.push({ prompt: true, left: tokensPerJob, started: now });
+    slots.length = Math.min(slots.length, b);
+    const prompting = slots.find((s) => s.prompt);
+    if (prompting) {
+      now += promptMs;
+      prompting.prompt = false;
+    } else {
+      now += stepMs(slots.length);
+      for (const [i, s] of slots.entries()) {
+        tokens++;
+        total++;
+        if (--s.left === 0) {
+          ended.push(now - s.started);
+          slots[i] = { prompt: true, left: tokensPerJob, started: now };
+        }
+      }
+    }
+    while (now >= nextTick) {
+      onTick?.(nextTick, tokens, ended);
+      tokens = 0;
+      ended = [];
+      nextTick += 250;
+    }
+  }
+  return (total * 1000) / now;
+}
+
+describe("AdaptiveBatcher on jobs in time (prompt, then generation)", () => {
+  const engines: Record<string, JobEngine> = {
+    // The f16 batch model on one CPU thread: ~0.6 s prompts, decode steps 12.7 ms at 1 sequence, 39 ms at 4.
+    "a CPU, where batching gains 15% and levels off": { promptMs: 600, stepMs: (n) => 4 + 8.7 * n },
+    // Short prompts; a step reads the weights once for all its sequences (memory-bound) until, past ~16, compute
+    // bounds it and more sequences take proportionally longer.
+    "a GPU, where batching pays up to 16": { promptMs: 80, stepMs: (n) => Math.max(15 + 0.3 * n, 1.2 * n) },
+  };
+  for (const [name, engine] of Object.entries(engines)) {
+    it(`on ${name}: within 30 s of a backlog at a size ≥ 0.9× the best fixed size's throughput, and stays among such sizes`, () => {
+      const tpsOf = (b: number) => runJobs(engine, () => b, 120);
+      const best = Math.max(...[1, 2, 4, 8, 16, 32].map(tpsOf));
+      const batcher = new AdaptiveBatcher({ max: 32, windowMs: 2000 }, 0);
+      const path: { size: number; s: number }[] = [];
+      runJobs(
+        engine,
+        () => batcher.current,
+        150,
+        (now, tokens, ended) => {
+          batcher.addTokens(tokens);
+          for (const ms of ended) batcher.addJob(ms);
+          batcher.sample(true);
+          const d = batcher.tick(now);
+          if (d) path.push({ size: d.limit, s: now / 1000 });
+        },
+      );
+      const sizeAt30 = path.filter((p) => p.s <= 30).pop()?.size ?? 1;
+      const late = path.filter((p) => p.s > 30);
+      const detail = `path ${path.map((p) => `${p.size}@${Math.round(p.s)}s`).join(" → ")}; best ${best.toFixed(1)} tok/s`;
+      expect(tpsOf(sizeAt30) / best, detail).toBeGreaterThanOrEqual(0.9);
+      // After 30 s it moves only between good sizes (refining), and a few times at most: no flapping.
+      for (const p of late) expect(tpsOf(p.size) / best, detail).toBeGreaterThanOrEqual(0.9);
+      expect(late.length, detail).toBeLessThanOrEqual(3);
+    });
+  }
 });

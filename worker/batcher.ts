@@ -5,8 +5,8 @@
  * than dense ones). Its objective is generated tokens/s: at a given job mix that ranks batch sizes as
  * jobs/s does, and unlike prompt tokens it does not spike when a bigger batch admits new jobs whose
  * prompts evaluate in bulk. Only windows that ran saturated (every active slot running a job) measure
- * a batch size, and the first such window after a change or after an idle spell is skipped: slots
- * are still filling and prompts evaluating then.
+ * a batch size, each over whole jobs (windowJobs), and the first such window after a change or after an
+ * idle spell is skipped: slots are still filling and prompts evaluating then.
  *
  * While a step up (doubling) raises throughput by more than `gain` and the latency target holds, it
  * keeps climbing; when a step does not pay it refines once or twice between the best size and its
@@ -45,6 +45,16 @@ export interface BatcherStatus {
   /** Measured generated tokens/s per batch size (mean of the last two windows at that size). */
   measured: Record<number, number>;
 }
+
+/**
+ * Jobs a measuring window must see end at batch size `limit` (see tick). A window's edges cut at most one job per
+ * slot; slots whose jobs are out of step cut them at different points, so the error falls as the square root of the
+ * slots: two jobs per slot at 1 sequence, 8 at 16.
+ */
+export const windowJobs = (limit: number) => 2 * Math.ceil(Math.sqrt(limit));
+
+/** The longest a window is held open for its jobs to end, in windows (very long jobs: the window measures anyway). */
+const MAX_WINDOW_FACTOR = 8;
 
 const p95 = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -132,8 +142,13 @@ export class AdaptiveBatcher {
   tick(now = Date.now()): BatcherDecision | undefined {
     const elapsed = now - this.windowStart;
     if (elapsed < this.o.windowMs) return undefined;
-    const tps = (this.windowTokens * 1000) / elapsed;
     const saturated = this.busySamples > 0 && this.saturatedSamples / this.busySamples >= 0.8;
+    // A saturated window stays open until enough jobs ended in it (or it ran MAX_WINDOW_FACTOR windows): a job
+    // generates only after its prompt is evaluated, so a window of a job or two measures where the slots happened
+    // to be in their jobs, an error as large as the differences between batch sizes.
+    if (saturated && this.latencies.length < windowJobs(this.limit) && elapsed < this.o.windowMs * MAX_WINDOW_FACTOR)
+      return undefined;
+    const tps = (this.windowTokens * 1000) / elapsed;
     const latencies = this.latencies;
     this.resetWindow(now);
     if (!saturated) {

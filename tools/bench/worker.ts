@@ -198,9 +198,10 @@ async function throughWorker(
     DOCKET_CONTEXT_SIZE: String(CONTEXT),
     DOCKET_LOG_LEVEL: env.BENCH_LOG ?? "silent",
     DOCKET_WORKER_PORT: "0",
-    // The decode-step settings, to compare them in one command.
+    // The decode-step and prefix-reuse settings, to compare them in one command.
     ...(env.DOCKET_STEP_TOKENS ? { DOCKET_STEP_TOKENS: env.DOCKET_STEP_TOKENS } : {}),
     ...(env.DOCKET_LOCKSTEP_MS ? { DOCKET_LOCKSTEP_MS: env.DOCKET_LOCKSTEP_MS } : {}),
+    ...(env.DOCKET_PREFIX_REUSE ? { DOCKET_PREFIX_REUSE: env.DOCKET_PREFIX_REUSE } : {}),
   });
   const nc = await connectNats(natsUrl, "bench");
   const js = jetstream(nc);
