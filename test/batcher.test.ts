@@ -118,6 +118,17 @@ describe("AdaptiveBatcher", () => {
     expect(changes, `path ${path.join("→")}`).toBeLessThanOrEqual(4);
   });
 
+  it("a slow window does not move a settled batch to a size measured earlier: only probes do", () => {
+    // Nearly flat (2 sequences 1% faster than 1); from window 16 every third window runs slow (a CPU shared with the
+    // producer). Old measurements of another size are no evidence against this size's slow window.
+    let window = 0;
+    const { path } = simulate((b) => (++window > 16 && window % 3 === 0 ? 350 : b === 2 ? 505 : 500), 32, 60, {
+      probeEvery: 100,
+    });
+    const late = path.slice(16);
+    expect(late.every((size) => size === late[0]), `path ${path.join("→")}`).toBe(true);
+  });
+
   it("holds its size under ±5% measurement noise: only the rare probe moves it", () => {
     let seed = 7;
     const noise = () => {

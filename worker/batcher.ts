@@ -201,10 +201,9 @@ export class AdaptiveBatcher {
       case "refine":
         return this.refine(tps);
       case "settled": {
-        // Hysteresis: another size must beat this one by `gain` to move the batch, or noise on a flat curve flips it.
-        const best = this.best();
-        const here = this.measured.get(this.limit) ?? 0;
-        if (best !== this.limit && (this.measured.get(best) ?? 0) > here * (1 + this.o.gain)) return this.settle(tps);
+        // Only a probe moves a settled batch. Comparing this size's fresh windows with another size's old ones
+        // flipped it between two sizes that measure alike whenever a window ran slow (the stack, a CPU shared with
+        // the producer: 1 -> 2 -> 1 -> 2 every 15-20 s).
         if (++this.settledWindows >= this.o.probeEvery && this.limit < this.o.max) {
           const probe = Math.min(this.o.max, this.limit + Math.max(1, Math.floor(this.limit / 2)));
           this.measured.delete(probe);
