@@ -126,7 +126,10 @@ describe("AdaptiveBatcher", () => {
       probeEvery: 100,
     });
     const late = path.slice(16);
-    expect(late.every((size) => size === late[0]), `path ${path.join("→")}`).toBe(true);
+    expect(
+      late.every((size) => size === late[0]),
+      `path ${path.join("→")}`,
+    ).toBe(true);
   });
 
   it("holds its size under ±5% measurement noise: only the rare probe moves it", () => {
