@@ -319,9 +319,16 @@ async function post(url: string, body: unknown): Promise<JobView> {
   return (await res.json()) as JobView;
 }
 
+/** An interactive job's time, POST to result, and the worker's share of it: waiting for a slot, then running. */
+interface Interactive {
+  e2e: number;
+  queueMs: number;
+  runMs: number;
+}
+
 /** One interactive job at a time, POST to result (polled every 20 ms), on whatever the worker is doing. */
-async function interactiveLatencies(url: string, count: number): Promise<number[]> {
-  const out: number[] = [];
+async function interactiveLatencies(url: string, count: number): Promise<Interactive[]> {
+  const out: Interactive[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     const { id } = await post(url, {
@@ -333,23 +340,24 @@ async function interactiveLatencies(url: string, count: number): Promise<number[
     for (;;) {
       const view = (await (await fetch(`${url}/v1/jobs/${id}`)).json()) as JobView;
       if (view.state === "succeeded") {
-        if (process.env.BENCH_DEBUG && performance.now() - t0 > 1000)
-          console.log(
-            "  slow interactive",
-            Math.round(performance.now() - t0),
-            JSON.stringify(view.result?.timings),
-            view.startedAt,
-            view.createdAt,
-            view.finishedAt,
-          );
+        const timings = view.result?.timings;
+        out.push({ e2e: performance.now() - t0, queueMs: timings?.queueMs ?? 0, runMs: timings?.runMs ?? 0 });
         break;
       }
       if (view.state === "failed" || view.state === "cancelled") throw new Error(`interactive job ${id} ${view.state}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    out.push(performance.now() - t0);
   }
   return out;
+}
+
+/** p50/p95 of the interactive jobs' end-to-end time, and of its parts on the worker (queue wait, run). */
+function interactiveSummary(jobs: Interactive[]) {
+  const of = (f: (j: Interactive) => number) => ({
+    p50: Math.round(pct(jobs.map(f), 0.5)),
+    p95: Math.round(pct(jobs.map(f), 0.95)),
+  });
+  return { e2e: of((j) => j.e2e), queue: of((j) => j.queueMs), run: of((j) => j.runMs) };
 }
 
 /** Posts a backlog of `jobs` summarize jobs at once; resolves when all have succeeded (listed over HTTP). */
@@ -378,7 +386,16 @@ async function backlog(url: string, jobs: number, from: number): Promise<{ start
 interface StackResult {
   row: Row;
   convergence: Convergence;
-  interactive: { idleP95: number; loadedP95: number; ratio: number; idleP50: number; loadedP50: number };
+  interactive: {
+    idleP95: number;
+    loadedP95: number;
+    ratio: number;
+    idleP50: number;
+    loadedP50: number;
+    /** Where the time went on the worker: queue wait and run, p50/p95, idle and under load. */
+    idle: ReturnType<typeof interactiveSummary>;
+    loaded: ReturnType<typeof interactiveSummary>;
+  };
   memory: Record<string, unknown>;
 }
 
@@ -429,18 +446,22 @@ async function throughStack(modelPath: string, jobs: number, fixed: Map<number, 
     // Interactive jobs while a backlog saturates the worker: it gets a head start to fill every batch slot.
     await backlog(stack.url, jobs, 5000);
     await new Promise((r) => setTimeout(r, 3_000));
-    const loaded95 = await interactiveLatencies(stack.url, INTERACTIVE);
+    const loaded = await interactiveLatencies(stack.url, INTERACTIVE);
+    const idleE2e = idle.map((j) => j.e2e);
+    const loadedE2e = loaded.map((j) => j.e2e);
     const plan = stack.logs.find((l) => typeof l.contextSize === "number" && typeof l.totalBytes === "number");
     const model = stack.logs.find((l) => l.msg === "model loaded");
     return {
       row: r,
       convergence: convergence(trace, fixed),
       interactive: {
-        idleP50: Math.round(pct(idle, 0.5)),
-        idleP95: Math.round(pct(idle, 0.95)),
-        loadedP50: Math.round(pct(loaded95, 0.5)),
-        loadedP95: Math.round(pct(loaded95, 0.95)),
-        ratio: round(pct(loaded95, 0.95) / pct(idle, 0.95)),
+        idleP50: Math.round(pct(idleE2e, 0.5)),
+        idleP95: Math.round(pct(idleE2e, 0.95)),
+        loadedP50: Math.round(pct(loadedE2e, 0.5)),
+        loadedP95: Math.round(pct(loadedE2e, 0.95)),
+        ratio: round(pct(loadedE2e, 0.95) / pct(idleE2e, 0.95)),
+        idle: interactiveSummary(idle),
+        loaded: interactiveSummary(loaded),
       },
       memory: {
         sequences: plan?.sequences,
@@ -552,6 +573,13 @@ async function benchModel(name: string, natsUrl: string | undefined) {
     console.log(
       `  stack: interactive POST→result p50/p95 idle ${stack.interactive.idleP50}/${stack.interactive.idleP95} ms, under a saturating backlog ${stack.interactive.loadedP50}/${stack.interactive.loadedP95} ms: p95 ${stack.interactive.ratio}×`,
     );
+    const part = (p: { p50: number; p95: number }) => `${p.p50}/${p.p95}`;
+    for (const [when, at] of [
+      ["idle", stack.interactive.idle],
+      ["under load", stack.interactive.loaded],
+    ] as const) {
+      console.log(`  stack: interactive ${when}: queue wait ${part(at.queue)} ms, run ${part(at.run)} ms (p50/p95)`);
+    }
     console.log(`  stack: worker plan ${JSON.stringify(stack.memory)}`);
     const small = await throughSmallStack(modelPath, jobs);
     add(small.row);
