@@ -298,6 +298,10 @@ const worker = {
     int(0),
     "most prompt tokens of batch-lane jobs in one decode step, so that an interactive job arriving mid-step waits for a shorter step; shared by the sequences in the step, so a cap costs prompt speed when several prompts are evaluated together (docs/worker.md); 0: the context's whole batch",
   ),
+  DOCKET_STEP_MS: doc(
+    z.coerce.number().min(0).max(10_000).default(100),
+    "while people's jobs are about (an interactive job in the last 60 s), the most milliseconds of prompt work in a batch-lane decode step, from the measured cost of a prompt token, so that a person's job arriving mid-step waits for a short step (docs/worker.md); 0: off",
+  ),
   DOCKET_LOCKSTEP_MS: doc(
     z.coerce.number().min(0).max(100).default(2),
     "how long a decode step may wait (milliseconds) for a generating sequence of the previous step to queue its next token, so that sequences decode together instead of one trailing a step behind, and batch sequences wait for a running interactive job's next token instead of running a step it would wait for (docs/worker.md); 0: off",

@@ -4,6 +4,8 @@ import {
   LockGate,
   lockstep,
   noDecodeSteps,
+  PEOPLE_ABOUT_MS,
+  StepBudget,
   URGENT_BATCH_EVERY_MS,
   URGENT_PRIORITY,
   urgentFirst,
@@ -46,6 +48,50 @@ describe("decode-step prioritization", () => {
     const prompt = item(900, 5);
     expect(urgentFirst(() => false, 128)({ items: [item(400, 3), prompt], size: 512 })).toEqual([
       { item: prompt, processAmount: 512 },
+    ]);
+  });
+
+  it("while people's jobs are about, a batch step holds at most the time budget's worth of prompt tokens, measured", () => {
+    let clock = 0;
+    const budget = new StepBudget(100, () => clock);
+    const step = urgentFirst(() => false, undefined, budget);
+    const prompts = () => [item(1, 3), item(2000, 3), item(2000, 3)];
+    const tokens = (out: { processAmount: number }[]) => out.reduce((n, c) => n + c.processAmount, 0);
+    // Nobody about: whole steps, each taking 1 s (2 ms a token), which measures the cost of a token.
+    for (let i = 0; i < 4; i++) {
+      expect(tokens(step({ items: prompts(), size: 512 }))).toBe(512);
+      clock += 1_024;
+    }
+    expect(budget.limit()).toBeUndefined();
+    // A person's job: its prompt step, then batch steps of 100 ms at 2 ms a token, every sequence still served.
+    const person = item(300, URGENT_PRIORITY as EvaluationPriority);
+    expect(step({ items: [...prompts(), person], size: 512 })).toEqual([{ item: person, processAmount: 300 }]);
+    // Its step took 600 ms, then the worker sat idle for 30 s: one slow reading, which the median passes over.
+    clock += 30_600;
+    const capped = step({ items: prompts(), size: 512 });
+    expect(tokens(capped)).toBe(50);
+    expect(capped).toHaveLength(3);
+    // A minute without a person's job: whole steps again.
+    clock += PEOPLE_ABOUT_MS + 1;
+    expect(tokens(step({ items: prompts(), size: 512 }))).toBe(512);
+  });
+
+  it("the time budget is off at 0 ms and never caps a person's own prompt", () => {
+    let clock = 0;
+    const off = new StepBudget(0, () => clock);
+    const budget = new StepBudget(10, () => clock);
+    for (const b of [off, budget]) {
+      const step = urgentFirst(() => false, undefined, b);
+      for (let i = 0; i < 4; i++) {
+        step({ items: [item(900, 5)], size: 512 });
+        clock += 512;
+      }
+    }
+    expect(off.limit()).toBeUndefined();
+    expect(budget.limit()).toBe(10);
+    const person = item(900, 5);
+    expect(urgentFirst(() => false, undefined, budget)({ items: [item(400, 3), person], size: 512 })).toEqual([
+      { item: person, processAmount: 512 },
     ]);
   });
 

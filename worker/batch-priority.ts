@@ -18,8 +18,10 @@ export function urgentFirst(
   urgentRunning: () => boolean = () => false,
   /** Most tokens in a step of batch-lane work (an interactive job arriving mid-step waits for it); unset: the whole step. */
   stepTokens?: number,
+  /** Keeps batch-lane steps short in time while people's jobs are about (DOCKET_STEP_MS). */
+  budget?: StepBudget,
 ): CustomBatchingPrioritizationStrategy {
-  return ({ items, size }) => {
+  const choose = ({ items, size }: Parameters<CustomBatchingPrioritizationStrategy>[0]): PrioritizedBatchItem[] => {
     const urgent = items.filter((i) => i.evaluationPriority >= URGENT_PRIORITY);
     if (urgent.length > 0) return shareFairly(urgent, size);
     // Between two steps of an interactive job (it is sampling), the batch sequences go on one token each:
@@ -27,8 +29,67 @@ export function urgentFirst(
     // (Advancing only one batch sequence a step, in turn, measured no better: p95 under load 5.9 s in one run.)
     if (urgentRunning()) return items.map((item) => ({ item, processAmount: 1 }));
     // Every sequence still gets a token: generation never waits for another job's prompt.
-    return shareFairly(items, Math.min(size, Math.max(items.length, stepTokens ?? size)));
+    const cap = Math.min(stepTokens ?? size, budget?.limit() ?? size);
+    return shareFairly(items, Math.min(size, Math.max(items.length, cap)));
   };
+  if (!budget) return choose;
+  return (input) => {
+    const out = choose(input);
+    budget.started(
+      out.reduce((n, p) => n + p.processAmount, 0),
+      urgentRunning() || out.some((p) => p.item.evaluationPriority >= URGENT_PRIORITY),
+    );
+    return out;
+  };
+}
+
+/** How long after a person's job a batch-lane step stays within its time budget (StepBudget). */
+export const PEOPLE_ABOUT_MS = 60_000;
+
+/** Steps of at least this many tokens measure what a prompt token costs (fewer: decode steps, dominated by overhead). */
+const MEASURED_STEP_TOKENS = 64;
+
+/** The measured steps the cost per token is the median of: an idle gap after a step reads as one slow outlier. */
+const MEASURED_STEPS = 9;
+
+/**
+ * A time budget for a batch-lane decode step while people's jobs are about (one ran in the last PEOPLE_ABOUT_MS).
+ * An interactive job arriving mid-step waits for the step in flight, and a step of batch prompts (up to the context's
+ * batch, 512 tokens) is the longest there is: 279 ms on the bench model and 724 ms on the f16 batch model here,
+ * where prompt tokens per second hardly change between 128- and 512-token steps (-2% and -3%). So while people are
+ * about, a step carries at most `ms` of prompt work, from the measured cost of a token: the median over the last
+ * MEASURED_STEPS steps of ≥ MEASURED_STEP_TOKENS tokens of the time from one step's start to the next's. On a GPU,
+ * where a 512-token step takes a fraction of the budget, nothing changes; with no person about, nothing either.
+ */
+export class StepBudget {
+  private readonly samples: number[] = [];
+  private last?: { at: number; tokens: number };
+  private urgentAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly ms: number,
+    private readonly now: () => number = () => performance.now(),
+    private readonly aboutMs = PEOPLE_ABOUT_MS,
+  ) {}
+
+  /** Most tokens a batch-lane step may carry now; undefined: no limit (no person about, or nothing measured yet). */
+  limit(): number | undefined {
+    if (this.ms <= 0 || this.now() - this.urgentAt > this.aboutMs || this.samples.length < 3) return undefined;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const perToken = sorted[Math.floor(sorted.length / 2)] as number;
+    return Math.max(1, Math.floor(this.ms / perToken));
+  }
+
+  /** A step starts with `tokens` tokens; `urgent`: a person's job is running. Measures the step before. */
+  started(tokens: number, urgent: boolean): void {
+    const at = this.now();
+    if (this.last && this.last.tokens >= MEASURED_STEP_TOKENS) {
+      this.samples.push((at - this.last.at) / this.last.tokens);
+      if (this.samples.length > MEASURED_STEPS) this.samples.shift();
+    }
+    this.last = { at, tokens };
+    if (urgent) this.urgentAt = at;
+  }
 }
 
 /** How long a decode step waits for a sequence of the previous step to queue its next token (lockstep). */

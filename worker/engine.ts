@@ -17,7 +17,15 @@ import {
   TokenBias,
 } from "node-llama-cpp";
 import type { Logger } from "../runtime/log.ts";
-import { type DecodeStepStats, LockGate, lockstep, noDecodeSteps, URGENT_PRIORITY, urgentFirst } from "./batch-priority.ts";
+import {
+  type DecodeStepStats,
+  LockGate,
+  lockstep,
+  noDecodeSteps,
+  StepBudget,
+  URGENT_PRIORITY,
+  urgentFirst,
+} from "./batch-priority.ts";
 import { commonPrefixLength, MIN_PREFIX_TOKENS, PrefixCache, type PrefixSource } from "./prefix-cache.ts";
 
 export interface EngineOptions {
@@ -34,6 +42,8 @@ export interface EngineOptions {
    * for it. Unset: the context's whole batch.
    */
   stepTokens?: number;
+  /** While people's jobs are about, the most milliseconds of prompt work in a batch-lane step (DOCKET_STEP_MS); 0: off. */
+  stepMs?: number;
   /** How long a decode step waits for a sequence of the previous one (DOCKET_LOCKSTEP_MS); 0: off. Unset: LOCKSTEP_WAIT_MS. */
   lockstepMs?: number;
   /** Sequences in the one context: how many jobs decode together. */
@@ -216,11 +226,11 @@ export class Engine {
               threads,
               failedCreationRemedy: false,
               batching: {
-                // No step cap unless set, on a CPU too: a cap is shared by the sequences in the step (128 tokens: 4
-                // prompts advanced 32 a step, and the worker at batch 4 ran 0.77x as fast, bench model, 37.3 vs
-                // 48.2 tok/s), and the interactive p95 it was for did not measurably improve (docs/worker.md).
+                // No fixed step cap unless set, on a CPU too: a cap is shared by the sequences in the step (128
+                // tokens: 4 prompts advanced 32 a step, and the worker at batch 4 ran 0.77x as fast, bench model, 37.3
+                // vs 48.2 tok/s). Only while people's jobs are about, a time budget keeps the steps short (StepBudget).
                 itemPrioritizationStrategy: lockstep(
-                  urgentFirst(urgentRunning, o.stepTokens),
+                  urgentFirst(urgentRunning, o.stepTokens, o.stepMs ? new StepBudget(o.stepMs) : undefined),
                   steps,
                   o.lockstepMs,
                   urgentRunning,

@@ -102,6 +102,7 @@ export async function startWorker(config: Config, log: Logger): Promise<Worker> 
     gpu: config.DOCKET_GPU === "false" ? false : config.DOCKET_GPU,
     threads: config.DOCKET_THREADS,
     ...(config.DOCKET_STEP_TOKENS > 0 ? { stepTokens: config.DOCKET_STEP_TOKENS } : {}),
+    stepMs: config.DOCKET_STEP_MS,
     lockstepMs: config.DOCKET_LOCKSTEP_MS,
     // One sequence more than the largest batch: the interactive lane's reserve.
     sequences: plan.sequences,

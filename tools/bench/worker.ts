@@ -327,15 +327,15 @@ interface Interactive {
 }
 
 /** One interactive job at a time, POST to result (polled every 20 ms), on whatever the worker is doing. */
-async function interactiveLatencies(url: string, count: number): Promise<Interactive[]> {
+async function interactiveLatencies(url: string, count: number, from: number): Promise<Interactive[]> {
   const out: Interactive[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     const { id } = await post(url, {
       task: "summarize",
       lane: "interactive",
-      input: { text: text(1000 + i) },
-      params: params(1000 + i, 16),
+      input: { text: text(from + i) },
+      params: params(from + i, 16),
     });
     for (;;) {
       const view = (await (await fetch(`${url}/v1/jobs/${id}`)).json()) as JobView;
@@ -395,6 +395,8 @@ interface StackResult {
     /** Where the time went on the worker: queue wait and run, p50/p95, idle and under load. */
     idle: ReturnType<typeof interactiveSummary>;
     loaded: ReturnType<typeof interactiveSummary>;
+    /** The saturating backlog's tokens/s, with the interactive jobs run beside it. */
+    besideTokensPerSecond: number;
   };
   memory: Record<string, unknown>;
 }
@@ -406,7 +408,7 @@ const SMALL_CONTEXT = { DOCKET_MAX_BATCH: "8", DOCKET_CONTEXT_SIZE: "1024" };
 async function throughSmallStack(modelPath: string, jobs: number): Promise<{ row: Row; memory: Record<string, unknown> }> {
   const stack = await startStack(modelPath, SMALL_CONTEXT);
   try {
-    await interactiveLatencies(stack.url, 1);
+    await (await backlog(stack.url, 1, 9_000)).views(); // pages the weights in, no person about (as above)
     const run = await backlog(stack.url, jobs, 0);
     const views = await run.views();
     const end = Math.max(...views.map((v) => Date.parse(v.finishedAt ?? "")));
@@ -426,8 +428,9 @@ async function throughSmallStack(modelPath: string, jobs: number): Promise<{ row
 async function throughStack(modelPath: string, jobs: number, fixed: Map<number, number>): Promise<StackResult> {
   const stack = await startStack(modelPath);
   try {
-    await interactiveLatencies(stack.url, 1); // the model's first pass pages its weights in
-    const idle = await interactiveLatencies(stack.url, INTERACTIVE);
+    // The model's first pass pages its weights in; a batch-lane job, so that no person's job was about when the
+    // backlog starts (the worker keeps its steps short for a minute after one: DOCKET_STEP_MS).
+    await (await backlog(stack.url, 1, 9_000)).views();
 
     const run = await backlog(stack.url, jobs, 0);
     const views = await run.views();
@@ -443,10 +446,17 @@ async function throughStack(modelPath: string, jobs: number, fixed: Map<number, 
     const startSize = before ? Number(before.limit) : 1;
     const trace = [{ t: 0, size: startSize }, ...decisions, { t: end - run.started, size: decisions.at(-1)?.size ?? startSize }];
 
-    // Interactive jobs while a backlog saturates the worker: it gets a head start to fill every batch slot.
-    await backlog(stack.url, jobs, 5000);
+    // Interactive jobs one at a time on the idle worker, then while a backlog saturates it (a head start fills every
+    // batch slot).
+    // Documents of their own in each run: a document the worker holds would skip its prompt (prefix reuse).
+    const idle = await interactiveLatencies(stack.url, INTERACTIVE, 1000);
+    const beside = await backlog(stack.url, jobs, 5000);
     await new Promise((r) => setTimeout(r, 3_000));
-    const loaded = await interactiveLatencies(stack.url, INTERACTIVE);
+    const loaded = await interactiveLatencies(stack.url, INTERACTIVE, 2000);
+    // The backlog's own tokens/s, the interactive jobs' time included: what people's jobs cost the batch lanes.
+    const besideViews = await beside.views();
+    const besideEnd = Math.max(...besideViews.map((v) => Date.parse(v.finishedAt ?? "")));
+    const besideTokens = besideViews.reduce((a, v) => a + (v.result?.usage.completionTokens ?? 0), 0);
     const idleE2e = idle.map((j) => j.e2e);
     const loadedE2e = loaded.map((j) => j.e2e);
     const plan = stack.logs.find((l) => typeof l.contextSize === "number" && typeof l.totalBytes === "number");
@@ -462,6 +472,7 @@ async function throughStack(modelPath: string, jobs: number, fixed: Map<number, 
         ratio: round(pct(loadedE2e, 0.95) / pct(idleE2e, 0.95)),
         idle: interactiveSummary(idle),
         loaded: interactiveSummary(loaded),
+        besideTokensPerSecond: round((besideTokens * 1000) / (besideEnd - beside.started), 1),
       },
       memory: {
         sequences: plan?.sequences,
@@ -580,6 +591,9 @@ async function benchModel(name: string, natsUrl: string | undefined) {
     ] as const) {
       console.log(`  stack: interactive ${when}: queue wait ${part(at.queue)} ms, run ${part(at.run)} ms (p50/p95)`);
     }
+    console.log(
+      `  stack: the backlog beside the interactive jobs: ${stack.interactive.besideTokensPerSecond} tok/s (alone: ${stack.row.tokensPerSecond})`,
+    );
     console.log(`  stack: worker plan ${JSON.stringify(stack.memory)}`);
     const small = await throughSmallStack(modelPath, jobs);
     add(small.row);
