@@ -110,9 +110,11 @@ export const BENCH_MODEL: DemoModelOptions = Object.freeze({
 });
 
 /**
- * A model where batching pays on a CPU, as it does on the target GPU: f16 weights (~55 MB) make decoding
- * memory-bound, so several sequences decoded together share each pass over the weights. Measured on the
- * 2-core dev VM with 1 math thread: 4 sequences ≈ 1.8× the tokens/s of 1 (`npm run bench:worker` prints it).
+ * The model meant to show batching paying on a CPU, as it does on the target GPU: f16 weights (~55 MB), several
+ * sequences decoded together sharing each pass over the weights. On the VM where issue 9 was filed the raw engine
+ * ran 1.8× faster at 4 sequences than at 1; on the 2-core VMs since, 1.01-1.07× with the task's prompt, because
+ * llama.cpp's f16 kernels are bound by one core's arithmetic there (docs/benchmarks.md has the profile and the
+ * shapes tried). `npm run bench:worker` prints the ratio it measures.
  */
 export const BATCH_MODEL: DemoModelOptions = Object.freeze({
   seed: 1,
