@@ -14,6 +14,20 @@ beforeAll(async () => {
 });
 afterAll(() => nats?.stop());
 
+/** A nats-server of the test's own, provisioned, a worker's connection to it, and `count` batch jobs queued there. */
+async function ownServerWithBacklog(worker: string, prefix: string, count: number) {
+  const own = await startTestNats();
+  await provision(await own.connect("admin"));
+  const nc = await own.connect(worker);
+  const js = jetstream(nc);
+  const run = Date.now();
+  for (let i = 0; i < count; i++) {
+    const id = `${prefix}_${run}_${i}`;
+    await js.publish(subjects.job("batch", "summarize"), JSON.stringify({ id }), { msgID: id });
+  }
+  return { own, nc, js, run };
+}
+
 describe("intake", () => {
   it("a backlog at batch 1 keeps the slot busy: the next job starts as soon as a long job ends", async () => {
     const nc = await nats.connect("worker");
@@ -46,15 +60,7 @@ describe("intake", () => {
 
   it("an interactive job starts at once while every batch slot is busy and a backlog waits", async () => {
     // A server of its own: the previous test's stopped intake may still have a pull in the air on this lane.
-    const own = await startTestNats();
-    await provision(await own.connect("admin"));
-    const nc = await own.connect("worker-interactive");
-    const js = jetstream(nc);
-    const run = Date.now();
-    for (let i = 0; i < 3; i++) {
-      const id = `busy_${run}_${i}`;
-      await js.publish(subjects.job("batch", "summarize"), JSON.stringify({ id }), { msgID: id });
-    }
+    const { own, nc, js, run } = await ownServerWithBacklog("worker-interactive", "busy", 3);
     const events: string[] = [];
     let releaseBatch!: () => void;
     const batchHeld = new Promise<void>((r) => {
@@ -85,19 +91,12 @@ describe("intake", () => {
     await own.stop();
     expect(events.slice(0, 3)).toEqual(["start batch", "start interactive", "end interactive"]);
   }, 60_000);
+
   it("an interactive job starts at once all through a backlog, not only while the reserve's pull is fresh", async () => {
     // The interactive reserve waits in a pull that expires (idlePullMs); under a backlog the loop arms it again only
     // between batch jobs, so a person's job arriving after the pull expired waited for the next batch job to end
     // (bench:worker, stack, bench model: queue wait p95 290-450 ms under load against 5 ms idle).
-    const own = await startTestNats();
-    await provision(await own.connect("admin"));
-    const nc = await own.connect("worker-reserve");
-    const js = jetstream(nc);
-    const run = Date.now();
-    for (let i = 0; i < 12; i++) {
-      const id = `long_${run}_${i}`;
-      await js.publish(subjects.job("batch", "summarize"), JSON.stringify({ id }), { msgID: id });
-    }
+    const { own, nc, js, run } = await ownServerWithBacklog("worker-reserve", "long", 12);
     const started = new Map<string, number>();
     let batchStarted = 0;
     const handle = async (m: { subject: string; data: Uint8Array; ack(): void }) => {

@@ -360,6 +360,8 @@ function interactiveSummary(jobs: Interactive[]) {
   return { e2e: of((j) => j.e2e), queue: of((j) => j.queueMs), run: of((j) => j.runMs) };
 }
 
+const endToEnd = (jobs: Interactive[]) => jobs.map((j) => j.e2e);
+
 /** Posts a backlog of `jobs` summarize jobs at once; resolves when all have succeeded (listed over HTTP). */
 async function backlog(url: string, jobs: number, from: number): Promise<{ started: number; views: () => Promise<JobView[]> }> {
   const createdAfter = new Date(Date.now() - 1).toISOString();
@@ -457,21 +459,22 @@ async function throughStack(modelPath: string, jobs: number, fixed: Map<number, 
     const besideViews = await beside.views();
     const besideEnd = Math.max(...besideViews.map((v) => Date.parse(v.finishedAt ?? "")));
     const besideTokens = besideViews.reduce((a, v) => a + (v.result?.usage.completionTokens ?? 0), 0);
-    const idleE2e = idle.map((j) => j.e2e);
-    const loadedE2e = loaded.map((j) => j.e2e);
+    const idleSummary = interactiveSummary(idle);
+    const loadedSummary = interactiveSummary(loaded);
     const plan = stack.logs.find((l) => typeof l.contextSize === "number" && typeof l.totalBytes === "number");
     const model = stack.logs.find((l) => l.msg === "model loaded");
     return {
       row: r,
       convergence: convergence(trace, fixed),
       interactive: {
-        idleP50: Math.round(pct(idleE2e, 0.5)),
-        idleP95: Math.round(pct(idleE2e, 0.95)),
-        loadedP50: Math.round(pct(loadedE2e, 0.5)),
-        loadedP95: Math.round(pct(loadedE2e, 0.95)),
-        ratio: round(pct(loadedE2e, 0.95) / pct(idleE2e, 0.95)),
-        idle: interactiveSummary(idle),
-        loaded: interactiveSummary(loaded),
+        idleP50: idleSummary.e2e.p50,
+        idleP95: idleSummary.e2e.p95,
+        loadedP50: loadedSummary.e2e.p50,
+        loadedP95: loadedSummary.e2e.p95,
+        // From the unrounded times.
+        ratio: round(pct(endToEnd(loaded), 0.95) / pct(endToEnd(idle), 0.95)),
+        idle: idleSummary,
+        loaded: loadedSummary,
         besideTokensPerSecond: round((besideTokens * 1000) / (besideEnd - beside.started), 1),
       },
       memory: {
